@@ -1,0 +1,23 @@
+/**
+ * One declaration per command (style.md practice 10): each command file exports a `CommandModule`
+ * that registers its own subcommand and options on the program. The registry in `commands/index.ts`
+ * lists them; nothing else knows about individual commands.
+ */
+import type { Command } from 'commander';
+import type { CliIo } from './io.ts';
+
+export interface CommandModule {
+  /** top-level noun or verb, e.g. `hash`, `evm`, `log` */
+  readonly name: string;
+  /** attach the subcommand(s) to `program`; actions must call `ctx.run(...)` */
+  register(program: Command, ctx: CommandContext): void;
+}
+
+export interface CommandContext {
+  readonly io: CliIo;
+  /**
+   * Run an action body: the one place that maps results and errors to an exit status.
+   * The body returns the exit status (0 ok, 1 verification failed, ...) or throws an ImakitError.
+   */
+  run(body: () => Promise<number> | number, opts?: { json?: boolean }): Promise<void>;
+}

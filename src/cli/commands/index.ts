@@ -1,0 +1,11 @@
+/**
+ * The command registry. Each entry lazily imports its module so that `imakit <cmd>` loads only what
+ * that command needs (style.md practice 9).
+ */
+import type { CommandModule } from '../command.ts';
+
+export type CommandLoader = () => Promise<CommandModule>;
+
+export const COMMANDS: readonly CommandLoader[] = [
+  // keep one line per module; add new commands at the end
+];

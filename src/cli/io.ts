@@ -1,0 +1,53 @@
+/**
+ * The CLI's view of the process: streams, terminal, environment. Passed explicitly so commands can
+ * be run in-process by tests (`main(argv, io)`) and so the library never touches `process`.
+ */
+export interface CliIo {
+  readonly stdout: (s: string) => void;
+  readonly stderr: (s: string) => void;
+  /** stderr is a terminal (progress bars are drawn only then) */
+  readonly isTTY: boolean;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly cwd: string;
+  /** read all of standard input (for evmctl sign_hash and `-` arguments) */
+  readonly readStdin: () => Promise<string>;
+}
+
+/** The real process's streams. */
+export function processIo(): CliIo {
+  return {
+    stdout: (s) => process.stdout.write(s),
+    stderr: (s) => process.stderr.write(s),
+    isTTY: Boolean(process.stderr.isTTY) && process.env.CI === undefined,
+    env: process.env,
+    cwd: process.cwd(),
+    readStdin: async () => {
+      const chunks: Buffer[] = [];
+      for await (const c of process.stdin) chunks.push(c as Buffer);
+      return Buffer.concat(chunks).toString('utf8');
+    },
+  };
+}
+
+/** An in-memory io for tests: collects output. */
+export function memoryIo(opts: { stdin?: string; env?: Record<string, string>; cwd?: string } = {}): CliIo & {
+  out: () => string;
+  err: () => string;
+} {
+  let out = '';
+  let err = '';
+  return {
+    stdout: (s) => {
+      out += s;
+    },
+    stderr: (s) => {
+      err += s;
+    },
+    isTTY: false,
+    env: opts.env ?? {},
+    cwd: opts.cwd ?? process.cwd(),
+    readStdin: async () => opts.stdin ?? '',
+    out: () => out,
+    err: () => err,
+  };
+}

@@ -92,6 +92,11 @@ export const CATALOGUE = Object.freeze({
   E_XATTR_MISSING: entry(EXIT.VERIFY_FAILED, 404, 'extended attribute not present'),
   E_PERMISSION: entry(EXIT.ENVIRONMENT, 403, 'operation not permitted (needs root / CAP_SYS_ADMIN)'),
   E_FS_UUID: entry(EXIT.ENVIRONMENT, 500, 'cannot determine the filesystem UUID'),
+  E_INODE_GENERATION: entry(
+    EXIT.ENVIRONMENT,
+    500,
+    'cannot read the inode generation (no FS_IOC_GETVERSION on this filesystem): pass one explicitly',
+  ),
   E_TOOL_MISSING: entry(EXIT.ENVIRONMENT, 500, 'a required external tool is missing'),
 
   // --- measurement lists, event logs, PCRs

@@ -1,0 +1,286 @@
+/**
+ * Measurement-list replay (formats.md §1.8): recompute every entry's template digest per bank,
+ * extend the PCR the entry names, and compare with given PCR values after EVERY entry so a list
+ * that runs ahead of the quoted PCR is accepted at the matching prefix (as evmctl does).
+ *
+ * Hot path: one reused cursor, per-bank scratch buffers, one hash of the template data per bank and
+ * one extend per bank; no allocation per entry.
+ *
+ * What replay establishes: the list's template data (prefix) extends to the given PCR values. It
+ * does NOT establish that the PCR values came from a TPM (a verified quote does), nor that the
+ * named files had these contents on disk, nor anything about fields the digest does not cover
+ * (pcr index and template name are checked only through the PCR they were extended into).
+ */
+import { bytesEqual, isAllZero } from '../bytes.ts';
+import { resolveHashAlgo } from '../hash-algo.ts';
+import type { PcrValues } from '../pcr-values.ts';
+import { PCR_COUNT } from '../pcr-values.ts';
+import { MAX_PCR, type EntryCursor, type ListFormat } from './binary.ts';
+import type { BankMode } from './quirks.ts';
+import { BankHasher } from './template-digest.ts';
+
+/** How violations (all-zero listed digests) are extended. */
+export type ViolationMode = 'ones' | 'zeros';
+
+/** A listed template digest that does not match the template data. */
+export interface DigestMismatch {
+  readonly index: number;
+  readonly offset: number;
+  readonly bank: string;
+  /** digest as listed */
+  readonly listed: Uint8Array;
+  /** digest of the template data */
+  readonly computed: Uint8Array;
+}
+
+/** Result for one PCR of one bank. */
+export interface PcrOutcome {
+  readonly pcr: number;
+  readonly value: Uint8Array;
+  readonly expected: Uint8Array | undefined;
+  /** entries the list extended into this PCR */
+  readonly entries: number;
+  /**
+   * match: the whole list replays to `expected`; prefix: only entries up to `matchedThrough` do
+   * (the list ran ahead of the PCR read); mismatch: no prefix does; unchecked: no expected value.
+   */
+  readonly status: 'match' | 'prefix' | 'mismatch' | 'unchecked';
+  /** index of the last list entry covered by the matching prefix (-1: the empty prefix) */
+  readonly matchedThrough: number | undefined;
+}
+
+/** Result for one bank. */
+export interface BankOutcome {
+  readonly bank: string;
+  readonly mode: BankMode;
+  readonly pcrs: readonly PcrOutcome[];
+}
+
+/** Serializable replay state (checkpoint.ts). */
+export interface ReplayState {
+  /** entries consumed */
+  readonly entries: number;
+  /** bank → PCR → current value */
+  readonly pcrs: PcrValues;
+  /** bank → PCR → entries extended */
+  readonly counts: ReadonlyMap<number, number>;
+}
+
+/** Options of a replay. */
+export interface ReplayOptions {
+  readonly format: ListFormat;
+  /** banks to replay (default: the list's bank) */
+  readonly banks?: readonly string[];
+  /** values to compare with after every entry */
+  readonly expected?: PcrValues;
+  /** 'ones' like the kernel (default); 'zeros' is evmctl without --ignore-violations */
+  readonly violations?: ViolationMode;
+  /** per-bank mode (quirks); default strict */
+  readonly modes?: Readonly<Record<string, BankMode>>;
+  /** continue from this state (checkpoint) */
+  readonly from?: ReplayState;
+  /** keep at most this many digest mismatches (default 16) */
+  readonly maxMismatches?: number;
+  /**
+   * use the LISTED digest of the list's bank instead of the computed one (diagnosis: tells an
+   * altered digest column from altered data)
+   */
+  readonly useListedDigests?: boolean;
+}
+
+interface BankState {
+  readonly bank: string;
+  readonly size: number;
+  readonly hasher: BankHasher;
+  readonly mode: BankMode;
+  readonly pcrs: Uint8Array; // PCR_COUNT × size
+  readonly value: Uint8Array; // scratch: the value extended
+  readonly expected: (Uint8Array | undefined)[];
+  readonly lastMatch: Int32Array; // per PCR: index of last matching entry, -2 none
+  readonly finalMatch: boolean[];
+}
+
+/** Incremental replay over cursors; `feed` each entry in order, then `outcome()`. */
+export class ListReplayer {
+  readonly format: ListFormat;
+  private readonly banks: BankState[];
+  private readonly listHasher: BankHasher;
+  private readonly listComputed: Uint8Array;
+  private readonly sha1: BankHasher | undefined;
+  private readonly sha1Computed = new Uint8Array(20);
+  private readonly violations: ViolationMode;
+  private readonly counts = new Int32Array(PCR_COUNT);
+  private readonly maxMismatches: number;
+  private readonly useListed: boolean;
+  private entries: number;
+  readonly mismatches: DigestMismatch[] = [];
+  /** entries with an all-zero listed digest */
+  violationCount = 0;
+
+  constructor(opts: ReplayOptions) {
+    this.format = opts.format;
+    this.violations = opts.violations ?? 'ones';
+    this.maxMismatches = opts.maxMismatches ?? 16;
+    this.useListed = opts.useListedDigests ?? false;
+    this.listHasher = new BankHasher(opts.format.bank);
+    if (this.listHasher.size !== opts.format.digestSize)
+      throw new RangeError(
+        `bank ${opts.format.bank} has ${this.listHasher.size}-byte digests, format says ${opts.format.digestSize}`,
+      );
+    this.listComputed = new Uint8Array(this.listHasher.size);
+    const names = opts.banks ?? [opts.format.bank];
+    const padded = names.some((b) => opts.modes?.[b] === 'sha1-padded');
+    this.sha1 = padded && opts.format.bank !== 'sha1' ? new BankHasher('sha1') : undefined;
+    this.entries = opts.from?.entries ?? 0;
+    if (opts.from) for (const [pcr, n] of opts.from.counts) this.counts[pcr] = n;
+    this.banks = names.map((b) => {
+      const a = resolveHashAlgo(b);
+      const size = a.size;
+      const pcrs = new Uint8Array(PCR_COUNT * size);
+      const prior = opts.from?.pcrs.get(a.name);
+      if (prior) for (const [pcr, v] of prior) pcrs.set(v, pcr * size);
+      const exp = opts.expected?.get(a.name);
+      const expected = Array.from({ length: PCR_COUNT }, (_, i) => exp?.get(i));
+      const lastMatch = new Int32Array(PCR_COUNT).fill(-2);
+      // the empty prefix matches when the PCR is still at its starting value
+      for (let i = 0; i < PCR_COUNT; i++)
+        if (expected[i] && bytesEqual(expected[i]!, pcrs.subarray(i * size, (i + 1) * size)))
+          lastMatch[i] = this.entries - 1;
+      return {
+        bank: a.name,
+        size,
+        hasher: new BankHasher(a),
+        mode: opts.modes?.[a.name] ?? 'strict',
+        pcrs,
+        value: new Uint8Array(size),
+        expected,
+        lastMatch,
+        finalMatch: [],
+      };
+    });
+  }
+
+  /** Number of entries consumed (including those of the state it resumed from). */
+  get count(): number {
+    return this.entries;
+  }
+
+  /** Replay one entry. */
+  feed(c: EntryCursor): void {
+    const buf = c.buf;
+    const D = this.format.digestSize;
+    const pcr = c.pcr;
+    const listed = buf.subarray(c.digestOff, c.digestOff + D);
+    let violation = true;
+    for (let i = 0; i < D; i++)
+      if (buf[c.digestOff + i] !== 0) {
+        violation = false;
+        break;
+      }
+    if (violation) this.violationCount++;
+    else {
+      this.listHasher.templateDigestInto(buf, c.dataOff, c.dataLen, c.legacy, this.listComputed, 0);
+      let eq = true;
+      for (let i = 0; i < D; i++)
+        if (this.listComputed[i] !== buf[c.digestOff + i]) {
+          eq = false;
+          break;
+        }
+      if (!eq) {
+        if (this.mismatches.length < this.maxMismatches)
+          this.mismatches.push({
+            index: c.index,
+            offset: c.offset,
+            bank: this.format.bank,
+            listed: listed.slice(),
+            computed: this.listComputed.slice(),
+          });
+        if (this.useListed) this.listComputed.set(listed);
+      }
+      if (this.sha1) this.sha1.templateDigestInto(buf, c.dataOff, c.dataLen, c.legacy, this.sha1Computed, 0);
+    }
+    for (const b of this.banks) {
+      const v = b.value;
+      if (violation) {
+        if (this.violations === 'zeros') v.fill(0);
+        else if (b.mode === 'sha1-padded') {
+          v.fill(0);
+          v.fill(0xff, 0, 20);
+        } else v.fill(0xff);
+      } else if (b.mode === 'sha1-padded') {
+        v.fill(0);
+        v.set(this.format.bank === 'sha1' ? this.listComputed : this.sha1Computed, 0);
+      } else if (b.bank === this.format.bank) v.set(this.listComputed);
+      else b.hasher.templateDigestInto(buf, c.dataOff, c.dataLen, c.legacy, v, 0);
+      const off = pcr * b.size;
+      b.hasher.extendInto(b.pcrs, off, v, 0, b.pcrs, off);
+      const exp = b.expected[pcr];
+      if (exp !== undefined) {
+        let eq = true;
+        for (let i = 0; i < b.size; i++)
+          if (exp[i] !== b.pcrs[off + i]) {
+            eq = false;
+            break;
+          }
+        if (eq) b.lastMatch[pcr] = this.entries;
+      }
+    }
+    this.counts[pcr]!++;
+    this.entries++;
+  }
+
+  /** The current state (for checkpoints). */
+  state(): ReplayState {
+    const pcrs = new Map<string, Map<number, Uint8Array>>();
+    const counts = new Map<number, number>();
+    for (let i = 0; i <= MAX_PCR; i++) if (this.counts[i]! > 0) counts.set(i, this.counts[i]!);
+    for (const b of this.banks) {
+      const m = new Map<number, Uint8Array>();
+      for (const i of counts.keys()) m.set(i, b.pcrs.slice(i * b.size, (i + 1) * b.size));
+      pcrs.set(b.bank, m);
+    }
+    return Object.freeze({ entries: this.entries, pcrs, counts });
+  }
+
+  /** Per-bank outcome for every PCR the list touched or that has an expected value. */
+  outcome(): BankOutcome[] {
+    return this.banks.map((b) => {
+      const pcrs: PcrOutcome[] = [];
+      for (let i = 0; i < PCR_COUNT; i++) {
+        const n = this.counts[i]!;
+        if (n === 0) continue;
+        const value = b.pcrs.slice(i * b.size, (i + 1) * b.size);
+        const expected = b.expected[i];
+        const last = b.lastMatch[i]!;
+        const status =
+          expected === undefined
+            ? 'unchecked'
+            : bytesEqual(expected, value)
+              ? 'match'
+              : last >= -1
+                ? 'prefix'
+                : 'mismatch';
+        pcrs.push(
+          Object.freeze({
+            pcr: i,
+            value,
+            expected,
+            entries: n,
+            status,
+            matchedThrough: status === 'match' ? this.entries - 1 : last >= -1 ? last : undefined,
+          }),
+        );
+      }
+      return Object.freeze({ bank: b.bank, mode: b.mode, pcrs: Object.freeze(pcrs) });
+    });
+  }
+}
+
+/** True when every checked PCR of the bank matched (fully or at a prefix) and at least one was checked. */
+export function bankPassed(b: BankOutcome): boolean {
+  const checked = b.pcrs.filter((p) => p.status !== 'unchecked');
+  return checked.length > 0 && checked.every((p) => p.status === 'match' || p.status === 'prefix');
+}
+
+/** True when the value is all zero (a violation's listed digest). */
+export const isViolationDigest = isAllZero;

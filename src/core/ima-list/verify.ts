@@ -1,0 +1,289 @@
+/**
+ * Verify a binary measurement list against PCR values: detect the format, replay strictly, retry
+ * failed banks with the quirks of quirks.ts, and diagnose what did not match.
+ *
+ * Establishes: the list (or its longest matching prefix) extends to the given PCR values in every
+ * checked bank, and every listed template digest equals the digest of its data. Does NOT
+ * establish: that the PCR values came from a TPM (verify a quote for that), that the measured
+ * files are good (appraisal/policy), nor anything about the template name and pcr fields beyond
+ * the PCR they ended up in.
+ */
+import type { ErrorCode } from '../../errors.ts';
+import type { PcrValues } from '../pcr-values.ts';
+import {
+  cursorTemplateName,
+  detectListFormat,
+  streamBinaryList,
+  type EntryCursor,
+  type FormatDetection,
+  type ListFormat,
+} from './binary.ts';
+import { diagnose, type Diagnosis, type ListFacts } from './diagnose.ts';
+import { REPLAY_QUIRKS, type BankMode } from './quirks.ts';
+import {
+  bankPassed,
+  ListReplayer,
+  type BankOutcome,
+  type DigestMismatch,
+  type ReplayState,
+  type ViolationMode,
+} from './replay.ts';
+import { lookupTemplate, type TemplateDescriptor } from './templates.ts';
+
+/** A reopenable byte source: each call yields the list from its start (chunks of any size). */
+export type ListSource = () => AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+
+/** Options for verifyMeasurementList. */
+export interface VerifyListOptions {
+  /** banks to replay; default: the banks of `expected`, else the list's bank */
+  readonly banks?: readonly string[];
+  readonly expected?: PcrValues;
+  readonly violations?: ViolationMode;
+  /** skip quirk retries */
+  readonly strictOnly?: boolean;
+  /** format hints (bank from a per-bank file name; byte order forced) */
+  readonly hint?: { bank?: string; endian?: 'le' | 'be' };
+  /** called with entries consumed so far (progress bars) */
+  readonly onProgress?: (entries: number, bytes: number) => void;
+  /** called for every entry after replay (the cursor is reused; copy what you keep) */
+  readonly onEntry?: (c: EntryCursor) => void;
+}
+
+/** The structured verdict (style.md practice 4). */
+export interface ListVerdict {
+  readonly status: 'pass' | 'fail';
+  readonly code?: ErrorCode;
+  readonly detail: string;
+  readonly format: FormatDetection;
+  readonly entries: number;
+  readonly violations: number;
+  readonly banks: readonly BankOutcome[];
+  /** quirk ids that made a bank pass (empty: strict replay) */
+  readonly quirks: readonly string[];
+  readonly mismatches: readonly DigestMismatch[];
+  readonly diagnosis: readonly Diagnosis[];
+  /** replay state after the last entry (for checkpoints) */
+  readonly state: ReplayState;
+  readonly notEstablished: readonly string[];
+}
+
+const NOT_ESTABLISHED = Object.freeze([
+  'that the PCR values came from a TPM (no quote was verified)',
+  'that the measured files are trustworthy (no appraisal or policy was applied)',
+  'the template names and pcr fields beyond the PCRs the entries were extended into',
+]);
+
+async function firstChunk(src: ListSource): Promise<Uint8Array> {
+  for await (const c of src()) if (c.length > 0) return c.slice(0, 65536);
+  return new Uint8Array(0);
+}
+
+function newFacts() {
+  return {
+    pcrFirst: new Map<number, { index: number; offset: number; count: number }>(),
+    bootAggregates: [] as number[],
+    duplicate: undefined as ListFacts['duplicate'],
+    layoutErrors: [] as { index: number; offset: number; templateName: string; detail: string }[],
+    unknownTemplates: [] as { index: number; offset: number; templateName: string }[],
+    entries: 0,
+  };
+}
+
+/** Cheap per-entry structure checks: template name vs data layout, boot_aggregate, pcr use. */
+class FactCollector {
+  readonly facts = newFacts();
+  private lastName = new Uint8Array(0);
+  private tpl: TemplateDescriptor | undefined;
+  private tplName = '';
+  private readonly le: boolean;
+  private readonly seen: Map<number, number> | undefined;
+  constructor(fmt: ListFormat, trackDuplicates: boolean) {
+    this.le = fmt.endian === 'le';
+    this.seen = trackDuplicates ? new Map() : undefined;
+  }
+  feed(c: EntryCursor, digestSize: number): void {
+    const f = this.facts;
+    f.entries = c.index + 1;
+    const pf = f.pcrFirst.get(c.pcr);
+    if (pf) pf.count++;
+    else f.pcrFirst.set(c.pcr, { index: c.index, offset: c.offset, count: 1 });
+    const b = c.buf;
+    let same = this.lastName.length === c.nameLen;
+    for (let i = 0; same && i < c.nameLen; i++) if (this.lastName[i] !== b[c.nameOff + i]) same = false;
+    if (!same) {
+      this.lastName = b.slice(c.nameOff, c.nameOff + c.nameLen);
+      this.tplName = cursorTemplateName(c);
+      this.tpl = lookupTemplate(this.tplName);
+    }
+    if (!this.tpl) {
+      if (f.unknownTemplates.length < 16)
+        f.unknownTemplates.push({ index: c.index, offset: c.offset, templateName: this.tplName });
+    } else if (!this.tpl.legacy) {
+      // the length words must tile the data exactly, one per field
+      let p = c.dataOff;
+      const end = c.dataOff + c.dataLen;
+      let k = 0;
+      let nameField = -1;
+      for (; k < this.tpl.fields.length && end - p >= 4; k++) {
+        const len = this.le
+          ? (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24)) >>> 0
+          : ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
+        if (len > end - p - 4) break;
+        if (k === 1 && len === 15) nameField = p + 4;
+        p += 4 + len;
+      }
+      if (k !== this.tpl.fields.length || p !== end) {
+        if (f.layoutErrors.length < 16)
+          f.layoutErrors.push({
+            index: c.index,
+            offset: c.offset,
+            templateName: this.tplName,
+            detail: `${k} of ${this.tpl.fields.length} fields fit, ${end - p} bytes left over`,
+          });
+      } else if (nameField >= 0 && isBootAggregateName(b, nameField)) f.bootAggregates.push(c.index);
+    } else if (c.dataLen === 20 + 4 + 14 && isBootAggregateName(b, c.dataOff + 24, 14))
+      f.bootAggregates.push(c.index);
+    if (this.seen && f.duplicate === undefined) {
+      // 48-bit prefix of the listed digest, mixed with the pcr; the kernel never repeats one (pitfall 11)
+      let k = c.pcr;
+      for (let i = 0; i < 6; i++) k = k * 256 + b[c.digestOff + i]!;
+      let zero = true;
+      for (let i = 0; i < digestSize && zero; i++) if (b[c.digestOff + i] !== 0) zero = false;
+      if (!zero) {
+        const prev = this.seen.get(k);
+        if (prev !== undefined) f.duplicate = { first: prev, index: c.index, offset: c.offset };
+        else this.seen.set(k, c.index);
+      }
+    }
+  }
+}
+
+const BA = [98, 111, 111, 116, 95, 97, 103, 103, 114, 101, 103, 97, 116, 101, 0]; // "boot_aggregate\0"
+function isBootAggregateName(b: Uint8Array, off: number, len = 15): boolean {
+  for (let i = 0; i < len; i++) if (b[off + i] !== BA[i]) return false;
+  return true;
+}
+
+interface Pass {
+  replayer: ListReplayer;
+  facts?: FactCollector;
+  bytes: number;
+}
+
+async function runPass(
+  src: ListSource,
+  format: ListFormat,
+  banks: readonly string[],
+  opts: VerifyListOptions,
+  modes: Record<string, BankMode> | undefined,
+  collect: 'facts' | 'duplicates' | 'none',
+  useListed = false,
+): Promise<Pass> {
+  const replayer = new ListReplayer({
+    format,
+    banks,
+    expected: opts.expected,
+    violations: opts.violations,
+    modes,
+    useListedDigests: useListed,
+  });
+  const facts = collect === 'none' ? undefined : new FactCollector(format, collect === 'duplicates');
+  let bytes = 0;
+  let n = 0;
+  for await (const c of streamBinaryList(src(), format)) {
+    replayer.feed(c);
+    facts?.feed(c, format.digestSize);
+    bytes = c.offset + c.length;
+    if (opts.onEntry) opts.onEntry(c);
+    if (opts.onProgress && (++n & 0xffff) === 0) opts.onProgress(n, bytes);
+  }
+  return { replayer, facts, bytes };
+}
+
+/**
+ * Verify a binary list read from `src` against `opts.expected`.
+ * @throws CodecError (E_LIST_ENTRY, E_CODEC_TRUNCATED, E_CODEC_TOO_LARGE, E_LIST_ENDIAN) naming entry and offset
+ */
+export async function verifyMeasurementList(
+  src: ListSource,
+  opts: VerifyListOptions = {},
+): Promise<ListVerdict> {
+  const format = detectListFormat(await firstChunk(src), opts.hint);
+  const fmt = format.format;
+  const banks =
+    opts.banks ?? (opts.expected && opts.expected.size > 0 ? [...opts.expected.keys()] : [fmt.bank]);
+  const strict = await runPass(src, fmt, banks, opts, undefined, 'facts');
+  let outcome = strict.replayer.outcome();
+  const quirks: string[] = [];
+  if (!opts.strictOnly && opts.expected) {
+    const failedBanks = outcome.filter((b) => b.pcrs.some((p) => p.status === 'mismatch')).map((b) => b.bank);
+    for (const q of REPLAY_QUIRKS) {
+      const apply = failedBanks.filter((b) => q.appliesTo(b));
+      if (apply.length === 0) continue;
+      const modes = Object.fromEntries(apply.map((b) => [b, q.apply]));
+      const retry = (
+        await runPass(src, fmt, apply, { ...opts, onEntry: undefined }, modes, 'none')
+      ).replayer.outcome();
+      for (const r of retry)
+        if (bankPassed(r)) {
+          outcome = outcome.map((b) => (b.bank === r.bank ? r : b));
+          if (!quirks.includes(q.id)) quirks.push(q.id);
+        }
+    }
+  }
+  const failed = outcome.some((b) => b.pcrs.some((p) => p.status === 'mismatch'));
+  const checked = outcome.some((b) => b.pcrs.some((p) => p.status !== 'unchecked'));
+  const mismatches = strict.replayer.mismatches;
+  const bad = failed || mismatches.length > 0;
+  let facts: ListFacts = strict.facts!.facts;
+  let listedReplay: BankOutcome[] | undefined;
+  if (bad) {
+    // second look only on failure: duplicates (needs a map of every digest) and a replay with the
+    // listed digests to tell an altered digest column from altered data
+    const dup = await runPass(
+      src,
+      fmt,
+      banks,
+      { ...opts, onEntry: undefined },
+      undefined,
+      'duplicates',
+      mismatches.length > 0,
+    );
+    facts = dup.facts!.facts;
+    if (mismatches.length > 0) listedReplay = dup.replayer.outcome();
+  }
+  const diagnosis = diagnose(outcome, mismatches, facts, listedReplay);
+  for (const q of quirks)
+    diagnosis.unshift({
+      kind: 'quirk',
+      field: q,
+      detail: `passed only with quirk '${q}': ${REPLAY_QUIRKS.find((x) => x.id === q)!.description}`,
+    });
+  if (fmt.endian === 'be') diagnosis.unshift({ kind: 'byte-order', detail: `list is ${format.evidence}` });
+  const status = bad || !checked ? 'fail' : 'pass';
+  const detail = !checked
+    ? 'no PCR value was given for any PCR the list extends: nothing was checked'
+    : status === 'pass'
+      ? `${strict.replayer.count} entries replay to the given PCRs (${outcome.map((b) => b.bank).join(', ')})${quirks.length ? ` with quirk ${quirks.join(', ')}` : ''}`
+      : (diagnosis.find((d) => d.kind !== 'quirk' && d.kind !== 'byte-order')?.detail ??
+        'replay does not match');
+  return Object.freeze({
+    status,
+    code: status === 'pass' ? undefined : 'E_VERIFY_PCR_MISMATCH',
+    detail,
+    format,
+    entries: strict.replayer.count,
+    violations: strict.replayer.violationCount,
+    banks: outcome,
+    quirks,
+    mismatches,
+    diagnosis,
+    state: strict.replayer.state(),
+    notEstablished: NOT_ESTABLISHED,
+  });
+}
+
+/** A ListSource over an in-memory list. */
+export function bytesSource(bytes: Uint8Array): ListSource {
+  return () => [bytes];
+}

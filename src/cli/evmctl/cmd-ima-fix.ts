@@ -1,12 +1,26 @@
-/** evmctl `ima_fix` (in progress). */
+/**
+ * evmctl `ima_fix [-t fxm] PATH`: open each file read-only so a kernel booted with
+ * `ima_appraise=fix` labels it (formats.md §6.2). `-t x` skips files that already have both xattrs.
+ */
+import { closeSync, openSync } from 'node:fs';
+import { fromSystemError } from '../../errors.ts';
 import type { EvmctlCommand } from './command.ts';
+import { doCmd, hasBothLabels } from './shared.ts';
 
 export const command: EvmctlCommand = {
   name: 'ima_fix',
-  usage: '',
-  description: '',
-  async run(_opts, _args, io) {
-    io.stderr('evmctl ima_fix: not implemented yet\n');
-    return 125;
+  usage: '[-t fdsxm] path',
+  description: 'Recursively fix IMA/EVM xattrs in fix mode.',
+  async run(opts, args, io) {
+    const skipLabelled = opts.searchType?.includes('x') ?? false;
+    return doCmd(opts, args, io, `ima_fix ${this.usage}`, (path) => {
+      if (opts.verbose > 0) io.stderr(`${path}\n`);
+      if (skipLabelled && hasBothLabels(path, opts)) return;
+      try {
+        closeSync(openSync(path, 'r'));
+      } catch (e) {
+        throw fromSystemError(e, 'E_IO_READ', path);
+      }
+    });
   },
 };

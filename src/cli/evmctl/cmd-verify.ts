@@ -1,12 +1,60 @@
-/** evmctl `verify` (in progress). */
+/**
+ * evmctl `verify FILE`: verify the 0x03/0x05 EVM signature in security.evm. The algorithm comes
+ * from the header; the same metadata overrides (`-u`, `--generation`, `--ino`, ...) must be given
+ * as when signing. Exit 0 verified, 1 verification failed, 125 could not be checked.
+ */
+import { evmDigest } from '../../core/evm-input.ts';
+import { formatKeyIdEvmctl } from '../../core/keyid.ts';
+import { getXattr } from '../../host/xattr.ts';
+import { verifySignatureValue } from '../../host/label-file.ts';
 import type { EvmctlCommand } from './command.ts';
+import { INTERNAL, evmctlInput, loadKeyring, requireRegularFile, xattrNames } from './shared.ts';
 
 export const command: EvmctlCommand = {
   name: 'verify',
-  usage: '',
-  description: '',
-  async run(_opts, _args, io) {
-    io.stderr('evmctl verify: not implemented yet\n');
-    return 125;
+  usage: 'file',
+  description: 'Verify EVM signature (for debugging).',
+  async run(opts, args, io) {
+    const path = args[0];
+    if (path === undefined) {
+      io.stderr('Parameters missing\nusage: verify file\n');
+      return INTERNAL;
+    }
+    const keys = loadKeyring(opts, io);
+    requireRegularFile(path);
+    const name = xattrNames(opts).evm;
+    const value = getXattr(path, name);
+    if (value === null) {
+      io.stderr(`getxattr failed: ${path}\n`);
+      return INTERNAL;
+    }
+    if (value[0] !== 0x03 && value[0] !== 0x05) {
+      io.stderr(`${name} has no signature\n`);
+      return INTERNAL;
+    }
+    if (value[0] === 0x05 && value[1] !== 2) {
+      io.stderr('Portable sig: invalid type\n');
+      return INTERNAL;
+    }
+    const kind = value[0] === 0x05 ? 'portable' : 'signature';
+    const verdict = verifySignatureValue(
+      value,
+      (algo) => evmDigest(algo, evmctlInput(path, opts, kind)),
+      keys,
+    );
+    switch (verdict.status) {
+      case 'pass':
+        io.stderr(`${path}: verification is OK\n`);
+        return 0;
+      case 'unknown-key':
+        io.stderr(`key ${keys.length + 1}: ${formatKeyIdEvmctl(verdict.keyid!)} (unknown keyid)\n`);
+        return 1;
+      case 'fail':
+        io.stderr(`${path}: verification failed: 0 (bad signature)\n`);
+        return 1;
+      default:
+        io.stderr(`${path}: ${verdict.detail}\n`);
+        return INTERNAL;
+    }
   },
 };

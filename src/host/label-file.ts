@@ -7,63 +7,24 @@
  * kernel matches (pitfall 13) unless overridden. Verification returns a verdict, never a boolean:
  * `unknown-key` (no key with that id) is kept apart from `fail` (bad signature).
  */
-import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { ImakitError, fromSystemError } from '../errors.ts';
+import { hashFileSync } from './file-hash.ts';
 import { bytesEqual, concatBytes } from '../core/bytes.ts';
-import { createHasher, hashAlgoById, hash, type HashAlgo } from '../core/hash-algo.ts';
+import { hashAlgoById, hash, type HashAlgo } from '../core/hash-algo.ts';
 import { loadPrivateKey, loadPublicKeys, type PrivateKey, type PublicKey } from '../core/keys.ts';
 import { signDigest, verifyDigest } from '../core/sign-digest.ts';
 import { encodeSignatureV2, parseSignatureV2, type SignatureV2 } from '../core/signature-header.ts';
 import { imaDigestXattr, parseImaXattr } from '../core/ima-xattr.ts';
 
-/** Read size for hashing: one reused 1 MiB buffer (dependencies.md §2). */
-export const HASH_CHUNK = 1 << 20;
-
 /**
- * Hash a regular file, reading it once through `buffer`. Several algorithms can be computed in the
- * same pass. Refuses anything but a regular file (opened with O_NOFOLLOW so a symlink swapped in
- * after an lstat is not followed) and detects a file that changed size while being read.
+ * Hash a regular file in one pass (host/file-hash.ts: one reused buffer, O_NOFOLLOW, change
+ * detection); several algorithms share the pass.
  * @throws ImakitError E_IO_READ, E_IO_NOT_REGULAR, E_IO_CHANGED, E_HASH_UNSUPPORTED
  */
-export function digestFile(
-  path: string,
-  algos: readonly HashAlgo[],
-  buffer: Uint8Array = new Uint8Array(HASH_CHUNK),
-): Uint8Array[] {
-  const hashers = algos.map((a) => createHasher(a));
-  let fd: number;
-  try {
-    // O_RDONLY | O_NOFOLLOW | O_NONBLOCK (a FIFO swapped in must not block us)
-    fd = openSync(path, 0o400000 | 0o4000);
-  } catch (e) {
-    const errno = (e as NodeJS.ErrnoException).code;
-    if (errno === 'ELOOP')
-      throw new ImakitError('E_IO_NOT_REGULAR', `${path} is a symbolic link`, { path }, { cause: e });
-    throw fromSystemError(e, 'E_IO_READ', path);
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw new ImakitError('E_IO_NOT_REGULAR', `${path} is not a regular file`, { path });
-    let total = 0;
-    for (;;) {
-      let n: number;
-      try {
-        n = readSync(fd, buffer, 0, buffer.length, null);
-      } catch (e) {
-        throw fromSystemError(e, 'E_IO_READ', path);
-      }
-      if (n === 0) break;
-      const chunk = buffer.subarray(0, n);
-      for (const h of hashers) h.update(chunk);
-      total += n;
-    }
-    const after = fstatSync(fd);
-    if (total !== st.size || after.size !== st.size || after.mtimeMs !== st.mtimeMs)
-      throw new ImakitError('E_IO_CHANGED', `${path} changed while it was hashed`, { path });
-  } finally {
-    closeSync(fd);
-  }
-  return hashers.map((h) => h.digest());
+export function digestFile(path: string, algos: readonly HashAlgo[], buffer?: Buffer): Uint8Array[] {
+  const r = hashFileSync(path, algos, buffer === undefined ? {} : { buffer });
+  return algos.map((a) => r.digests.get(a.name)!);
 }
 
 /** Options for {@link signatureValue}. */

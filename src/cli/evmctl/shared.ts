@@ -4,7 +4,7 @@
  * or a `-r` walk with `-t fxm`), and the EVM input with evmctl's metadata overrides.
  */
 import { lstatSync, type Stats } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { readFsUuid } from '../../host/fs-uuid.ts';
 import { ImakitError, isImakitError } from '../../errors.ts';
 import { toHex, fromHex } from '../../core/bytes.ts';
 import { hashAlgoByName, type HashAlgo } from '../../core/hash-algo.ts';
@@ -234,25 +234,12 @@ export function keyList(opts: EvmctlOptions): string[] {
 }
 
 /**
- * evmctl's get_uuid(): `blkid -s UUID -o value /dev/block/MAJ:MIN` for the file's device.
- * @throws ImakitError E_FS_UUID when blkid gives no UUID (tmpfs, overlayfs, no root): use `-u`
+ * evmctl's get_uuid() (blkid on the file's device), done by host/fs-uuid.ts: the superblock's
+ * UUID, with blkid as fallback.
+ * @throws ImakitError E_FS_UUID when there is none (tmpfs, overlayfs): use `-uUUID` or `-u`
  */
 export function blkidUuid(path: string): Uint8Array {
-  const st = lstatSync(path, { bigint: true });
-  const dev = st.dev;
-  const major = Number((dev >> 8n) & 0xfffn);
-  const minor = Number((dev & 0xffn) | ((dev >> 12n) & 0xfff00n));
-  const r = spawnSync('blkid', ['-s', 'UUID', '-o', 'value', `/dev/block/${major}:${minor}`], {
-    encoding: 'utf8',
-  });
-  const text = (r.stdout ?? '').trim();
-  if (r.error || text.length !== 36)
-    throw new ImakitError(
-      'E_FS_UUID',
-      `Failed to read UUID of ${path} (device ${major}:${minor}); give -uUUID or -u for none`,
-      { path },
-    );
-  return parseUuid(text);
+  return readFsUuid(path).uuid;
 }
 
 /**

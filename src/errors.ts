@@ -68,6 +68,13 @@ export const CATALOGUE = Object.freeze({
   E_SIG_UNSUPPORTED: entry(EXIT.UNSUPPORTED, 422, 'signature format not supported'),
   E_CERT_BUILD: entry(EXIT.BAD_INPUT, 400, 'cannot build certificate'),
   E_KEYRING: entry(EXIT.ENVIRONMENT, 500, 'kernel keyring operation failed'),
+  E_KEYRING_NOT_FOUND: entry(EXIT.ENVIRONMENT, 404, 'no such kernel keyring'),
+  E_KEYRING_RESTRICTED: entry(
+    EXIT.VERIFY_FAILED,
+    422,
+    'the keyring only accepts keys vouched for by a trusted key (restricted keyring)',
+  ),
+  E_KEYRING_ALGO: entry(EXIT.UNSUPPORTED, 422, "the kernel lacks the key's algorithm"),
   E_EVMKEY_BLOB: entry(EXIT.BAD_INPUT, 400, 'malformed encrypted key blob'),
   E_EVMKEY_MAC: entry(
     EXIT.VERIFY_FAILED,

@@ -21,11 +21,13 @@ import type { CurveName } from './x509.ts';
 
 /**
  * DER DigestInfo prefixes (`SEQUENCE { AlgorithmIdentifier { oid, NULL }, OCTET STRING(len) }`)
- * as OpenSSL encodes them for RSA PKCS#1 v1.5, keyed by kernel hash name. The kernel's
- * rsassa-pkcs1 template table has the same bytes for the ones it supports.
+ * as OpenSSL encodes them for RSA PKCS#1 v1.5, keyed by kernel hash name. Only the hashes the
+ * kernel's RSA PKCS#1 template knows (crypto/rsa-pkcs1pad.c, now rsassa-pkcs1.c): md4 and sm3
+ * have no entry there (and OpenSSL 3.0 / evmctl 1.4 refuse RSA with SM3), so an RSA signature
+ * with them could never be verified by a kernel; they are refused rather than produced.
+ * sha3-* needs a kernel with the sha3 prefixes (6.x).
  */
 export const DIGEST_INFO_PREFIX: Readonly<Record<string, Uint8Array>> = Object.freeze({
-  md4: fromHex('3020300c06082a864886f70d020405000410'),
   md5: fromHex('3020300c06082a864886f70d020505000410'),
   sha1: fromHex('3021300906052b0e03021a05000414'),
   rmd160: fromHex('3021300906052b2403020105000414'),
@@ -33,8 +35,6 @@ export const DIGEST_INFO_PREFIX: Readonly<Record<string, Uint8Array>> = Object.f
   sha256: fromHex('3031300d060960864801650304020105000420'),
   sha384: fromHex('3041300d060960864801650304020205000430'),
   sha512: fromHex('3051300d060960864801650304020305000440'),
-  // SM3, OID 1.2.156.10197.1.401 (OpenSSL's RSA-SM3)
-  sm3: fromHex('3030300c06082a811ccf5501831105000420'),
   'sha3-256': fromHex('3031300d060960864801650304020805000420'),
   'sha3-384': fromHex('3041300d060960864801650304020905000430'),
   'sha3-512': fromHex('3051300d060960864801650304020a05000440'),

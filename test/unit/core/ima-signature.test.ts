@@ -317,3 +317,49 @@ test('SM2 fresh key: imakit signature verifies with openssl pkeyutl over the bar
     cleanup();
   }
 });
+
+test('RSA DigestInfo for md5/sha224/rmd160/sha3: byte-identical to evmctl and openssl; sm3/md4 refused', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const rsa = loadPrivateKey(vector('rsa2048.key'));
+    const data = join(dir, 'h.txt');
+    writeFileSync(data, vector('hello.txt'));
+    for (const a of ['md5', 'sha224', 'rmd160']) {
+      must(
+        run('evmctl', ['ima_sign', '--xattr-user', '-a', a, '--key', vectorPath('rsa2048.key'), data]),
+        `evmctl ${a}`,
+      );
+      const ours = signImaDigest({ key: rsa, algo: alg(a), digest: hash(a, vector('hello.txt')) });
+      assert.equal(toHex(getUserIma(data)), toHex(ours), a);
+    }
+    // evmctl 1.4 has no sha3 in its table: compare the raw PKCS#1 block with openssl pkeyutl
+    for (const a of ['sha3-256', 'sha3-384', 'sha3-512']) {
+      const d = hash(a, vector('hello.txt'));
+      writeFileSync(join(dir, 'd.bin'), d);
+      must(
+        run('openssl', [
+          'pkeyutl',
+          '-sign',
+          '-in',
+          join(dir, 'd.bin'),
+          '-inkey',
+          vectorPath('rsa2048.key'),
+          '-pkeyopt',
+          `digest:${a}`,
+          '-out',
+          join(dir, 's.bin'),
+        ]),
+        `pkeyutl ${a}`,
+      );
+      assert.equal(toHex(signDigest(rsa, alg(a), d)), toHex(readFileSync(join(dir, 's.bin'))), a);
+    }
+    for (const a of ['sm3', 'md4'])
+      assert.throws(
+        () => signDigest(rsa, alg(a), new Uint8Array(alg(a).size)),
+        (e) => isImakitError(e, 'E_SIG_UNSUPPORTED'),
+        a,
+      );
+  } finally {
+    cleanup();
+  }
+});

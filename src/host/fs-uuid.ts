@@ -188,7 +188,14 @@ export function readFsUuid(path: string, opts: FsUuidOptions = {}): FsUuidResult
       `${path} is on a filesystem without a block device (${mountType ?? `dev ${devNumber}`}); pass the UUID explicitly`,
       { path },
     );
-  const sb = readDeviceUuid(device);
+  let sb: ReturnType<typeof readDeviceUuid> = null;
+  let readError: ImakitError | null = null;
+  try {
+    sb = readDeviceUuid(device);
+  } catch (e) {
+    if (!(e instanceof ImakitError)) throw e;
+    readError = e; // e.g. EPERM in a container's device cgroup: blkid may still know (its cache)
+  }
   // a recognised all-zero UUID is returned as is: it is what the kernel's s_uuid holds
   if (sb)
     return Object.freeze({
@@ -209,5 +216,6 @@ export function readFsUuid(path: string, opts: FsUuidOptions = {}): FsUuidResult
       fsType: null,
       source: 'blkid',
     });
+  if (readError) throw readError;
   throw new ImakitError('E_FS_UUID', `no filesystem UUID found on ${device}`, { path });
 }

@@ -116,7 +116,12 @@ export function parseCertificate(der: Uint8Array): Certificate {
   const tbs = cert.tbsCertificate;
   const spki = tbs.subjectPublicKeyInfo;
   const subjectPublicKey = new Uint8Array(spki.subjectPublicKey);
-  const key = describeKey(spki);
+  let key: ReturnType<typeof describeKey>;
+  try {
+    key = describeKey(spki);
+  } catch (e) {
+    throw new ImakitError('E_KEY_PARSE', `malformed subjectPublicKeyInfo: ${errText(e)}`, {}, { cause: e });
+  }
   const out: {
     -readonly [K in keyof Certificate]: Certificate[K];
   } = {

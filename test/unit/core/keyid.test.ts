@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
 import { isImakitError } from '../../../src/errors.ts';
 import { toHex } from '../../../src/core/bytes.ts';
 import { parseCertificate, pemDecode, pemEncode } from '../../../src/core/x509.ts';
@@ -145,4 +146,31 @@ test('v1 key id: SHA-1 over the key2bin blob, bytes 12..19', () => {
   const id = keyIdV1(new Uint8Array([0xc5]), new Uint8Array([1, 0, 1]));
   assert.equal(toHex(id), toHex(createHash('sha1').update(blob).digest().subarray(12, 20)));
   assert.equal(formatKeyIdV1(new Uint8Array([0, 0, 0, 0, 0, 0, 0x0a, 0xbc])), 'ABC');
+});
+
+test('property: mutated certificates and random bytes only raise E_KEY_PARSE', () => {
+  const certs = ['rsa2048.cer', 'p256.cer', 'sm2.cer'].map((c) => vector(c));
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        fc.uint8Array({ maxLength: 200 }),
+        fc
+          .tuple(fc.constantFrom(...certs), fc.nat({ max: 950 }), fc.nat({ max: 255 }), fc.nat({ max: 950 }))
+          .map(([c, i, v, cut]) => {
+            const m = c.slice(0, Math.max(cut, c.length - (cut % 3)));
+            if (i < m.length) m[i] = v;
+            return m;
+          }),
+      ),
+      (b) => {
+        try {
+          const cert = parseCertificate(b);
+          keyIdOfCertificate(cert);
+        } catch (e) {
+          if (!isImakitError(e)) throw e;
+        }
+      },
+    ),
+    { numRuns: 1500 },
+  );
 });

@@ -45,6 +45,8 @@ export function runTool(
         stderr: Buffer.concat(err).toString('utf8'),
       }),
     );
+    // a tool that exits without reading its input must not crash the caller with EPIPE
+    child.stdin?.on('error', () => undefined);
     child.stdin?.end(input ?? '');
   });
 }

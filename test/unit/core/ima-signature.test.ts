@@ -363,3 +363,40 @@ test('RSA DigestInfo for md5/sha224/rmd160/sha3: byte-identical to evmctl and op
     cleanup();
   }
 });
+
+test('ECDSA digest truncation and P-192: imakit ⇄ openssl pkeyutl for digests shorter and longer than the curve', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const keyFile = join(dir, 'p192.key');
+    const pubFile = join(dir, 'p192.pub');
+    must(
+      run('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-192', '-out', keyFile]),
+      'genpkey',
+    );
+    must(run('openssl', ['pkey', '-in', keyFile, '-pubout', '-out', pubFile]), 'pubout');
+    for (const [k, p] of [
+      [keyFile, pubFile],
+      [vectorPath('p256.key'), vectorPath('p256.pub')],
+    ] as const) {
+      const key = loadPrivateKey(readFileSync(k));
+      for (const a of ['sha1', 'sha512']) {
+        const d = hash(a, vector('hello.txt'));
+        const [df, sf, of] = ['d.bin', 's.bin', 'o.bin'].map((n) => join(dir, n)) as [string, string, string];
+        writeFileSync(df, d);
+        writeFileSync(sf, signDigest(key, alg(a), d));
+        must(
+          run('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', p, '-in', df, '-sigfile', sf]),
+          `${key.curve} ${a}`,
+        );
+        must(run('openssl', ['pkeyutl', '-sign', '-inkey', k, '-in', df, '-out', of]), 'pkeyutl sign');
+        assert.equal(
+          verifyDigest(key.publicKey, alg(a), d, new Uint8Array(readFileSync(of))),
+          true,
+          `${key.curve} ${a}`,
+        );
+      }
+    }
+  } finally {
+    cleanup();
+  }
+});

@@ -11,6 +11,7 @@ import {
   parsePolicy,
   type Func,
   type MatchRequest,
+  type MatchSubject,
 } from '../../../../src/core/policy/index.ts';
 
 const root: MatchSubject = { uid: 0, euid: 0, gid: 0, egid: 0 };

@@ -16,5 +16,7 @@ export const EVMCTL_COMMANDS: Readonly<Record<string, EvmctlCommandLoader>> = Ob
   hmac: () => import('./cmd-hmac.ts').then((m) => m.command),
   sign_hash: () => import('./cmd-sign-hash.ts').then((m) => m.command),
   convert: () => import('./cmd-convert.ts').then((m) => m.command),
+  ima_measurement: () => import('./cmd-ima-measurement.ts').then((m) => m.command),
+  ima_boot_aggregate: () => import('./cmd-ima-boot-aggregate.ts').then((m) => m.command),
   // H5: ima_measurement, ima_boot_aggregate; H7: import — add one line each below
 });

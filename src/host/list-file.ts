@@ -1,0 +1,38 @@
+/**
+ * Read measurement lists from files in fixed-size chunks (flat memory for lists of any length).
+ * securityfs lists report size 0, so reading goes until EOF rather than by stat size.
+ */
+import { closeSync, openSync, readSync } from 'node:fs';
+import { fromSystemError } from '../errors.ts';
+
+/** Default read size. */
+export const LIST_CHUNK = 1 << 20;
+
+/**
+ * Yield the file's bytes in chunks. A fresh buffer per chunk: the list parser may keep a view
+ * of the previous chunk's tail while the next one arrives.
+ * @throws ImakitError E_IO_READ
+ */
+export function* readFileChunks(path: string, chunk = LIST_CHUNK): Generator<Uint8Array> {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    throw fromSystemError(e, 'E_IO_READ', path);
+  }
+  try {
+    for (;;) {
+      const buf = new Uint8Array(chunk);
+      let n: number;
+      try {
+        n = readSync(fd, buf, 0, chunk, null);
+      } catch (e) {
+        throw fromSystemError(e, 'E_IO_READ', path);
+      }
+      if (n === 0) return;
+      yield n === chunk ? buf : buf.subarray(0, n);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -19,4 +19,5 @@ export const EVMCTL_COMMANDS: Readonly<Record<string, EvmctlCommandLoader>> = Ob
   ima_measurement: () => import('./cmd-ima-measurement.ts').then((m) => m.command),
   ima_boot_aggregate: () => import('./cmd-ima-boot-aggregate.ts').then((m) => m.command),
   // H5: ima_measurement, ima_boot_aggregate; H7: import — add one line each below
+  import: () => import('./cmd-import.ts').then((m) => m.command),
 });

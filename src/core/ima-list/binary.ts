@@ -231,7 +231,7 @@ function probeFormat(bytes: Uint8Array, fmt: ListFormat, probe: number): number 
       const next = scanEntry(bytes, pos, bytes.length, fmt, n, 0, c);
       if (next < 0) return n > 0 ? n : -1;
       const name = cursorTemplateName(c);
-      if (!/^[\x21-\x7e]+$/.test(name)) return -1;
+      if (!/^[\x21-\x7e]+$/.test(name)) return n > 0 ? n : -1;
       pos = next;
       n++;
     }

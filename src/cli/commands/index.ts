@@ -9,4 +9,5 @@ export type CommandLoader = () => Promise<CommandModule>;
 export const COMMANDS: readonly CommandLoader[] = [
   // keep one line per module; add new commands at the end
   () => import('./label.ts').then((m) => m.command),
+  () => import('./keys.ts').then((m) => m.command),
 ];

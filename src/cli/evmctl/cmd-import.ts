@@ -31,7 +31,8 @@ export const command: EvmctlCommand = {
       let serial: number;
       if (opts.rsa) {
         const pub = loadPublicKey(data);
-        if (pub.alg !== 'rsa') throw new ImakitError('E_KEY_TYPE', 'v1 (--rsa) keys must be RSA', { path: file });
+        if (pub.alg !== 'rsa')
+          throw new ImakitError('E_KEY_TYPE', 'v1 (--rsa) keys must be RSA', { path: file });
         const k = AsnConvert.parse(pub.subjectPublicKey, RSAPublicKey);
         const n = new Uint8Array(k.modulus);
         const e = new Uint8Array(k.publicExponent);
@@ -39,7 +40,8 @@ export const command: EvmctlCommand = {
       } else {
         // evmctl passes the file bytes as they are; the kernel parses DER only, so unwrap PEM here
         const der = looksLikePem(data) ? pemDecode(data).find((b) => b.label === 'CERTIFICATE')?.der : data;
-        if (der === undefined) throw new ImakitError('E_KEY_PARSE', 'no CERTIFICATE in the PEM file', { path: file });
+        if (der === undefined)
+          throw new ImakitError('E_KEY_PARSE', 'no CERTIFICATE in the PEM file', { path: file });
         serial = addCertificate(der, ring);
       }
       io.stdout(`${serial}\n`);

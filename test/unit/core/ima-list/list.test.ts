@@ -78,7 +78,7 @@ test('binary parse∘encode is the identity; ascii render equals the vector asci
   for (const [b, a] of [
     ['synthetic_binary_runtime_measurements_sha1', 'synthetic_ascii_runtime_measurements_sha1'],
     ['synthetic_ima_template_binary', 'synthetic_ima_template_ascii'],
-  ]) {
+  ] as const) {
     const bytes = vector(b);
     const fmt = detectListFormat(bytes).format;
     const entries = parseBinaryList(bytes, fmt);

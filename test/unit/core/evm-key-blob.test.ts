@@ -190,6 +190,12 @@ test('property: parse/encode round trip; mutations only raise typed errors', () 
           ? base.slice(0, pos)
           : base.slice(0, pos) + String.fromCharCode(ch) + base.slice(pos + 1);
         if (t === base) return;
+        // the kernel's hex2bin accepts either case, so an upper-case copy of the same hex digit is
+        // the same blob: it must still decrypt
+        if (!cut && pos > base.lastIndexOf(' ') && String.fromCharCode(ch).toLowerCase() === base[pos]) {
+          assert.equal(decryptEvmKeyBlob(t, mk).length, 32);
+          return;
+        }
         try {
           decryptEvmKeyBlob(t, mk);
           assert.fail('mutated blob decrypted');

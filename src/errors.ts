@@ -203,13 +203,15 @@ export function fromSystemError(e: unknown, code: ErrorCode, path: string): Imak
   if (e instanceof ImakitError) return e;
   const errno = (e as NodeJS.ErrnoException | undefined)?.code;
   const msg = e instanceof Error ? e.message : String(e);
+  // Node's messages usually start with the errno already ("ENOENT: no such file ..."): say it once.
+  const text = errno && !msg.startsWith(errno) ? `${errno}: ${msg}` : msg;
   if (errno === 'EPERM' || errno === 'EACCES') {
     if (code === E_XATTR_WRITE_CODE || code === E_XATTR_READ_CODE)
-      return new ImakitError('E_PERMISSION', `${errno}: ${msg}`, { path }, { cause: e });
+      return new ImakitError('E_PERMISSION', text, { path }, { cause: e });
   }
   if (errno === 'ENOTSUP' || errno === 'EOPNOTSUPP')
-    return new ImakitError('E_XATTR_UNSUPPORTED', `${errno}: ${msg}`, { path }, { cause: e });
-  return new ImakitError(code, errno ? `${errno}: ${msg}` : msg, { path }, { cause: e });
+    return new ImakitError('E_XATTR_UNSUPPORTED', text, { path }, { cause: e });
+  return new ImakitError(code, text, { path }, { cause: e });
 }
 const E_XATTR_WRITE_CODE: ErrorCode = 'E_XATTR_WRITE';
 const E_XATTR_READ_CODE: ErrorCode = 'E_XATTR_READ';

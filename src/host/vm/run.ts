@@ -132,7 +132,12 @@ export async function runVm(spec: VmSpec, opts: VmRunOptions): Promise<VmResult>
   if (spec.files !== undefined && spec.dataImage !== undefined)
     throw new ImakitError('E_USAGE', 'give either files or dataImage, not both');
   const banks: readonly PcrBank[] = spec.banks ?? ['sha1', 'sha256'];
+  for (const b of banks)
+    if (!['sha1', 'sha256', 'sha384', 'sha512'].includes(b))
+      throw new ImakitError('E_USAGE', `unknown PCR bank ${String(b)} (sha1, sha256, sha384, sha512)`);
   const firmware = spec.firmware ?? 'seabios';
+  if (firmware !== 'seabios' && firmware !== 'ovmf')
+    throw new ImakitError('E_USAGE', `unknown firmware ${String(firmware)} (seabios, ovmf)`);
   const cmdline = kernelCmdline(spec);
   const modules = moduleLoadOrder(spec.modules ?? []);
   const { files: extraFiles, evmKeyPlain } = extras(spec);

@@ -10,4 +10,5 @@ export const COMMANDS: readonly CommandLoader[] = [
   // keep one line per module; add new commands at the end
   () => import('./label.ts').then((m) => m.command),
   () => import('./keys.ts').then((m) => m.command),
+  () => import('./vm.ts').then((m) => m.command),
 ];

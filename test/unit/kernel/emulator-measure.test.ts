@@ -138,7 +138,7 @@ test('custom ima_template_fmt: the list shows the format string as template name
   const l = lines(emu);
   assert.match(
     l[1]!,
-    /^10 [0-9a-f]{40} d-ng\|n-ng\|sig\|iuid\|igid\|imode\|xattrnames\|xattrlengths\|xattrvalues sha256:[0-9a-f]{64} \/data\/c  0 0 33261 security\.ima 22000000 0404[0-9a-f]{64}$/,
+    /^10 [0-9a-f]{40} d-ng\|n-ng\|sig\|iuid\|igid\|imode\|xattrnames\|xattrlengths\|xattrvalues sha256:[0-9a-f]{64} \/data\/c {2}0 0 33261 security\.ima 22000000 0404[0-9a-f]{64}$/,
   );
 });
 

@@ -1,21 +1,56 @@
 /**
- * Labelling one file: read it once, compute its security.ima value (hash or signature), and check
- * an existing value against a key set. Shared by `imakit label`, `imakit hash|sign|verify` and the
- * evmctl drop-in so they produce the same bytes.
+ * Labelling one file: read it once, compute its security.ima value (hash, v2 signature or fs-verity
+ * sigv3), and check an existing value. Shared by `imakit label`, `imakit hash|sign|verify` and the
+ * evmctl drop-in so they produce the same bytes and the same verdicts.
  *
- * Signatures are v2 headers over a precomputed digest (formats.md §3.2); the key id is the one the
- * kernel matches (pitfall 13) unless overridden. Verification returns a verdict, never a boolean:
- * `unknown-key` (no key with that id) is kept apart from `fail` (bad signature).
+ * The values themselves come from core (ima-xattr.ts `imaDigestXattr`, ima-signature.ts
+ * `signImaDigest` / `signVerityDigest` / `verifySignatureValue`); this file adds the file I/O:
+ * regular-file checks, one-pass hashing (host/file-hash.ts), key files and xattr reads.
  */
-import { readFileSync } from 'node:fs';
-import { ImakitError, fromSystemError } from '../errors.ts';
-import { hashFileSync } from './file-hash.ts';
-import { bytesEqual, concatBytes } from '../core/bytes.ts';
-import { hashAlgoById, hash, type HashAlgo } from '../core/hash-algo.ts';
+import { lstatSync, type Stats } from 'node:fs';
+import { ImakitError, isImakitError, type ErrorCode } from '../errors.ts';
+import { bytesEqual } from '../core/bytes.ts';
+import type { HashAlgo } from '../core/hash-algo.ts';
 import { loadPrivateKey, loadPublicKeys, type PrivateKey, type PublicKey } from '../core/keys.ts';
-import { signDigest, verifyDigest } from '../core/sign-digest.ts';
-import { encodeSignatureV2, parseSignatureV2, type SignatureV2 } from '../core/signature-header.ts';
-import { imaDigestXattr, parseImaXattr } from '../core/ima-xattr.ts';
+import { verifyDigest } from '../core/sign-digest.ts';
+import { parseSignatureV2 } from '../core/signature-header.ts';
+import { imaDigestXattr, parseImaXattr, type ImaXattr } from '../core/ima-xattr.ts';
+import {
+  type Keyring,
+  signImaDigest,
+  signVerityDigest,
+  verifySignatureValue,
+  type SigVerdict,
+} from '../core/ima-signature.ts';
+import { hashFileSync } from './file-hash.ts';
+import { readKeyFile } from './key-files.ts';
+import { getXattr } from './xattr.ts';
+
+/**
+ * lstat a path that must be a regular file: symlinks, directories and devices are refused (IMA
+ * labels regular files, and xattr calls would follow a symlink to its target).
+ * @throws ImakitError E_IO_READ (missing), E_IO_NOT_REGULAR
+ */
+export function requireRegularFile(path: string): Stats {
+  let st: Stats;
+  try {
+    st = lstatSync(path);
+  } catch (e) {
+    const errno = (e as NodeJS.ErrnoException).code ?? 'error';
+    throw new ImakitError('E_IO_READ', `Failed to stat: ${path} (${errno})`, { path }, { cause: e });
+  }
+  if (!st.isFile()) {
+    const what = st.isSymbolicLink()
+      ? 'a symbolic link'
+      : st.isDirectory()
+        ? 'a directory'
+        : st.isBlockDevice() || st.isCharacterDevice()
+          ? 'a device file'
+          : 'not a regular file';
+    throw new ImakitError('E_IO_NOT_REGULAR', `${path} is ${what}`, { path });
+  }
+  return st;
+}
 
 /**
  * Hash a regular file in one pass (host/file-hash.ts: one reused buffer, O_NOFOLLOW, change
@@ -27,97 +62,64 @@ export function digestFile(path: string, algos: readonly HashAlgo[], buffer?: Bu
   return algos.map((a) => r.digests.get(a.name)!);
 }
 
-/** Options for {@link signatureValue}. */
-export interface SignatureValueOptions {
-  /** override the key id (evmctl `--keyid`); default: the key's own id */
+/**
+ * The fs-verity digest of a regular file (4 KiB blocks, no salt: what `fsverity digest` and
+ * FS_IOC_ENABLE_VERITY defaults give). fs-verity only has sha256 and sha512.
+ * @throws ImakitError E_HASH_UNSUPPORTED for other algorithms, plus digestFile's errors
+ */
+export function verityDigestFile(path: string, algo: HashAlgo): Uint8Array {
+  if (algo.name !== 'sha256' && algo.name !== 'sha512')
+    throw new ImakitError('E_HASH_UNSUPPORTED', `fs-verity has no ${algo.name} digests (sha256, sha512)`, {
+      path,
+    });
+  return hashFileSync(path, [], { verity: algo.name }).verity!;
+}
+
+/** What security.ima value to compute for a file. */
+export interface ImaValueRequest {
+  /** `hash` (0x01/0x04), `sign` (0x03 v2), `verity` (0x06 sigv3 over the fs-verity digest) */
+  readonly kind: 'hash' | 'sign' | 'verity';
+  readonly algo: HashAlgo;
+  /** required for `sign` and `verity` */
+  readonly key?: PrivateKey;
+  /** key id written in the header (default: the key's own) */
   readonly keyid?: number;
-  /** 0x03 (security.ima or non-portable EVM), 0x05 (portable EVM), 0x06 (fs-verity sigv3) */
-  readonly xattrType?: 0x03 | 0x05 | 0x06;
+}
+
+/** A computed security.ima value and the digest it was made from. */
+export interface ImaValue {
+  readonly value: Uint8Array;
+  /** the file digest (or fs-verity digest for `verity`) */
+  readonly digest: Uint8Array;
 }
 
 /**
- * The complete v2 (or v3 for 0x06) signature xattr value over a precomputed digest.
- * @throws ImakitError E_KEY_TYPE / E_SIG_UNSUPPORTED from the signer
+ * The security.ima value for an already computed digest (pure apart from the key).
+ * @throws ImakitError E_USAGE (no key for a signature), E_KEY_TYPE / E_SIG_UNSUPPORTED (signer)
  */
-export function signatureValue(
-  key: PrivateKey,
-  algo: HashAlgo,
-  digest: Uint8Array,
-  opts: SignatureValueOptions = {},
-): Uint8Array {
-  const xattrType = opts.xattrType ?? 0x03;
-  const sig = signDigest(key, algo, digest);
-  return encodeSignatureV2({
-    version: xattrType === 0x06 ? 3 : 2,
-    xattrType,
-    hashAlgo: algo.id,
-    keyid: opts.keyid ?? key.keyid,
-    sig,
-  });
-}
-
-/** The sigv3 signed digest: H_algo(type ‖ algo id ‖ digest) (formats.md §3.3, pitfall 16). */
-export function sigv3Digest(xattrType: number, algo: HashAlgo, digest: Uint8Array): Uint8Array {
-  return hash(algo, concatBytes(new Uint8Array([xattrType, algo.id]), digest));
-}
-
-/** Outcome of checking one signature value. */
-export interface SignatureVerdict {
-  readonly status: 'pass' | 'fail' | 'unknown-key' | 'unsupported' | 'error';
-  /** the key id in the header (when it parsed) */
-  readonly keyid?: number;
-  readonly algo?: string;
-  readonly detail: string;
+export function imaValueFromDigest(req: ImaValueRequest, digest: Uint8Array): Uint8Array {
+  if (req.kind === 'hash') return imaDigestXattr(req.algo, digest);
+  if (req.key === undefined) throw new ImakitError('E_USAGE', 'signing needs a private key (--key)');
+  const keyid = req.keyid === undefined ? {} : { keyid: req.keyid };
+  return req.kind === 'sign'
+    ? signImaDigest({ key: req.key, algo: req.algo, digest, ...keyid })
+    : signVerityDigest({ key: req.key, algo: req.algo, verityDigest: digest, ...keyid });
 }
 
 /**
- * Check a v2/v3 signature value with the keys whose id matches its header (the kernel's partial id
- * match, §3.5). `digestFor(algo)` supplies the signed digest for the header's algorithm (the file
- * digest for IMA, H(ima_file_id) for sigv3, the EVM digest for EVM). Does not establish that the
- * key is trusted by any kernel keyring; only that one of `keys` made the signature.
+ * Read `path` once and compute its security.ima value. Nothing is written.
+ * @throws ImakitError E_IO_READ, E_IO_NOT_REGULAR, E_IO_CHANGED, E_HASH_UNSUPPORTED, E_USAGE, E_KEY_TYPE
  */
-export function verifySignatureValue(
-  value: Uint8Array,
-  digestFor: (algo: HashAlgo, sig: SignatureV2) => Uint8Array,
-  keys: readonly PublicKey[],
-): SignatureVerdict {
-  let sig: SignatureV2;
-  try {
-    sig = parseSignatureV2(value);
-  } catch (e) {
-    return { status: 'error', detail: `malformed signature: ${(e as Error).message}` };
-  }
-  const algo = hashAlgoById(sig.hashAlgo);
-  if (algo === undefined || algo.node === null)
-    return {
-      status: 'unsupported',
-      keyid: sig.keyid,
-      detail: `hash algorithm id ${sig.hashAlgo} unsupported`,
-    };
-  const candidates = keys.filter((k) => k.keyid === sig.keyid);
-  if (candidates.length === 0)
-    return { status: 'unknown-key', keyid: sig.keyid, algo: algo.name, detail: 'unknown keyid' };
-  let digest: Uint8Array;
-  try {
-    digest = digestFor(algo, sig);
-  } catch (e) {
-    return { status: 'error', keyid: sig.keyid, algo: algo.name, detail: (e as Error).message };
-  }
-  for (const k of candidates) {
-    try {
-      if (verifyDigest(k, algo, digest, sig.sig))
-        return { status: 'pass', keyid: sig.keyid, algo: algo.name, detail: 'signature verified' };
-    } catch {
-      // a key of the wrong type for this signature: try the next candidate
-    }
-  }
-  return { status: 'fail', keyid: sig.keyid, algo: algo.name, detail: 'bad signature' };
+export function computeImaValue(path: string, req: ImaValueRequest): ImaValue {
+  requireRegularFile(path);
+  const digest = req.kind === 'verity' ? verityDigestFile(path, req.algo) : digestFile(path, [req.algo])[0]!;
+  return Object.freeze({ value: withPath(path, () => imaValueFromDigest(req, digest)), digest });
 }
 
 /**
  * Whether `existing` is already the right security.ima value for the wanted label, so a re-run
  * can skip the write (resume). For hashes and RSA signatures (deterministic) the bytes must be
- * equal; for ECDSA/SM2 a value with the same algorithm and key id that verifies is accepted.
+ * equal; for ECDSA/SM2 a value with the same type, algorithm and key id that verifies is accepted.
  */
 export function imaLabelIsCurrent(
   existing: Uint8Array | null,
@@ -127,69 +129,192 @@ export function imaLabelIsCurrent(
 ): boolean {
   if (existing === null) return false;
   if (bytesEqual(existing, want.value)) return true;
-  if (want.kind !== 'signature' || key === undefined || key.alg === 'rsa') return false;
+  if (want.kind !== 'signature' || key === undefined) return false;
+  return signatureIsCurrent(existing, want.value, algo, want.digest, key);
+}
+
+/**
+ * For randomized signatures (ECDSA, SM2): whether `existing` has the header of `wanted` (type,
+ * algorithm, key id) and verifies over `digest` with `key`. Always false for RSA, whose
+ * signatures are deterministic, so byte equality already decided.
+ */
+export function signatureIsCurrent(
+  existing: Uint8Array,
+  wanted: Uint8Array,
+  algo: HashAlgo,
+  digest: Uint8Array,
+  key: PrivateKey,
+): boolean {
+  if (key.alg === 'rsa') return false;
   try {
     const cur = parseSignatureV2(existing);
-    const wanted = parseSignatureV2(want.value);
-    if (cur.xattrType !== wanted.xattrType || cur.hashAlgo !== algo.id || cur.keyid !== wanted.keyid)
+    const want = parseSignatureV2(wanted);
+    if (cur.xattrType !== want.xattrType || cur.hashAlgo !== algo.id || cur.keyid !== want.keyid)
       return false;
-    return verifyDigest(key.publicKey, algo, want.digest, cur.sig);
+    return verifyDigest(key.publicKey, algo, digest, cur.sig);
   } catch {
     return false;
   }
 }
 
-/** The security.ima hash value (0x01 / 0x04) for a digest. */
-export function hashValue(algo: HashAlgo, digest: Uint8Array): Uint8Array {
-  return imaDigestXattr(algo, digest);
-}
-
-/** Whether a security.ima value is a hash that equals `digest` for its own algorithm. */
-export function hashValueMatches(value: Uint8Array, digestFor: (algo: HashAlgo) => Uint8Array): boolean {
+/** Re-throw an ImakitError that names no path with `path` added (key files, files being labelled). */
+function withPath<T>(path: string, fn: () => T): T {
   try {
-    const v = parseImaXattr(value);
-    return v.kind === 'digest' && bytesEqual(v.digest, digestFor(v.algo));
-  } catch {
-    return false;
+    return fn();
+  } catch (e) {
+    if (e instanceof ImakitError && e.context.path === undefined)
+      throw new ImakitError(e.code, e.message, { ...e.context, path }, { cause: e });
+    throw e;
   }
 }
 
 /**
  * Load a signing key file (PEM/DER, encrypted with `passphrase`).
- * @throws ImakitError E_IO_READ (missing), E_KEY_PARSE, E_KEY_PASSPHRASE, E_KEY_TYPE
+ * @throws ImakitError E_IO_READ (missing), E_KEY_PARSE, E_KEY_PASSPHRASE, E_KEY_TYPE (naming the file)
  */
 export function loadSigningKeyFile(path: string, passphrase?: string): PrivateKey {
-  let data: Buffer;
-  try {
-    data = readFileSync(path);
-  } catch (e) {
-    throw fromSystemError(e, 'E_IO_READ', path);
-  }
-  try {
-    return loadPrivateKey(new Uint8Array(data), passphrase === undefined ? {} : { passphrase });
-  } catch (e) {
-    if (e instanceof ImakitError && e.context.path === undefined)
-      throw new ImakitError(e.code, e.message, { ...e.context, path }, { cause: e });
-    throw e;
-  }
+  const data = readKeyFile(path);
+  return withPath(path, () => loadPrivateKey(data, passphrase === undefined ? {} : { passphrase }));
 }
 
 /**
- * Load verification keys (certificates or public keys) from files.
+ * Load verification keys (certificates or public keys; a PEM bundle may hold several) from a file.
  * @throws ImakitError E_IO_READ, E_KEY_PARSE, E_KEY_TYPE (naming the file)
  */
 export function loadVerifyKeyFile(path: string): PublicKey[] {
-  let data: Buffer;
+  const data = readKeyFile(path);
+  return withPath(path, () => loadPublicKeys(data));
+}
+
+/** Kinds of security.ima content a verdict can be about. */
+export type ImaLabelKind = 'hash' | 'signature' | 'verity-signature' | 'signature-v1';
+
+/**
+ * The verdict on one file's security.ima. `status`:
+ *  - `pass`: a hash that equals the file's current digest, or a signature that verifies;
+ *  - `fail`: wrong hash / bad signature (`code` E_VERIFY_HASH_MISMATCH / E_SIG_INVALID), or a
+ *    malformed value (`code` a codec error);
+ *  - `unknown-key`: signed by a key id not in the keyring;
+ *  - `no-label`: the file has no such xattr;
+ *  - `unsupported`: the algorithm or format cannot be checked here (v1 signatures, streebog...);
+ *  - `error`: the file could not be read (code E_IO_*).
+ * `notEstablished` lists what the check does not prove, for reports.
+ */
+export interface ImaFileVerdict {
+  readonly path: string;
+  readonly status: 'pass' | 'fail' | 'unknown-key' | 'no-label' | 'unsupported' | 'error';
+  readonly kind?: ImaLabelKind;
+  readonly algo?: string;
+  readonly keyid?: string;
+  /** the matching key's algorithm (`rsa-2048`, `ec-P-256`, `sm2`) */
+  readonly keyAlg?: string;
+  readonly code?: ErrorCode;
+  readonly detail: string;
+  readonly notEstablished: readonly string[];
+}
+
+/** Options of {@link verifyImaFile}. */
+export interface VerifyImaFileOptions {
+  /** keys for signatures (an empty keyring makes every signature `unknown-key`) */
+  readonly keyring: Keyring;
+  /** xattr to read (default security.ima; `user.ima` for --xattr-user) */
+  readonly xattrName?: string;
+  /** check this value instead of reading the xattr (evmctl `--sigfile`) */
+  readonly value?: Uint8Array;
+}
+
+const NOT_ESTABLISHED_COMMON = [
+  'that the kernel would appraise the file the same way (policy, keyrings, EVM state are not checked)',
+  'that security.evm protects this label',
+] as const;
+const NOT_ESTABLISHED_HASH = [
+  'authenticity: anyone who can write security.ima can write a matching hash',
+  ...NOT_ESTABLISHED_COMMON,
+] as const;
+const NOT_ESTABLISHED_SIG = [
+  'key trust: whether the key is in the kernel .ima keyring, chained to a CA, unexpired and unrevoked',
+  ...NOT_ESTABLISHED_COMMON,
+] as const;
+
+/**
+ * Verify one file's security.ima: hashes are recomputed with the value's own algorithm, v2
+ * signatures over the file digest with the header's algorithm, sigv3 (0x06) over the fs-verity
+ * digest (formats.md §3.1-§3.5). Reads the file once. Never throws for bad labels or unreadable
+ * files: those are verdicts.
+ */
+export function verifyImaFile(path: string, opts: VerifyImaFileOptions): ImaFileVerdict {
+  const name = opts.xattrName ?? 'security.ima';
+  const out = (v: Omit<ImaFileVerdict, 'path' | 'notEstablished'>, ne: readonly string[] = []) =>
+    Object.freeze({ path, ...v, notEstablished: Object.freeze([...ne]) });
+  const ioError = (e: unknown) => {
+    if (!isImakitError(e)) throw e;
+    return out({ status: 'error', code: e.code, detail: e.message });
+  };
+  let raw: Uint8Array | null;
   try {
-    data = readFileSync(path);
+    requireRegularFile(path);
+    raw = opts.value ?? getXattr(path, name);
   } catch (e) {
-    throw fromSystemError(e, 'E_IO_READ', path);
+    return ioError(e);
   }
+  if (raw === null) return out({ status: 'no-label', code: 'E_VERIFY_NO_LABEL', detail: `no ${name}` });
+  let label: ImaXattr;
   try {
-    return loadPublicKeys(new Uint8Array(data));
+    label = parseImaXattr(raw);
   } catch (e) {
-    if (e instanceof ImakitError && e.context.path === undefined)
-      throw new ImakitError(e.code, e.message, { ...e.context, path }, { cause: e });
-    throw e;
+    if (!isImakitError(e)) throw e;
+    return out({ status: 'fail', code: e.code, detail: `malformed ${name}: ${e.message}` });
   }
+  if (label.kind === 'signature-v1')
+    return out({
+      status: 'unsupported',
+      kind: 'signature-v1',
+      code: 'E_SIG_UNSUPPORTED',
+      detail: 'v1 (digsig) signatures are reported, not verified',
+    });
+  if (label.kind === 'digest') {
+    let digest: Uint8Array;
+    try {
+      digest = digestFile(path, [label.algo])[0]!;
+    } catch (e) {
+      return ioError(e);
+    }
+    const ok = bytesEqual(digest, label.digest);
+    return out(
+      ok
+        ? { status: 'pass', kind: 'hash', algo: label.algo.name, detail: `${label.algo.name} hash matches` }
+        : {
+            status: 'fail',
+            kind: 'hash',
+            algo: label.algo.name,
+            code: 'E_VERIFY_HASH_MISMATCH',
+            detail: `${label.algo.name} hash does not match the content`,
+          },
+      NOT_ESTABLISHED_HASH,
+    );
+  }
+  const verity = label.sig.xattrType === 0x06;
+  const kind: ImaLabelKind = verity ? 'verity-signature' : 'signature';
+  let v: SigVerdict;
+  try {
+    v = verifySignatureValue(
+      label.sig,
+      (algo) => (verity ? verityDigestFile(path, algo) : digestFile(path, [algo])[0]!),
+      opts.keyring,
+    );
+  } catch (e) {
+    return ioError(e);
+  }
+  return out(
+    {
+      status: v.status,
+      kind,
+      algo: v.algo,
+      keyid: v.keyid,
+      ...(v.keyAlg === undefined ? {} : { keyAlg: v.keyAlg }),
+      ...(v.code === undefined ? {} : { code: v.code }),
+      detail: v.detail,
+    },
+    NOT_ESTABLISHED_SIG,
+  );
 }

@@ -17,13 +17,12 @@ import { bytesEqual } from '../core/bytes.ts';
 import type { HashAlgo } from '../core/hash-algo.ts';
 import type { PrivateKey } from '../core/keys.ts';
 import type { EvmConfig } from '../core/evm-config.ts';
-import { evmDigest, evmHmac, evmInput, type EvmInputKind } from '../core/evm-input.ts';
+import { evmDigest, type EvmInputKind } from '../core/evm-input.ts';
 import { HashPool } from './hash-pool.ts';
 import { getXattr, setXattr } from './xattr.ts';
-import { readInodeMeta, toInodeMeta } from './inode.ts';
-import { readFsUuid } from './fs-uuid.ts';
 import { walkTree } from './walk.ts';
-import { hashValue, imaLabelIsCurrent, signatureValue, verifySignatureValue } from './label-file.ts';
+import { imaLabelIsCurrent, imaValueFromDigest, signatureIsCurrent } from './label-file.ts';
+import { evmFileInput, evmValueFromInput, type EvmValueRequest } from './evm-file.ts';
 
 /** EVM part of a label request. */
 export interface LabelEvmOptions {
@@ -204,10 +203,11 @@ function labelOne(
   uuidCache: Map<bigint, Uint8Array>,
 ): boolean {
   const currentIma = getXattr(path, names.ima);
-  const wantIma =
-    opts.ima === 'sign'
-      ? signatureValue(opts.key!, opts.algo, digest, opts.keyid === undefined ? {} : { keyid: opts.keyid })
-      : hashValue(opts.algo, digest);
+  const keyid = opts.keyid === undefined ? {} : { keyid: opts.keyid };
+  const wantIma = imaValueFromDigest(
+    { kind: opts.ima, algo: opts.algo, ...(opts.key ? { key: opts.key } : {}), ...keyid },
+    digest,
+  );
   const imaOk = imaLabelIsCurrent(
     currentIma,
     { kind: opts.ima === 'sign' ? 'signature' : 'hash', value: wantIma, digest },
@@ -220,46 +220,24 @@ function labelOne(
   let evmOk = true;
   if (opts.evm !== undefined) {
     const ev = opts.evm;
-    const kind = ev.kind;
-    const xattrs = new Map<string, Uint8Array>();
-    for (const name of kind === 'portable' ? ev.config.all : ev.config.enabled) {
-      if (name === 'security.ima') continue;
-      const v = getXattr(path, name);
-      if (v !== null) xattrs.set(name, v);
-    }
-    xattrs.set('security.ima', imaValue);
-    const host = readInodeMeta(path, { generation: kind !== 'portable' });
-    const meta = kind === 'portable' ? { ...host, generation: 0 } : toInodeMeta(host);
-    let fsUuid: Uint8Array | null = null;
-    if (kind !== 'portable' && ev.uuid !== 'none') {
-      if (ev.uuid === 'fs') {
-        fsUuid = uuidCache.get(host.dev) ?? readFsUuid(path).uuid;
-        uuidCache.set(host.dev, fsUuid);
-      } else fsUuid = ev.uuid;
-    }
-    const input = evmInput({ kind, xattrs, meta, fsUuid, config: ev.config });
+    const input = evmFileInput(path, {
+      kind: ev.kind,
+      config: ev.config,
+      uuid: ev.uuid,
+      ima: imaValue,
+      uuidCache,
+    });
+    const req: EvmValueRequest =
+      ev.kind === 'hmac'
+        ? { kind: 'hmac', hmacKey: ev.hmacKey! }
+        : { kind: ev.kind, key: opts.key!, algo: opts.algo, ...keyid };
+    evmValue = evmValueFromInput(req, input);
     const currentEvm = getXattr(path, names.evm);
-    if (kind === 'hmac') {
-      const mac = evmHmac(ev.hmacKey!, input);
-      evmValue = new Uint8Array(21);
-      evmValue[0] = 0x02;
-      evmValue.set(mac, 1);
-      evmOk = currentEvm !== null && bytesEqual(currentEvm, evmValue);
-    } else {
-      const d = evmDigest(opts.algo, input);
-      evmValue = signatureValue(opts.key!, opts.algo, d, {
-        xattrType: kind === 'portable' ? 0x05 : 0x03,
-        ...(opts.keyid === undefined ? {} : { keyid: opts.keyid }),
-      });
-      evmOk =
-        currentEvm !== null &&
-        (bytesEqual(currentEvm, evmValue) ||
-          (opts.key!.alg !== 'rsa' &&
-            currentEvm[0] === evmValue[0] &&
-            verifySignatureValue(currentEvm, () => d, [
-              { ...opts.key!.publicKey, keyid: opts.keyid ?? opts.key!.keyid },
-            ]).status === 'pass'));
-    }
+    evmOk =
+      currentEvm !== null &&
+      (bytesEqual(currentEvm, evmValue) ||
+        (req.kind !== 'hmac' &&
+          signatureIsCurrent(currentEvm, evmValue, opts.algo, evmDigest(opts.algo, input), req.key)));
   }
   if (imaOk && evmOk) return false;
   if (opts.dryRun) return true;

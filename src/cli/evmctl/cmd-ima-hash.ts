@@ -4,25 +4,8 @@
  * prints it at its default verbosity); `-n` prints without setting the xattr.
  */
 import { setXattr } from '../../host/xattr.ts';
-import { digestFile, hashValue } from '../../host/label-file.ts';
 import type { EvmctlCommand } from './command.ts';
-import type { EvmctlOptions } from './options.ts';
-import type { CliIo } from '../io.ts';
-import { doCmd, evmctlAlgo, hex, requireRegularFile, xattrNames } from './shared.ts';
-
-/** Compute (and unless `-n`, write) the security.ima hash of one file; returns the value. */
-export function imaHashValue(path: string, opts: EvmctlOptions): Uint8Array {
-  const algo = evmctlAlgo(opts.hashAlgo);
-  requireRegularFile(path);
-  const [digest] = digestFile(path, [algo]);
-  return hashValue(algo, digest!);
-}
-
-/** Print like evmctl's hash_ima: `-v` logs `hash(alg): `, the value goes to stdout. */
-export function printHash(io: CliIo, opts: EvmctlOptions, value: Uint8Array): void {
-  if (opts.verbose > 0) io.stderr(`hash(${opts.hashAlgo}): ${hex(value)}\n`);
-  io.stdout(`${hex(value)}\n`);
-}
+import { doCmd, evmctlImaValue, hex, xattrNames } from './shared.ts';
 
 export const command: EvmctlCommand = {
   name: 'ima_hash',
@@ -30,8 +13,10 @@ export const command: EvmctlCommand = {
   description: 'Make file content hash.',
   async run(opts, args, io) {
     return doCmd(opts, args, io, 'ima_hash file', (path) => {
-      const value = imaHashValue(path, opts);
-      printHash(io, opts, value);
+      const value = evmctlImaValue(path, opts, io);
+      // like evmctl's hash_ima: `-v` logs `hash(alg): `, the value goes to stdout
+      if (opts.verbose > 0) io.stderr(`hash(${opts.hashAlgo}): ${hex(value)}\n`);
+      io.stdout(`${hex(value)}\n`);
       if (!opts.noXattr) setXattr(path, xattrNames(opts).ima, value);
     });
   },

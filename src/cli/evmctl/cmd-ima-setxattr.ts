@@ -8,7 +8,8 @@ import { fromSystemError } from '../../errors.ts';
 import { parseImaXattr } from '../../core/ima-xattr.ts';
 import { setXattr } from '../../host/xattr.ts';
 import type { EvmctlCommand } from './command.ts';
-import { INTERNAL, requireRegularFile, xattrNames } from './shared.ts';
+import { requireRegularFile } from '../../host/label-file.ts';
+import { INTERNAL, xattrNames } from './shared.ts';
 
 export const command: EvmctlCommand = {
   name: 'ima_setxattr',

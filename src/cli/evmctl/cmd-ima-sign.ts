@@ -8,21 +8,8 @@
 import { writeFileSync } from 'node:fs';
 import { fromSystemError } from '../../errors.ts';
 import { setXattr } from '../../host/xattr.ts';
-import { digestFile, signatureValue } from '../../host/label-file.ts';
-import type { PrivateKey } from '../../core/keys.ts';
 import type { EvmctlCommand } from './command.ts';
-import type { EvmctlOptions } from './options.ts';
-import type { CliIo } from '../io.ts';
-import { doCmd, evmctlAlgo, hex, loadSigner, requireRegularFile, xattrNames } from './shared.ts';
-
-/** The security.ima signature value of one file (nothing written). */
-export function imaSignValue(path: string, opts: EvmctlOptions, key: PrivateKey, io: CliIo): Uint8Array {
-  const algo = evmctlAlgo(opts.hashAlgo);
-  requireRegularFile(path);
-  const [digest] = digestFile(path, [algo]);
-  if (opts.verbose > 0) io.stderr(`hash(${algo.name}): ${hex(digest!)}\n`);
-  return signatureValue(key, algo, digest!, opts.keyid === undefined ? {} : { keyid: opts.keyid });
-}
+import { doCmd, evmctlImaValue, hex, loadSigner, xattrNames } from './shared.ts';
 
 /** Write `FILE.sig` (the full xattr value, type byte included). */
 export function writeSigFile(path: string, value: Uint8Array): void {
@@ -40,7 +27,7 @@ export const command: EvmctlCommand = {
   async run(opts, args, io) {
     const key = loadSigner(opts, args[1]);
     return doCmd(opts, args, io, `ima_sign ${this.usage}`, (path) => {
-      const value = imaSignValue(path, opts, key, io);
+      const value = evmctlImaValue(path, opts, io, key);
       io.stdout(`${hex(value)}\n`);
       if (opts.sigfile) writeSigFile(path, value);
       if (!opts.noXattr) setXattr(path, xattrNames(opts).ima, value);

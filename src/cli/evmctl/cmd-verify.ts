@@ -1,14 +1,14 @@
 /**
- * evmctl `verify FILE`: verify the 0x03/0x05 EVM signature in security.evm. The algorithm comes
- * from the header; the same metadata overrides (`-u`, `--generation`, `--ino`, ...) must be given
- * as when signing. Exit 0 verified, 1 verification failed, 125 could not be checked.
+ * evmctl `verify FILE`: verify the 0x03/0x05 EVM signature in security.evm (host/evm-file.ts). The
+ * algorithm comes from the header; the same metadata overrides (`-u`, `--generation`, `--ino`, ...)
+ * must be given as when signing. Exit 0 verified, 1 verification failed, 125 could not be checked.
  */
-import { evmDigest } from '../../core/evm-input.ts';
 import { formatKeyIdEvmctl } from '../../core/keyid.ts';
 import { getXattr } from '../../host/xattr.ts';
-import { verifySignatureValue } from '../../host/label-file.ts';
+import { verifyEvmFile } from '../../host/evm-file.ts';
+import { requireRegularFile } from '../../host/label-file.ts';
 import type { EvmctlCommand } from './command.ts';
-import { INTERNAL, evmctlInput, loadKeyring, requireRegularFile, xattrNames } from './shared.ts';
+import { INTERNAL, evmctlInputOptions, loadKeyring, xattrNames } from './shared.ts';
 
 export const command: EvmctlCommand = {
   name: 'verify',
@@ -20,7 +20,7 @@ export const command: EvmctlCommand = {
       io.stderr('Parameters missing\nusage: verify file\n');
       return INTERNAL;
     }
-    const keys = loadKeyring(opts, io);
+    const keyring = loadKeyring(opts, io);
     requireRegularFile(path);
     const name = xattrNames(opts).evm;
     const value = getXattr(path, name);
@@ -36,24 +36,21 @@ export const command: EvmctlCommand = {
       io.stderr('Portable sig: invalid type\n');
       return INTERNAL;
     }
-    const kind = value[0] === 0x05 ? 'portable' : 'signature';
-    const verdict = verifySignatureValue(
-      value,
-      (algo) => evmDigest(algo, evmctlInput(path, opts, kind)),
-      keys,
-    );
-    switch (verdict.status) {
+    const v = verifyEvmFile(path, { ...evmctlInputOptions(opts), keyring, xattrName: name });
+    switch (v.status) {
       case 'pass':
         io.stderr(`${path}: verification is OK\n`);
         return 0;
       case 'unknown-key':
-        io.stderr(`key ${keys.length + 1}: ${formatKeyIdEvmctl(verdict.keyid!)} (unknown keyid)\n`);
+        io.stderr(
+          `key ${keyring.keys.length + 1}: ${formatKeyIdEvmctl(parseInt(v.keyid!, 16))} (unknown keyid)\n`,
+        );
         return 1;
       case 'fail':
         io.stderr(`${path}: verification failed: 0 (bad signature)\n`);
         return 1;
       default:
-        io.stderr(`${path}: ${verdict.detail}\n`);
+        io.stderr(`${path}: ${v.detail}${v.code ? ` [${v.code}]` : ''}\n`);
         return INTERNAL;
     }
   },

@@ -1,23 +1,27 @@
 /**
  * What several evmctl commands share: default paths, xattr names under `--xattr-user`, algorithm
- * lookup with evmctl's spelling rules, "regular files only" checks, evmctl's `do_cmd` (one path,
+ * lookup with evmctl's spelling rules, the security.ima value per `-a`/`--key`, evmctl's `do_cmd` (one path,
  * or a `-r` walk with `-t fxm`), and the EVM input with evmctl's metadata overrides.
  */
-import { lstatSync, type Stats } from 'node:fs';
-import { readFsUuid } from '../../host/fs-uuid.ts';
 import { ImakitError, isImakitError } from '../../errors.ts';
 import { toHex, fromHex } from '../../core/bytes.ts';
 import { hashAlgoByName, type HashAlgo } from '../../core/hash-algo.ts';
 import { resolveEvmConfig, type EvmConfig } from '../../core/evm-config.ts';
-import { evmInput, type EvmInputKind, type InodeMeta } from '../../core/evm-input.ts';
+import type { EvmInputKind, InodeMeta } from '../../core/evm-input.ts';
+import { Keyring } from '../../core/ima-signature.ts';
 import { parseUuid } from '../../core/uuid.ts';
-import { getXattr, listXattrs } from '../../host/xattr.ts';
-import { readInodeMeta } from '../../host/inode.ts';
+import { listXattrs } from '../../host/xattr.ts';
 import { walkTree } from '../../host/walk.ts';
+import {
+  evmFileInput,
+  evmValueFromInput,
+  type EvmFileOptions,
+  type EvmValueRequest,
+} from '../../host/evm-file.ts';
 import type { CliIo } from '../io.ts';
 import type { PrivateKey, PublicKey } from '../../core/keys.ts';
 import { formatKeyIdEvmctl } from '../../core/keyid.ts';
-import { loadSigningKeyFile, loadVerifyKeyFile } from '../../host/label-file.ts';
+import { computeImaValue, loadSigningKeyFile, loadVerifyKeyFile } from '../../host/label-file.ts';
 import { parseDecimalOverride, type EvmctlOptions } from './options.ts';
 
 export const DEFAULT_SIGN_KEY = '/etc/keys/privkey_evm.pem';
@@ -46,32 +50,6 @@ export function evmctlAlgo(name: string): HashAlgo {
 /** Lowercase hex, as evmctl's bin2hex. */
 export function hex(b: Uint8Array): string {
   return toHex(b);
-}
-
-/**
- * lstat a path that must be a regular file (symlinks and devices are refused: IMA labels regular
- * files, and xattr calls would follow a symlink to its target).
- * @throws ImakitError E_IO_READ (missing), E_IO_NOT_REGULAR
- */
-export function requireRegularFile(path: string): Stats {
-  let st: Stats;
-  try {
-    st = lstatSync(path);
-  } catch (e) {
-    const errno = (e as NodeJS.ErrnoException).code ?? 'error';
-    throw new ImakitError('E_IO_READ', `Failed to stat: ${path} (${errno})`, { path }, { cause: e });
-  }
-  if (!st.isFile()) {
-    const what = st.isSymbolicLink()
-      ? 'a symbolic link'
-      : st.isDirectory()
-        ? 'a directory'
-        : st.isBlockDevice() || st.isCharacterDevice()
-          ? 'a device file'
-          : 'not a regular file';
-    throw new ImakitError('E_IO_NOT_REGULAR', `${path} is ${what}`, { path });
-  }
-  return st;
 }
 
 /** Print an error for one file the way evmctl's log_err does (to stderr), naming the code. */
@@ -144,52 +122,46 @@ export function evmctlConfig(opts: EvmctlOptions): EvmConfig {
   });
 }
 
-/**
- * Inode metadata with evmctl's overrides (`--ino --uid --gid --mode --generation`, all decimal).
- * The generation is read with FS_IOC_GETVERSION only when needed (non-portable, not given).
- */
-export function evmctlMeta(path: string, opts: EvmctlOptions, kind: EvmInputKind): InodeMeta {
-  // evmctl 1.6 reads the generation only for regular files, and not for portable signatures
-  const m = readInodeMeta(path, { generation: kind !== 'portable' && opts.generation === undefined });
-  let generation = 0;
-  if (opts.generation !== undefined) generation = parseDecimalOverride(opts.generation) >>> 0;
-  else if (kind !== 'portable' && m.isRegular) {
-    if (m.generation === null)
-      throw new ImakitError(
-        'E_INODE_GENERATION',
-        `${path}: the filesystem has no FS_IOC_GETVERSION; give --generation N`,
-        { path },
-      );
-    generation = m.generation;
-  }
-  return Object.freeze({
-    ino: opts.ino !== undefined ? BigInt(parseDecimalOverride(opts.ino)) : m.ino,
-    generation,
-    uid: opts.uid !== undefined ? parseDecimalOverride(opts.uid) : m.uid,
-    gid: opts.gid !== undefined ? parseDecimalOverride(opts.gid) : m.gid,
-    mode: (opts.mode !== undefined ? parseDecimalOverride(opts.mode) : m.mode) & 0xffff,
-  });
-}
-
-/** The fs UUID per `-u` (pitfall 22): from the filesystem, none, or given. */
-export function evmctlUuid(path: string, opts: EvmctlOptions): Uint8Array | null {
-  switch (opts.uuid.mode) {
-    case 'none':
-      return null;
-    case 'given':
-      return parseUuid(opts.uuid.value);
-    case 'fs':
-      return blkidUuid(path);
-  }
+/** evmctl's metadata overrides (`--ino --uid --gid --mode --generation`, all decimal). */
+function evmctlMeta(opts: EvmctlOptions): Partial<InodeMeta> {
+  const m: { -readonly [K in keyof InodeMeta]?: InodeMeta[K] } = {};
+  if (opts.ino !== undefined) m.ino = BigInt(parseDecimalOverride(opts.ino));
+  if (opts.generation !== undefined) m.generation = parseDecimalOverride(opts.generation) >>> 0;
+  if (opts.uid !== undefined) m.uid = parseDecimalOverride(opts.uid);
+  if (opts.gid !== undefined) m.gid = parseDecimalOverride(opts.gid);
+  if (opts.mode !== undefined) m.mode = parseDecimalOverride(opts.mode);
+  return m;
 }
 
 /**
- * The EVM hash/HMAC input for `path` as evmctl builds it, with the kernel's rules where evmctl 1.6
- * and the kernel agree. `imaOverride` is a security.ima value computed in this run (`-s`/`-d`),
- * used in place of the file's current one.
- *
+ * The EVM input options evmctl's flags describe (host/evm-file.ts does the work).
  * Pitfall 23: under `--xattr-user` non-portable digests still read `security.*`; portable ones read
  * `user.ima` (evmctl's calc_evm_hash). `--ima HEX`, `--selinux STR` (+NUL), `--caps[=STR]` override.
+ * `-u` (pitfall 22): the fs UUID from the filesystem, none, or given.
+ */
+export function evmctlInputOptions(opts: EvmctlOptions): Omit<EvmFileOptions, 'kind'> {
+  const overrides = new Map<string, Uint8Array | null>();
+  if (opts.ima !== undefined) overrides.set('security.ima', fromHex(opts.ima, '--ima'));
+  if (opts.selinux !== undefined)
+    overrides.set('security.selinux', new Uint8Array(Buffer.from(opts.selinux + '\0', 'utf8')));
+  if (opts.capsSet)
+    overrides.set(
+      'security.capability',
+      opts.caps === undefined ? null : new Uint8Array(Buffer.from(opts.caps, 'utf8')),
+    );
+  return {
+    config: evmctlConfig(opts),
+    uuid: opts.uuid.mode === 'none' ? 'none' : opts.uuid.mode === 'given' ? parseUuid(opts.uuid.value) : 'fs',
+    imaXattrName: xattrNames(opts).ima,
+    xattrOverrides: overrides,
+    meta: evmctlMeta(opts),
+  };
+}
+
+/**
+ * The EVM hash/HMAC input for `path` as evmctl builds it. `imaOverride` is a security.ima value
+ * computed in this run (`-s`/`-d`), used in place of the file's current one (under `--xattr-user`
+ * only for portable signatures, which read user.ima).
  */
 export function evmctlInput(
   path: string,
@@ -197,49 +169,13 @@ export function evmctlInput(
   kind: EvmInputKind,
   imaOverride?: Uint8Array,
 ): Uint8Array {
-  const config = evmctlConfig(opts);
-  const names = kind === 'portable' ? config.all : config.enabled;
-  const xattrs = new Map<string, Uint8Array>();
-  for (const name of names) {
-    const v = getXattr(path, name);
-    if (v !== null) xattrs.set(name, v);
-  }
-  if (kind === 'portable') {
-    xattrs.delete('security.ima');
-    const ima = imaOverride ?? getXattr(path, xattrNames(opts).ima);
-    if (ima === null)
-      throw new ImakitError('E_XATTR_MISSING', `EVM portable sig: ${xattrNames(opts).ima} required`, {
-        path,
-        field: xattrNames(opts).ima,
-      });
-    xattrs.set('security.ima', ima);
-  } else if (imaOverride !== undefined && !opts.xattrUser) {
-    xattrs.set('security.ima', imaOverride);
-  }
-  if (opts.ima !== undefined) xattrs.set('security.ima', fromHex(opts.ima, '--ima'));
-  if (opts.selinux !== undefined)
-    xattrs.set('security.selinux', new Uint8Array(Buffer.from(opts.selinux + '\0', 'utf8')));
-  if (opts.capsSet) {
-    if (opts.caps === undefined) xattrs.delete('security.capability');
-    else xattrs.set('security.capability', new Uint8Array(Buffer.from(opts.caps, 'utf8')));
-  }
-  const meta = evmctlMeta(path, opts, kind);
-  const fsUuid = kind === 'portable' ? null : evmctlUuid(path, opts);
-  return evmInput({ kind, xattrs, meta, fsUuid, config });
+  const ima = kind === 'portable' || !opts.xattrUser ? imaOverride : undefined;
+  return evmFileInput(path, { ...evmctlInputOptions(opts), kind, ...(ima === undefined ? {} : { ima }) });
 }
 
 /** Split evmctl's `--key` list for verification (comma or space separated; empty items skipped). */
 export function keyList(opts: EvmctlOptions): string[] {
   return (opts.key ?? DEFAULT_VERIFY_KEY).split(/[, ]+/).filter((s) => s.length > 0);
-}
-
-/**
- * evmctl's get_uuid() (blkid on the file's device), done by host/fs-uuid.ts: the superblock's
- * UUID, with blkid as fallback.
- * @throws ImakitError E_FS_UUID when there is none (tmpfs, overlayfs): use `-uUUID` or `-u`
- */
-export function blkidUuid(path: string): Uint8Array {
-  return readFsUuid(path).uuid;
 }
 
 /**
@@ -263,7 +199,7 @@ export function loadSigner(opts: EvmctlOptions, positionalKey?: string): Private
  * evmctl's init_public_keys (`key N: KEYID FILE`). Unreadable files are reported and skipped,
  * as evmctl does; signatures by their keys then fail as "unknown keyid".
  */
-export function loadKeyring(opts: EvmctlOptions, io: CliIo): PublicKey[] {
+export function loadKeyring(opts: EvmctlOptions, io: CliIo): Keyring {
   const keys: PublicKey[] = [];
   let n = 1;
   for (const file of keyList(opts)) {
@@ -276,5 +212,41 @@ export function loadKeyring(opts: EvmctlOptions, io: CliIo): PublicKey[] {
       reportFileError(io, e);
     }
   }
-  return keys;
+  return new Keyring(keys);
+}
+
+/**
+ * The security.ima value of one file as `ima_hash` (`key` undefined) or `ima_sign` computes it with
+ * `-a` and `--keyid`; `-v` logs the file digest like evmctl. Nothing is written.
+ * @throws ImakitError E_IO_READ, E_IO_NOT_REGULAR, E_HASH_UNKNOWN, signer errors
+ */
+export function evmctlImaValue(path: string, opts: EvmctlOptions, io: CliIo, key?: PrivateKey): Uint8Array {
+  const algo = evmctlAlgo(opts.hashAlgo);
+  const r = computeImaValue(path, {
+    kind: key === undefined ? 'hash' : 'sign',
+    algo,
+    ...(key === undefined ? {} : { key }),
+    ...(opts.keyid === undefined ? {} : { keyid: opts.keyid }),
+  });
+  if (key !== undefined && opts.verbose > 0) io.stderr(`hash(${algo.name}): ${hex(r.digest)}\n`);
+  return r.value;
+}
+
+/**
+ * `sign` / `hmac` for one file: first the security.ima value of `-s` (signature with `imaKey`) or
+ * `-d` (hash; evmctl runs -s then -d, so with both the hash wins), then the security.evm value over
+ * metadata that includes that new value. Nothing is written, so a failure leaves labels untouched.
+ */
+export function evmctlEvmValues(
+  path: string,
+  opts: EvmctlOptions,
+  io: CliIo,
+  req: EvmValueRequest,
+  imaKey?: PrivateKey,
+): { readonly ima?: Uint8Array; readonly evm: Uint8Array } {
+  let ima: Uint8Array | undefined;
+  if (opts.imasig && imaKey !== undefined) ima = evmctlImaValue(path, opts, io, imaKey);
+  if (opts.imahash) ima = evmctlImaValue(path, opts, io);
+  const evm = evmValueFromInput(req, evmctlInput(path, opts, req.kind, ima));
+  return ima === undefined ? { evm } : { ima, evm };
 }

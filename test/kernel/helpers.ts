@@ -257,6 +257,8 @@ export function saveFixture(
         policy: spec.policy ?? null,
         workload: spec.workload ?? [],
         inputs: manifest.inputs ?? {},
+        imaCertsDerHex: (spec.imaCerts ?? []).map((c) => Buffer.from(c).toString('hex')),
+        evmCertsDerHex: (spec.evmCerts ?? []).map((c) => Buffer.from(c).toString('hex')),
         bootMs: r.info.bootMs,
         asserts: manifest.asserts,
         files,

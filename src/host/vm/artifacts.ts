@@ -51,7 +51,11 @@ export function parsePcrFile(text: string): string[] {
     const m = /^PCR-(\d\d): ([0-9A-Fa-f]*)$/.exec(line.trim());
     if (m?.[1] !== undefined && m[2] !== undefined) pcrs[Number(m[1])] = m[2].toLowerCase();
   }
-  if (pcrs.length !== 24 || pcrs.some((p) => p === undefined || p === ''))
+  // `some` skips holes: check every index explicitly
+  if (
+    pcrs.length !== 24 ||
+    Array.from({ length: 24 }, (_, i) => pcrs[i]).some((p) => p === undefined || p === '')
+  )
     throw new ImakitError('E_PCR_FILE', 'the guest returned an incomplete PCR file');
   return pcrs;
 }

@@ -11,25 +11,28 @@ export const LIST_CHUNK = 1 << 20;
 /**
  * Yield the file's bytes in chunks. A fresh buffer per chunk: the list parser may keep a view
  * of the previous chunk's tail while the next one arrives.
+ * @param start byte position to begin at (resuming from a checkpoint)
  * @throws ImakitError E_IO_READ
  */
-export function* readFileChunks(path: string, chunk = LIST_CHUNK): Generator<Uint8Array> {
+export function* readFileChunks(path: string, chunk = LIST_CHUNK, start = 0): Generator<Uint8Array> {
   let fd: number;
   try {
     fd = openSync(path, 'r');
   } catch (e) {
     throw fromSystemError(e, 'E_IO_READ', path);
   }
+  let position = start;
   try {
     for (;;) {
       const buf = new Uint8Array(chunk);
       let n: number;
       try {
-        n = readSync(fd, buf, 0, chunk, null);
+        n = readSync(fd, buf, 0, chunk, position);
       } catch (e) {
         throw fromSystemError(e, 'E_IO_READ', path);
       }
       if (n === 0) return;
+      position += n;
       yield n === chunk ? buf : buf.subarray(0, n);
     }
   } finally {

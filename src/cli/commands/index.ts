@@ -11,4 +11,7 @@ export const COMMANDS: readonly CommandLoader[] = [
   () => import('./label.ts').then((m) => m.command),
   () => import('./keys.ts').then((m) => m.command),
   () => import('./vm.ts').then((m) => m.command),
+  () => import('./log.ts').then((m) => m.command),
+  () => import('./eventlog.ts').then((m) => m.command),
+  () => import('./boot-aggregate.ts').then((m) => m.command),
 ];

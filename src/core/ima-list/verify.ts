@@ -29,6 +29,7 @@ import {
   type ViolationMode,
 } from './replay.ts';
 import { lookupTemplate, type TemplateDescriptor } from './templates.ts';
+import { BoundaryTracker, type EntryFingerprint } from './entry-fingerprint.ts';
 
 /** A reopenable byte source: each call yields the list from its start (chunks of any size). */
 export type ListSource = () => AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
@@ -62,8 +63,18 @@ export interface ListVerdict {
   readonly quirks: readonly string[];
   readonly mismatches: readonly DigestMismatch[];
   readonly diagnosis: readonly Diagnosis[];
-  /** replay state after the last entry (for checkpoints) */
+  /**
+   * replay state after the last entry (for checkpoints); banks that passed through a quirk carry
+   * the state of the quirk replay
+   */
   readonly state: ReplayState;
+  /** how violations were extended */
+  readonly violationMode: ViolationMode;
+  /** list length in bytes */
+  readonly bytes: number;
+  /** fingerprints of the first (boot_aggregate) and last entries, for checkpoints */
+  readonly firstEntry: EntryFingerprint | undefined;
+  readonly lastEntry: EntryFingerprint | undefined;
   readonly notEstablished: readonly string[];
 }
 
@@ -168,6 +179,7 @@ interface Pass {
   replayer: ListReplayer;
   facts?: FactCollector;
   bytes: number;
+  tracker?: BoundaryTracker;
 }
 
 async function runPass(
@@ -188,16 +200,18 @@ async function runPass(
     useListedDigests: useListed,
   });
   const facts = collect === 'none' ? undefined : new FactCollector(format, collect === 'duplicates');
+  const tracker = collect === 'facts' ? new BoundaryTracker() : undefined;
   let bytes = 0;
   let n = 0;
   for await (const c of streamBinaryList(src(), format)) {
     replayer.feed(c);
     facts?.feed(c, format.digestSize);
+    tracker?.feed(c);
     bytes = c.offset + c.length;
     if (opts.onEntry) opts.onEntry(c);
     if (opts.onProgress && (++n & 0xffff) === 0) opts.onProgress(n, bytes);
   }
-  return { replayer, facts, bytes };
+  return { replayer, facts, bytes, tracker };
 }
 
 /**
@@ -214,6 +228,8 @@ export async function verifyMeasurementList(
     opts.banks ?? (opts.expected && opts.expected.size > 0 ? [...opts.expected.keys()] : [fmt.bank]);
   const strict = await runPass(src, fmt, banks, opts, undefined, 'facts');
   let outcome = strict.replayer.outcome();
+  const strictState = strict.replayer.state();
+  const statePcrs = new Map(strictState.pcrs);
   const quirks: string[] = [];
   if (!opts.strictOnly && opts.expected) {
     const failedBanks = outcome.filter((b) => b.pcrs.some((p) => p.status === 'mismatch')).map((b) => b.bank);
@@ -221,12 +237,14 @@ export async function verifyMeasurementList(
       const apply = failedBanks.filter((b) => q.appliesTo(b));
       if (apply.length === 0) continue;
       const modes = Object.fromEntries(apply.map((b) => [b, q.apply]));
-      const retry = (
-        await runPass(src, fmt, apply, { ...opts, onEntry: undefined }, modes, 'none')
-      ).replayer.outcome();
+      const pass = await runPass(src, fmt, apply, { ...opts, onEntry: undefined }, modes, 'none');
+      const retry = pass.replayer.outcome();
+      const retryState = pass.replayer.state();
       for (const r of retry)
         if (bankPassed(r)) {
           outcome = outcome.map((b) => (b.bank === r.bank ? r : b));
+          const st = retryState.pcrs.get(r.bank);
+          if (st) statePcrs.set(r.bank, st);
           if (!quirks.includes(q.id)) quirks.push(q.id);
         }
     }
@@ -278,7 +296,11 @@ export async function verifyMeasurementList(
     quirks,
     mismatches,
     diagnosis,
-    state: strict.replayer.state(),
+    state: Object.freeze({ ...strictState, pcrs: statePcrs }),
+    violationMode: opts.violations ?? 'ones',
+    bytes: strict.bytes,
+    firstEntry: strict.tracker?.first,
+    lastEntry: strict.tracker?.last(),
     notEstablished: NOT_ESTABLISHED,
   });
 }

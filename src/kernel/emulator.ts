@@ -128,6 +128,8 @@ export interface FileSpec {
   readonly generation?: number;
   readonly xattrs?: ReadonlyMap<string, Uint8Array>;
   readonly label?: Readonly<Partial<Record<'user' | 'role' | 'type', string>>>;
+  /** exec behaviour when `content` is not given: a `#!` script (re-read by its interpreter) or an ELF */
+  readonly exe?: 'script' | 'elf';
 }
 
 /** The default data filesystem: ext4 on the harness's DATA disk. */
@@ -364,6 +366,7 @@ export class Emulator {
       writers: 0,
       iint: null,
       created: false,
+      exe: spec.exe,
     };
     this.inodes.set(this.key(fs, spec.path), inode);
     return inode;
@@ -618,7 +621,8 @@ export class Emulator {
           type: AUDIT_TYPE.DATA,
           op: 'collect_data',
           cause: 'failed',
-          name,
+          // ima_collect_measurement() audits the dentry name, not the path (seen on the real kernel)
+          name: inode.path.split('/').pop() ?? inode.path,
           dev: inode.fs.dev,
           ino: inode.ino,
           result: -2,
@@ -940,8 +944,15 @@ export class Emulator {
     const hooks = [...o.hooks];
     const funcs: Func[] = ['BPRM_CHECK', 'CREDS_CHECK'];
     const c = o.file.inode.content;
-    const elf =
-      c !== null && c.length >= 4 && c[0] === 0x7f && c[1] === 0x45 && c[2] === 0x4c && c[3] === 0x46;
+    const kind =
+      c !== null
+        ? c.length >= 4 && c[0] === 0x7f && c[1] === 0x45 && c[2] === 0x4c && c[3] === 0x46
+          ? 'elf'
+          : c[0] === 0x23 && c[1] === 0x21
+            ? 'script'
+            : undefined
+        : o.file.inode.exe;
+    const elf = kind === 'elf';
     if (elf) funcs.push('MMAP_CHECK');
     let ok = true;
     for (const f of funcs) {
@@ -953,7 +964,7 @@ export class Emulator {
       }
     }
     this.close(o.file);
-    if (ok && c !== null && c[0] === 0x23 && c[1] === 0x21) {
+    if (ok && kind === 'script') {
       // a script: the interpreter opens and reads it (comm = the script's name)
       const r = this.openFile(
         path,

@@ -111,6 +111,8 @@ export interface Inode {
   iint: Iint | null;
   /** the file was created by the emulated workload (FMODE_CREATED seen) */
   created: boolean;
+  /** what exec does with it when the content is unknown: `#!` script or ELF binary */
+  exe?: 'script' | 'elf';
 }
 
 /** A new iint. */

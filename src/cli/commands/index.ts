@@ -14,4 +14,9 @@ export const COMMANDS: readonly CommandLoader[] = [
   () => import('./log.ts').then((m) => m.command),
   () => import('./eventlog.ts').then((m) => m.command),
   () => import('./boot-aggregate.ts').then((m) => m.command),
+  () => import('./hash.ts').then((m) => m.command),
+  () => import('./sign.ts').then((m) => m.command),
+  () => import('./verify.ts').then((m) => m.command),
+  () => import('./evm.ts').then((m) => m.command),
+  () => import('./policy.ts').then((m) => m.command),
 ];

@@ -25,7 +25,10 @@ import type { PrivateKey } from '../core/keys.ts';
 import { getXattr } from './xattr.ts';
 import { readInodeMeta } from './inode.ts';
 import { readFsUuid } from './fs-uuid.ts';
-import { requireRegularFile } from './label-file.ts';
+import { computeImaValue, requireRegularFile, type ImaValueRequest } from './label-file.ts';
+import { readKeyFile } from './key-files.ts';
+import { decryptEvmKeyBlob } from '../core/evm-key-blob.ts';
+import { setXattr } from './xattr.ts';
 
 /** How to build one file's EVM input. */
 export interface EvmFileOptions {
@@ -35,7 +38,7 @@ export interface EvmFileOptions {
   readonly uuid: 'fs' | 'none' | Uint8Array;
   /** security.ima value to hash instead of the file's current one (a label written in this run) */
   readonly ima?: Uint8Array;
-  /** portable only: read security.ima from this xattr name instead (evmctl `--xattr-user`: user.ima) */
+  /** read the security.ima value from this xattr instead (`user.ima` under `--xattr-user`) */
   readonly imaXattrName?: string;
   /** replace (value) or drop (null) protected xattr values (evmctl `--selinux`, `--caps`) */
   readonly xattrOverrides?: ReadonlyMap<string, Uint8Array | null>;
@@ -58,7 +61,7 @@ export function evmFileInput(path: string, o: EvmFileOptions): Uint8Array {
     const v = getXattr(path, name);
     if (v !== null) xattrs.set(name, v);
   }
-  if (portable && o.imaXattrName !== undefined) {
+  if (o.imaXattrName !== undefined && o.imaXattrName !== 'security.ima') {
     xattrs.delete('security.ima');
     const v = getXattr(path, o.imaXattrName);
     if (v !== null) xattrs.set('security.ima', v);
@@ -244,4 +247,80 @@ export function verifyEvmFile(path: string, o: VerifyEvmFileOptions): EvmFileVer
     },
     ['key trust: whether the key is in the kernel .evm keyring', ...EVM_NOT_ESTABLISHED],
   );
+}
+
+/** Where the EVM HMAC key comes from: a plain key file, or the kernel's encrypted blob and its master key. */
+export type EvmHmacKeySource = { readonly plain: string } | { readonly blob: string; readonly kmk: string };
+
+/**
+ * Read the EVM HMAC key: a plain key file (at most 128 bytes), or decrypt the `evm-key` blob
+ * (`keyctl pipe` text) with the master key file, as the kernel does (core/evm-key-blob.ts).
+ * @throws ImakitError E_IO_READ, E_KEY_PARSE (too long), E_EVMKEY_BLOB, E_EVMKEY_MAC (wrong kmk)
+ */
+export function readEvmHmacKey(src: EvmHmacKeySource): Uint8Array {
+  if ('plain' in src) {
+    const key = readKeyFile(src.plain);
+    if (key.length > EVM_HMAC_KEY_BUFFER)
+      throw new ImakitError(
+        'E_KEY_PARSE',
+        `EVM key is ${key.length} bytes (at most ${EVM_HMAC_KEY_BUFFER})`,
+        {
+          path: src.plain,
+        },
+      );
+    return key;
+  }
+  const blob = readKeyFile(src.blob);
+  const kmk = readKeyFile(src.kmk);
+  try {
+    return decryptEvmKeyBlob(blob, kmk);
+  } catch (e) {
+    if (e instanceof ImakitError && e.context.path === undefined)
+      throw new ImakitError(e.code, e.message, { ...e.context, path: src.blob }, { cause: e });
+    throw e;
+  }
+}
+
+/** A whole EVM labelling of one file (`imakit evm sign|hmac`). */
+export interface EvmLabelRequest {
+  readonly evm: EvmValueRequest;
+  /** how the input is built (kind comes from `evm`) */
+  readonly input: Omit<EvmFileOptions, 'kind' | 'ima'>;
+  /** write this security.ima first (`--imasig` / `--imahash`); the EVM value covers it */
+  readonly ima?: ImaValueRequest;
+  /** xattr names (default security.ima / security.evm); with user.ima, that value stands in for security.ima */
+  readonly names?: { readonly ima: string; readonly evm: string };
+  /** false: compute only (`--print`) */
+  readonly write?: boolean;
+}
+
+/** What {@link evmLabelFile} produced. */
+export interface EvmLabelResult {
+  readonly path: string;
+  readonly ima?: Uint8Array;
+  readonly evm: Uint8Array;
+  readonly written: boolean;
+}
+
+/**
+ * Compute (and by default write) one file's security.evm, after its new security.ima if asked.
+ * Both values are computed before the first write, so a failure leaves the labels as they were.
+ * @throws ImakitError the errors of computeImaValue, evmFileInput and the xattr writes
+ */
+export function evmLabelFile(path: string, req: EvmLabelRequest): EvmLabelResult {
+  const names = req.names ?? { ima: 'security.ima', evm: 'security.evm' };
+  const ima = req.ima === undefined ? undefined : computeImaValue(path, req.ima).value;
+  const input = evmFileInput(path, {
+    imaXattrName: names.ima,
+    ...req.input,
+    kind: req.evm.kind,
+    ...(ima === undefined ? {} : { ima }),
+  });
+  const evm = evmValueFromInput(req.evm, input);
+  const write = req.write ?? true;
+  if (write) {
+    if (ima !== undefined) setXattr(path, names.ima, ima);
+    setXattr(path, names.evm, evm);
+  }
+  return Object.freeze({ path, ...(ima === undefined ? {} : { ima }), evm, written: write });
 }

@@ -7,8 +7,8 @@
  * `signImaDigest` / `signVerityDigest` / `verifySignatureValue`); this file adds the file I/O:
  * regular-file checks, one-pass hashing (host/file-hash.ts), key files and xattr reads.
  */
-import { lstatSync, type Stats } from 'node:fs';
-import { ImakitError, isImakitError, type ErrorCode } from '../errors.ts';
+import { lstatSync, writeFileSync, type Stats } from 'node:fs';
+import { ImakitError, fromSystemError, isImakitError, type ErrorCode } from '../errors.ts';
 import { bytesEqual } from '../core/bytes.ts';
 import type { HashAlgo } from '../core/hash-algo.ts';
 import { loadPrivateKey, loadPublicKeys, type PrivateKey, type PublicKey } from '../core/keys.ts';
@@ -24,7 +24,7 @@ import {
 } from '../core/ima-signature.ts';
 import { hashFileSync } from './file-hash.ts';
 import { readKeyFile } from './key-files.ts';
-import { getXattr } from './xattr.ts';
+import { getXattr, setXattr } from './xattr.ts';
 
 /**
  * lstat a path that must be a regular file: symlinks, directories and devices are refused (IMA
@@ -114,6 +114,51 @@ export function computeImaValue(path: string, req: ImaValueRequest): ImaValue {
   requireRegularFile(path);
   const digest = req.kind === 'verity' ? verityDigestFile(path, req.algo) : digestFile(path, [req.algo])[0]!;
   return Object.freeze({ value: withPath(path, () => imaValueFromDigest(req, digest)), digest });
+}
+
+/** Where and whether {@link labelImaFile} writes. */
+export interface LabelImaFileOptions {
+  /** xattr to write (default security.ima; `user.ima` for unprivileged tests) */
+  readonly xattrName?: string;
+  /** false: compute only (`--print`) */
+  readonly write?: boolean;
+  /** also write the value to `PATH.sig` (evmctl `--sigfile`) */
+  readonly sigfile?: boolean;
+}
+
+/** What {@link labelImaFile} produced. */
+export interface LabelImaFileResult extends ImaValue {
+  readonly path: string;
+  /** the xattr was written */
+  readonly written: boolean;
+  /** the `.sig` file written, if any */
+  readonly sigfile?: string;
+}
+
+/**
+ * Compute a file's security.ima value and (by default) write it: `imakit hash` / `imakit sign`.
+ * The value is fully computed before anything is written, so a failure leaves the labels as they were.
+ * @throws ImakitError computeImaValue's errors, E_IO_WRITE (`.sig`), E_XATTR_WRITE,
+ *   E_XATTR_UNSUPPORTED, E_PERMISSION
+ */
+export function labelImaFile(
+  path: string,
+  req: ImaValueRequest,
+  opts: LabelImaFileOptions = {},
+): LabelImaFileResult {
+  const r = computeImaValue(path, req);
+  const write = opts.write ?? true;
+  let sigfile: string | undefined;
+  if (opts.sigfile) {
+    sigfile = `${path}.sig`;
+    try {
+      writeFileSync(sigfile, r.value);
+    } catch (e) {
+      throw fromSystemError(e, 'E_IO_WRITE', sigfile);
+    }
+  }
+  if (write) setXattr(path, opts.xattrName ?? 'security.ima', r.value);
+  return Object.freeze({ path, ...r, written: write, ...(sigfile ? { sigfile } : {}) });
 }
 
 /**

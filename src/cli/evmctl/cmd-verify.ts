@@ -36,7 +36,8 @@ export const command: EvmctlCommand = {
       io.stderr('Portable sig: invalid type\n');
       return INTERNAL;
     }
-    const v = verifyEvmFile(path, { ...evmctlInputOptions(opts), keyring, xattrName: name });
+    const kind = value[0] === 0x05 ? 'portable' : 'signature';
+    const v = verifyEvmFile(path, { ...evmctlInputOptions(opts, kind), keyring, xattrName: name });
     switch (v.status) {
       case 'pass':
         io.stderr(`${path}: verification is OK\n`);

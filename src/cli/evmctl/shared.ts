@@ -139,7 +139,7 @@ function evmctlMeta(opts: EvmctlOptions): Partial<InodeMeta> {
  * `user.ima` (evmctl's calc_evm_hash). `--ima HEX`, `--selinux STR` (+NUL), `--caps[=STR]` override.
  * `-u` (pitfall 22): the fs UUID from the filesystem, none, or given.
  */
-export function evmctlInputOptions(opts: EvmctlOptions): Omit<EvmFileOptions, 'kind'> {
+export function evmctlInputOptions(opts: EvmctlOptions, kind: EvmInputKind): Omit<EvmFileOptions, 'kind'> {
   const overrides = new Map<string, Uint8Array | null>();
   if (opts.ima !== undefined) overrides.set('security.ima', fromHex(opts.ima, '--ima'));
   if (opts.selinux !== undefined)
@@ -152,7 +152,7 @@ export function evmctlInputOptions(opts: EvmctlOptions): Omit<EvmFileOptions, 'k
   return {
     config: evmctlConfig(opts),
     uuid: opts.uuid.mode === 'none' ? 'none' : opts.uuid.mode === 'given' ? parseUuid(opts.uuid.value) : 'fs',
-    imaXattrName: xattrNames(opts).ima,
+    ...(kind === 'portable' ? { imaXattrName: xattrNames(opts).ima } : {}),
     xattrOverrides: overrides,
     meta: evmctlMeta(opts),
   };
@@ -170,7 +170,11 @@ export function evmctlInput(
   imaOverride?: Uint8Array,
 ): Uint8Array {
   const ima = kind === 'portable' || !opts.xattrUser ? imaOverride : undefined;
-  return evmFileInput(path, { ...evmctlInputOptions(opts), kind, ...(ima === undefined ? {} : { ima }) });
+  return evmFileInput(path, {
+    ...evmctlInputOptions(opts, kind),
+    kind,
+    ...(ima === undefined ? {} : { ima }),
+  });
 }
 
 /** Split evmctl's `--key` list for verification (comma or space separated; empty items skipped). */

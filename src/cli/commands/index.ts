@@ -19,8 +19,4 @@ export const COMMANDS: readonly CommandLoader[] = [
   () => import('./verify.ts').then((m) => m.command),
   () => import('./evm.ts').then((m) => m.command),
   () => import('./policy.ts').then((m) => m.command),
-  () => import('./hash.ts').then((m) => m.command),
-  () => import('./sign.ts').then((m) => m.command),
-  () => import('./verify.ts').then((m) => m.command),
-  () => import('./evm.ts').then((m) => m.command),
 ];

@@ -341,9 +341,18 @@ export async function resumeMeasurementList(
   opts: ResumeOptions = {},
 ): Promise<ResumeVerdict> {
   const r = new ListResumer(cp, { expected: opts.expected });
+  if (opts.seek && cp.firstEntry) {
+    // check the first entry (the boot_aggregate) before seeking: a reboot is named as such
+    let head: Uint8Array = new Uint8Array(0);
+    for await (const chunk of src()) {
+      head = head.length === 0 ? chunk : concat(head, chunk);
+      if (head.length >= cp.firstEntry.length) break;
+    }
+    r.feedRange(head, 0); // covered entries are skipped: feeding them again changes nothing
+  }
   // re-read the last covered entry so a rewritten list is noticed even when seeking
   const start = opts.seek && cp.lastEntry ? cp.lastEntry.offset : 0;
-  const chunks = opts.seek && cp.lastEntry ? opts.seek(start) : src();
+  const chunks = r.restart ? [] : opts.seek && cp.lastEntry ? opts.seek(start) : src();
   let carry: Uint8Array = new Uint8Array(0);
   let abs = start;
   for await (const chunk of chunks) {

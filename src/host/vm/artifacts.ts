@@ -23,7 +23,7 @@ import type { FileState } from './types.ts';
 
 /** Unpack the OUT disk into `dir`. Returns false when the disk holds no complete output. */
 export async function extractOutDisk(img: string, dir: string): Promise<boolean> {
-  const r = await runTool('tar', ['-xf', img, '-C', dir, '--no-same-owner']);
+  const r = await runTool('tar', ['-xf', img, '-C', dir, '--no-same-owner', '--no-overwrite-dir']);
   if (r.status !== 0 && !existsSync(join(dir, 'DONE'))) return false;
   return existsSync(join(dir, 'DONE'));
 }

@@ -130,6 +130,11 @@ export interface FileSpec {
   readonly label?: Readonly<Partial<Record<'user' | 'role' | 'type', string>>>;
   /** exec behaviour when `content` is not given: a `#!` script (re-read by its interpreter) or an ELF */
   readonly exe?: 'script' | 'elf';
+  /**
+   * Decisions only: a digest that is neither given nor computable from content is not needed for
+   * the decision (no hash xattr to compare), so collecting it yields zeros instead of failing.
+   */
+  readonly unknownDigests?: boolean;
 }
 
 /** The default data filesystem: ext4 on the harness's DATA disk. */
@@ -367,6 +372,7 @@ export class Emulator {
       iint: null,
       created: false,
       exe: spec.exe,
+      unknownDigests: spec.unknownDigests,
     };
     this.inodes.set(this.key(fs, spec.path), inode);
     return inode;
@@ -404,6 +410,7 @@ export class Emulator {
   private fileDigest(inode: Inode, algo: string): Uint8Array {
     const known = inode.digests.get(algo);
     if (known) return known;
+    if (inode.content === null && inode.unknownDigests) return new Uint8Array(resolveHashAlgo(algo).size);
     if (inode.content === null)
       throw new ImakitError(
         'E_SCENARIO',

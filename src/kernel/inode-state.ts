@@ -113,6 +113,8 @@ export interface Inode {
   created: boolean;
   /** what exec does with it when the content is unknown: `#!` script or ELF binary */
   exe?: 'script' | 'elf';
+  /** digests not given are not needed for the decision (preflight): collect yields zeros */
+  unknownDigests?: boolean;
 }
 
 /** A new iint. */

@@ -19,4 +19,5 @@ export const COMMANDS: readonly CommandLoader[] = [
   () => import('./verify.ts').then((m) => m.command),
   () => import('./evm.ts').then((m) => m.command),
   () => import('./policy.ts').then((m) => m.command),
+  () => import('./preflight.ts').then((m) => m.command),
 ];

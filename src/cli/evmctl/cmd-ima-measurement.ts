@@ -132,7 +132,7 @@ export const command: EvmctlCommand = {
       if (verdict.status !== 'pass' || opts.verbose > 0) io.stderr(`${d.detail}\n`);
     if (verdict.status === 'pass') {
       io.stderr(
-        verdict.quirks.includes('sha1-padded-bank')
+        verdict.quirks.length > 0
           ? 'Matched SHA1 padded TPM digest(s).\n'
           : 'Matched per TPM bank calculated digest(s).\n',
       );

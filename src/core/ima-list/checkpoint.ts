@@ -26,7 +26,7 @@ import { findHashAlgo } from '../hash-algo.ts';
 import type { PcrValues } from '../pcr-values.ts';
 import { MAX_PCR, newCursor, scanEntry, type ListFormat } from './binary.ts';
 import { cursorStart, entryHash, type EntryFingerprint } from './entry-fingerprint.ts';
-import type { BankMode } from './quirks.ts';
+import { BANK_MODES, type BankMode } from './quirks.ts';
 import {
   bankPassed,
   ListReplayer,
@@ -500,7 +500,7 @@ export function parseCheckpoint(text: string): ListCheckpoint {
     bad('violationMode must be ones|zeros', 'violationMode');
   if (!Array.isArray(o.banks) || o.banks.length === 0) bad('banks must be a non-empty array', 'banks');
   const banks = o.banks.map((b: unknown) => {
-    if (!isObj(b) || typeof b.bank !== 'string' || (b.mode !== 'strict' && b.mode !== 'sha1-padded'))
+    if (!isObj(b) || typeof b.bank !== 'string' || !BANK_MODES.includes(b.mode as BankMode))
       bad('malformed bank', 'banks');
     if (!findHashAlgo(b.bank)) bad(`unknown bank ${b.bank}`, 'banks');
     return Object.freeze({ bank: b.bank, mode: b.mode as BankMode });

@@ -16,7 +16,7 @@ import { resolveHashAlgo } from '../hash-algo.ts';
 import type { PcrValues } from '../pcr-values.ts';
 import { PCR_COUNT } from '../pcr-values.ts';
 import { MAX_PCR, type EntryCursor, type ListFormat } from './binary.ts';
-import type { BankMode } from './quirks.ts';
+import { isPaddedMode, type BankMode } from './quirks.ts';
 import { BankHasher } from './template-digest.ts';
 
 /** How violations (all-zero listed digests) are extended. */
@@ -129,7 +129,7 @@ export class ListReplayer {
       );
     this.listComputed = new Uint8Array(this.listHasher.size);
     const names = opts.banks ?? [opts.format.bank];
-    const padded = names.some((b) => opts.modes?.[b] === 'sha1-padded');
+    const padded = names.some((b) => opts.modes?.[b] !== undefined && isPaddedMode(opts.modes[b]!));
     this.sha1 = padded && opts.format.bank !== 'sha1' ? new BankHasher('sha1') : undefined;
     this.entries = opts.from?.entries ?? 0;
     if (opts.from) for (const [pcr, n] of opts.from.counts) this.counts[pcr] = n;
@@ -207,7 +207,7 @@ export class ListReplayer {
           v.fill(0);
           v.fill(0xff, 0, 20);
         } else v.fill(0xff);
-      } else if (b.mode === 'sha1-padded') {
+      } else if (b.mode !== 'strict') {
         v.fill(0);
         v.set(this.format.bank === 'sha1' ? this.listComputed : this.sha1Computed, 0);
       } else if (b.bank === this.format.bank) v.set(this.listComputed);

@@ -232,8 +232,11 @@ export async function verifyMeasurementList(
   const statePcrs = new Map(strictState.pcrs);
   const quirks: string[] = [];
   if (!opts.strictOnly && opts.expected) {
-    const failedBanks = outcome.filter((b) => b.pcrs.some((p) => p.status === 'mismatch')).map((b) => b.bank);
     for (const q of REPLAY_QUIRKS) {
+      // banks still failing (a bank an earlier quirk explained is not retried)
+      const failedBanks = outcome
+        .filter((b) => b.pcrs.some((p) => p.status === 'mismatch'))
+        .map((b) => b.bank);
       const apply = failedBanks.filter((b) => q.appliesTo(b));
       if (apply.length === 0) continue;
       const modes = Object.fromEntries(apply.map((b) => [b, q.apply]));

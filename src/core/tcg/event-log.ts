@@ -184,7 +184,15 @@ export function parseEventLog(bytes: Uint8Array): TcgEventLog {
 /** Encode a log back to bytes (exact inverse of parseEventLog). */
 export function encodeEventLog(log: TcgEventLog): Uint8Array {
   const parts = [...(log.header ? [log.header.raw] : []), ...log.events.map((e) => e.raw)];
-  return Buffer.concat(parts);
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
 }
 
 /** Build a crypto-agile event (for tests and tools). */

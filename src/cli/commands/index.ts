@@ -20,4 +20,5 @@ export const COMMANDS: readonly CommandLoader[] = [
   () => import('./evm.ts').then((m) => m.command),
   () => import('./policy.ts').then((m) => m.command),
   () => import('./preflight.ts').then((m) => m.command),
+  () => import('./emulate.ts').then((m) => m.command),
 ];

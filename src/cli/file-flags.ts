@@ -16,6 +16,7 @@ import { parseKeyId } from '../core/keyid.ts';
 import { parseUuid } from '../core/uuid.ts';
 import { resolveEvmConfig, EVM_PRESETS, type EvmConfig, type EvmPresetName } from '../core/evm-config.ts';
 import { loadSigningKeyFile, loadVerifyKeyFile } from '../host/label-file.ts';
+import { readEvmHmacKey } from '../host/evm-file.ts';
 import type { CliIo } from './io.ts';
 
 /**
@@ -113,6 +114,28 @@ export function generationFlag(v: string | undefined): number | undefined {
   if (!Number.isInteger(n) || n < 0 || n > 0xffffffff)
     throw new ImakitError('E_USAGE', `--generation ${v}: must be a u32`, { token: v });
   return n;
+}
+
+/** EVM HMAC key flags: `--hmac-key FILE` (plain) or `--kmk FILE --evm-key BLOB` (kernel blob). */
+export interface HmacKeyFlags {
+  hmacKey?: string;
+  kmk?: string;
+  evmKey?: string;
+}
+
+/**
+ * The EVM HMAC key the flags name, or undefined when none is given.
+ * @throws ImakitError E_USAGE (conflicting flags), E_IO_READ, E_KEY_PARSE, E_EVMKEY_BLOB, E_EVMKEY_MAC
+ */
+export function hmacKeyFlags(f: HmacKeyFlags): Uint8Array | undefined {
+  if (f.hmacKey !== undefined) {
+    if (f.kmk !== undefined || f.evmKey !== undefined)
+      throw new ImakitError('E_USAGE', '--hmac-key excludes --kmk/--evm-key');
+    return readEvmHmacKey({ plain: f.hmacKey });
+  }
+  if ((f.kmk === undefined) !== (f.evmKey === undefined))
+    throw new ImakitError('E_USAGE', '--kmk and --evm-key go together');
+  return f.kmk !== undefined ? readEvmHmacKey({ blob: f.evmKey!, kmk: f.kmk }) : undefined;
 }
 
 /** One file's outcome in a per-file loop. */

@@ -19,7 +19,7 @@ import type { PrivateKey } from '../core/keys.ts';
 import type { EvmConfig } from '../core/evm-config.ts';
 import { evmDigest, type EvmInputKind } from '../core/evm-input.ts';
 import { HashPool } from './hash-pool.ts';
-import { getXattr, setXattr } from './xattr.ts';
+import { getXattr, listXattrs, setXattr } from './xattr.ts';
 import { walkTree } from './walk.ts';
 import { imaLabelIsCurrent, imaValueFromDigest, signatureIsCurrent } from './label-file.ts';
 import { evmFileInput, evmValueFromInput, type EvmValueRequest } from './evm-file.ts';
@@ -49,6 +49,8 @@ export interface LabelTreeOptions {
   /** only files owned by this uid */
   readonly owner?: number;
   readonly oneFileSystem?: boolean;
+  /** skip files that already carry both labels, without checking them (evmctl `-t x`) */
+  readonly skipLabelled?: boolean;
   readonly exclude?: readonly string[];
   /** compute and compare, write nothing */
   readonly dryRun?: boolean;
@@ -166,6 +168,10 @@ export async function labelTree(opts: LabelTreeOptions): Promise<LabelTreeReport
             continue;
           }
         }
+        if (opts.skipLabelled === true && hasBothLabels(e.path, names)) {
+          skipped++;
+          continue;
+        }
         files++;
         const p = finish(e.path).then(() => {
           inflight.delete(p);
@@ -244,4 +250,14 @@ function labelOne(
   if (!imaOk) setXattr(path, names.ima, wantIma);
   if (evmValue !== undefined && (!evmOk || !imaOk)) setXattr(path, names.evm, evmValue);
   return true;
+}
+
+/** Whether a file already has both the IMA and the EVM xattr (errors: treat as not labelled). */
+function hasBothLabels(path: string, names: { ima: string; evm: string }): boolean {
+  try {
+    const have = new Set(listXattrs(path));
+    return have.has(names.ima) && have.has(names.evm);
+  } catch {
+    return false;
+  }
 }

@@ -23,7 +23,6 @@ import type { HashAlgo } from '../../core/hash-algo.ts';
 import type { PrivateKey } from '../../core/keys.ts';
 import {
   evmLabelFile,
-  readEvmHmacKey,
   verifyEvmFile,
   type EvmFileOptions,
   type EvmLabelResult,
@@ -40,6 +39,7 @@ import {
   exitOf,
   forEachFile,
   generationFlag,
+  hmacKeyFlags,
   keyringFromFlags,
   PASSWORD_ENV,
   signerFromFlags,
@@ -82,18 +82,6 @@ function inputOptions(f: EvmInputFlags): Omit<EvmFileOptions, 'kind' | 'ima'> {
     ...(generation === undefined ? {} : { meta: { generation } }),
     uuidCache: new Map(),
   };
-}
-
-/** `--hmac-key FILE` or `--kmk FILE --evm-key BLOB`; undefined when neither is given. */
-function hmacKeyFlags(f: { hmacKey?: string; kmk?: string; evmKey?: string }): Uint8Array | undefined {
-  if (f.hmacKey !== undefined) {
-    if (f.kmk !== undefined || f.evmKey !== undefined)
-      throw new ImakitError('E_USAGE', '--hmac-key excludes --kmk/--evm-key');
-    return readEvmHmacKey({ plain: f.hmacKey });
-  }
-  if ((f.kmk === undefined) !== (f.evmKey === undefined))
-    throw new ImakitError('E_USAGE', '--kmk and --evm-key go together');
-  return f.kmk !== undefined ? readEvmHmacKey({ blob: f.evmKey!, kmk: f.kmk }) : undefined;
 }
 
 /** The security.ima request of `--imasig` / `--imahash` (hash wins with both, like evmctl). */

@@ -2,33 +2,38 @@
  * `imakit label PATH…`: label whole trees with security.ima hashes or signatures and optional EVM
  * (host/label-tree.ts does the work; this file maps flags and renders the report).
  *
+ * EVM values default to the `debian-6.1` kernel's xattr list (DEFAULT_EVM_PRESET); `--evm-config
+ * evmctl` gives evmctl's.
  * Exit: 0 all files labelled or already correct, 3 some files failed (I/O), 2 bad options.
  */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ImakitError, fromSystemError } from '../../errors.ts';
-import { hashAlgoByName } from '../../core/hash-algo.ts';
-import { resolveEvmConfig, EVM_PRESETS, type EvmPresetName } from '../../core/evm-config.ts';
-import { parseKeyId } from '../../core/keyid.ts';
-import { parseUuid } from '../../core/uuid.ts';
+import { ImakitError } from '../../errors.ts';
+import { EVM_PRESETS } from '../../core/evm-config.ts';
 import { labelTree, type LabelEvmOptions, type LabelTreeReport } from '../../host/label-tree.ts';
-import { loadSigningKeyFile } from '../../host/label-file.ts';
 import type { CommandModule } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { createProgress } from '../progress.ts';
+import {
+  algoFlag,
+  collect,
+  DEFAULT_EVM_PRESET,
+  evmConfigFlag,
+  hmacKeyFlags,
+  PASSWORD_ENV,
+  signerFromFlags,
+  uuidFlag,
+  type HmacKeyFlags,
+  type SignerFlags,
+} from '../file-flags.ts';
 
-interface LabelFlags {
+interface LabelFlags extends SignerFlags, HmacKeyFlags {
   sign?: boolean;
   hash?: boolean;
-  key?: string;
-  pass?: string;
   algo: string;
-  keyid?: string;
   evm?: string;
   evmConfig: string;
-  hmacKey?: string;
-  uuid?: string;
-  noUuid?: boolean;
+  /** commander: string for --uuid UUID, false for --no-uuid */
+  uuid?: string | boolean;
   type: string;
   owner?: string;
   oneFileSystem?: boolean;
@@ -39,8 +44,20 @@ interface LabelFlags {
   json?: boolean;
 }
 
-function collect(v: string, prev: string[]): string[] {
-  return [...prev, v];
+/**
+ * `--type` letters as evmctl's `-t`: `f` regular files (the only files IMA labels; implied),
+ * `x` skip files that already have both xattrs, `m` stay on one filesystem.
+ * @throws ImakitError E_USAGE for other letters
+ */
+export function parseTypeFlag(t: string): { skipLabelled: boolean; oneFileSystem: boolean } {
+  for (const c of t)
+    if (!'fxm'.includes(c))
+      throw new ImakitError(
+        'E_USAGE',
+        `--type ${t}: '${c}' is not one of f (regular files), x (skip labelled), m (one filesystem)`,
+        { token: t },
+      );
+  return { skipLabelled: t.includes('x'), oneFileSystem: t.includes('m') };
 }
 
 /** Render the report as text. */
@@ -58,48 +75,37 @@ export function renderLabelReport(r: LabelTreeReport): string {
 }
 
 async function runLabel(paths: string[], f: LabelFlags, io: CliIo): Promise<number> {
-  if (f.type !== 'f')
-    throw new ImakitError('E_USAGE', `--type ${f.type}: only regular files (f) carry IMA labels`, {
-      token: f.type,
-    });
+  const types = parseTypeFlag(f.type);
   const sign = f.sign === true || (f.key !== undefined && f.hash !== true);
-  const algo = hashAlgoByName(f.algo);
-  const key = sign || (f.evm !== undefined && f.evm !== 'hmac') ? loadKey(f) : undefined;
-  if (sign && key === undefined) throw new ImakitError('E_USAGE', '--sign needs --key');
+  const algo = algoFlag(f.algo);
+  const signer = f.key !== undefined ? signerFromFlags(f, io) : undefined;
+  if (sign && signer === undefined) throw new ImakitError('E_USAGE', '--sign needs --key');
   let evm: LabelEvmOptions | undefined;
   if (f.evm !== undefined) {
     const kinds = { hmac: 'hmac', sig: 'signature', portable: 'portable' } as const;
     const kind = kinds[f.evm as keyof typeof kinds];
     if (kind === undefined) throw new ImakitError('E_USAGE', `--evm ${f.evm}: use hmac, sig or portable`);
-    if (!Object.hasOwn(EVM_PRESETS, f.evmConfig))
-      throw new ImakitError('E_USAGE', `unknown --evm-config ${f.evmConfig}`, { token: f.evmConfig });
+    const config = evmConfigFlag(f.evmConfig);
     let hmacKey: Uint8Array | undefined;
     if (kind === 'hmac') {
-      const p = f.hmacKey ?? '/etc/keys/evm-key-plain';
-      try {
-        hmacKey = new Uint8Array(readFileSync(p));
-      } catch (e) {
-        throw fromSystemError(e, 'E_IO_READ', p);
-      }
+      hmacKey = hmacKeyFlags(f);
+      if (hmacKey === undefined)
+        throw new ImakitError('E_USAGE', '--evm hmac needs --hmac-key or --kmk/--evm-key');
     }
-    evm = {
-      kind,
-      config: resolveEvmConfig(f.evmConfig as EvmPresetName),
-      uuid: f.noUuid ? 'none' : f.uuid !== undefined ? parseUuid(f.uuid) : 'fs',
-      ...(hmacKey ? { hmacKey } : {}),
-    };
+    evm = { kind, config, uuid: uuidFlag(f.uuid), ...(hmacKey ? { hmacKey } : {}) };
   }
   const progress = createProgress(io, { label: 'label', json: f.json === true });
   const report = await labelTree({
     roots: paths,
     ima: sign ? 'sign' : 'hash',
     algo,
-    ...(key ? { key } : {}),
-    ...(f.keyid !== undefined ? { keyid: parseKeyId(f.keyid) } : {}),
+    ...(signer ? { key: signer.key } : {}),
+    ...(signer?.keyid !== undefined ? { keyid: signer.keyid } : {}),
     ...(evm ? { evm } : {}),
     xattrUser: f.xattrUser === true,
     ...(f.owner !== undefined ? { owner: Number(f.owner) } : {}),
-    oneFileSystem: f.oneFileSystem === true,
+    oneFileSystem: f.oneFileSystem === true || types.oneFileSystem,
+    skipLabelled: types.skipLabelled,
     exclude: f.exclude,
     dryRun: f.dryRun === true,
     ...(f.workers !== undefined ? { workers: Number(f.workers) } : {}),
@@ -114,11 +120,6 @@ async function runLabel(paths: string[], f: LabelFlags, io: CliIo): Promise<numb
   return report.failed > 0 ? 3 : 0;
 }
 
-function loadKey(f: LabelFlags) {
-  if (f.key === undefined) return undefined;
-  return loadSigningKeyFile(f.key, f.pass);
-}
-
 export const command: CommandModule = {
   name: 'label',
   register(program: Command, ctx) {
@@ -131,19 +132,26 @@ export const command: CommandModule = {
       .option('--sign', 'write signatures (default when --key is given)')
       .option('--hash', 'write hashes even if --key is given (for EVM signing)')
       .option('-k, --key <file>', 'private key (PEM/DER)')
-      .option('-p, --pass <passphrase>', 'passphrase of an encrypted key')
+      .option('-p, --pass <passphrase>', `passphrase of an encrypted key (or $${PASSWORD_ENV})`)
       .option('-a, --algo <name>', 'hash algorithm', 'sha256')
       .option('--keyid <hex>', 'override the signature key id')
+      .option('--keyid-from-cert <file>', 'take the key id from this certificate')
       .option('--evm <kind>', 'also write security.evm: hmac, sig or portable')
       .option(
         '--evm-config <preset>',
         `target kernel EVM config (${Object.keys(EVM_PRESETS).join(', ')})`,
-        'evmctl',
+        DEFAULT_EVM_PRESET,
       )
-      .option('--hmac-key <file>', 'EVM HMAC key (default /etc/keys/evm-key-plain)')
+      .option('--hmac-key <file>', 'plain EVM HMAC key')
+      .option('--kmk <file>', 'master key that encrypts --evm-key')
+      .option('--evm-key <file>', 'encrypted evm-key blob (keyctl pipe text)')
       .option('--uuid <uuid>', 'fs UUID for EVM (default: read from the filesystem)')
       .option('--no-uuid', 'hash no fs UUID into EVM values')
-      .option('-t, --type <types>', 'file types (only f: regular files)', 'f')
+      .option(
+        '-t, --type <types>',
+        'evmctl -t letters: f regular files, x skip already labelled, m one filesystem',
+        'f',
+      )
       .option('--owner <uid>', 'only files owned by this uid')
       .option('--one-file-system', 'do not cross filesystem boundaries')
       .option('--exclude <glob>', 'skip matching paths (repeatable)', collect, [])
@@ -155,13 +163,7 @@ export const command: CommandModule = {
         'after',
         '\nExample:\n  imakit label --sign --key /etc/keys/privkey_evm.pem -a sha256 /usr/bin\n',
       )
-      .action(async (paths: string[], flags: Record<string, unknown>) => {
-        // commander maps --no-uuid to uuid=false
-        const f = {
-          ...flags,
-          noUuid: flags.uuid === false,
-          uuid: typeof flags.uuid === 'string' ? flags.uuid : undefined,
-        } as unknown as LabelFlags;
+      .action(async (paths: string[], f: LabelFlags) => {
         await ctx.run(() => runLabel(paths, f, ctx.io), { json: f.json === true });
       });
   },

@@ -109,6 +109,10 @@ export interface GuestInputs {
   readonly evmCertCount: number;
   readonly imaV1KeyCount: number;
   readonly hasEvmKey: boolean;
+  /** `load` an imakit-made blob (default) or let the guest kernel create the key (`new`) */
+  readonly evmKeyMode?: 'load' | 'new';
+  /** certificates /extra/ima-late-cert-N.der added to `_ima` after the policy load */
+  readonly lateImaCertCount?: number;
   readonly hasPolicy: boolean;
   readonly hasData: boolean;
   readonly modules: readonly string[];
@@ -197,8 +201,12 @@ while [ $i -lt ${inputs.evmCertCount} ]; do
 done
 if [ ${inputs.hasEvmKey ? 1 : 0} = 1 ]; then
   keyctl padd user kmk @u </extra/kmk.bin >>/out/keys.log 2>&1 || log "kmk failed"
-  if keyctl add encrypted evm-key "load $(cat /extra/evm-key.blob)" @u >>/out/keys.log 2>/tmp/kerr; then
-    echo "evm-key ok" >>/out/keys.log
+  # load: a blob made on the host; new: the kernel makes a random key (real-kernel.md §5.2)
+  EKCMD="${(inputs.evmKeyMode ?? 'load') === 'new' ? 'new $(cat /extra/evm-key.new)' : 'load $(cat /extra/evm-key.blob)'}"
+  if EK=$(keyctl add encrypted evm-key "$EKCMD" @u 2>/tmp/kerr); then
+    echo "evm-key ok $EK" >>/out/keys.log
+    # the kernel's export of the key (what /etc/keys/evm-key holds): host-side decryption checks it
+    keyctl pipe "$EK" >/out/evm-key.exported 2>>/out/guest.log || log "evm-key pipe failed"
   else echo "evm-key failed $(cat /tmp/kerr)" >>/out/keys.log; fi
 fi
 if [ ${inputs.evmCertCount} -gt 0 ]; then echo 2 >/sys/kernel/security/evm 2>>/out/guest.log || log "evm x509 init failed"; fi
@@ -216,6 +224,14 @@ if [ ${inputs.hasPolicy ? 1 : 0} = 1 ]; then
   fi
   mark policy-end
 fi
+# keys added after the policy load: KEY_CHECK measures them at once (§7)
+i=0
+while [ $i -lt ${inputs.lateImaCertCount ?? 0} ]; do
+  if id=$(keyctl padd asymmetric "" "$IMA" </extra/ima-late-cert-$i.der 2>/tmp/kerr); then
+    echo "ima-late-cert-$i ok $id" >>/out/keys.log
+  else echo "ima-late-cert-$i failed $(cat /tmp/kerr)" >>/out/keys.log; fi
+  i=$((i+1))
+done
 
 if [ ${inputs.hasData ? 1 : 0} = 1 ]; then
   if [ -z "$DATA" ] || ! mount -t ext4 -o ${mountOptions} "$DATA" ${GUEST_DATA} 2>>/out/guest.log; then

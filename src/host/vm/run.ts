@@ -92,12 +92,22 @@ export function defaultKernelDir(env: Readonly<Record<string, string | undefined
 function extras(spec: VmSpec): { files: ExtraFile[]; evmKeyPlain: Uint8Array | null } {
   const files: ExtraFile[] = [];
   (spec.imaCerts ?? []).forEach((c, i) => files.push({ name: `ima-cert-${i}.der`, data: c }));
+  (spec.lateImaCerts ?? []).forEach((c, i) => files.push({ name: `ima-late-cert-${i}.der`, data: c }));
   (spec.evmCerts ?? []).forEach((c, i) => files.push({ name: `evm-cert-${i}.der`, data: c }));
   (spec.imaV1Keys ?? []).forEach((k, i) => files.push({ name: `ima-v1-${i}.pem`, data: k }));
   if (spec.policy !== undefined) files.push({ name: 'policy', data: spec.policy });
   let evmKeyPlain: Uint8Array | null = null;
   if (spec.evmKey !== undefined) {
-    if ('blob' in spec.evmKey) {
+    if ('generateInGuest' in spec.evmKey) {
+      const len = spec.evmKey.len ?? 32;
+      if (!Number.isInteger(len) || len < 20 || len > 128)
+        throw new ImakitError('E_USAGE', `EVM key length must be 20..128 bytes, got ${len}`);
+      // the guest runs `keyctl add encrypted evm-key "new default user:kmk <len>"`
+      files.push(
+        { name: 'kmk.bin', data: spec.evmKey.kmk },
+        { name: 'evm-key.new', data: `default user:kmk ${len}` },
+      );
+    } else if ('blob' in spec.evmKey) {
       files.push(
         { name: 'kmk.bin', data: spec.evmKey.kmk },
         { name: 'evm-key.blob', data: spec.evmKey.blob },
@@ -147,6 +157,8 @@ export async function runVm(spec: VmSpec, opts: VmRunOptions): Promise<VmResult>
     evmCertCount: spec.evmCerts?.length ?? 0,
     imaV1KeyCount: spec.imaV1Keys?.length ?? 0,
     hasEvmKey: spec.evmKey !== undefined,
+    evmKeyMode: spec.evmKey !== undefined && 'generateInGuest' in spec.evmKey ? 'new' : 'load',
+    lateImaCertCount: spec.lateImaCerts?.length ?? 0,
     hasPolicy: spec.policy !== undefined,
     hasData,
     modules,
@@ -278,6 +290,9 @@ export async function runVm(spec: VmSpec, opts: VmRunOptions): Promise<VmResult>
       console: consoleText,
       policyLoaded,
       evmState: existsSync(join(outDir, 'evm-state')) ? readText(outDir, 'evm-state').trim() : null,
+      evmKeyExported: existsSync(join(outDir, 'evm-key.exported'))
+        ? readText(outDir, 'evm-key.exported').trim() || null
+        : null,
       lsm: readText(outDir, 'lsm.txt').trim(),
       procCmdline: readText(outDir, 'cmdline.txt').trim(),
       dataImage: keptImage,

@@ -74,6 +74,17 @@ export type EvmKeySpec =
       /** the wanted EVM HMAC key (32 bytes typical); wrapped under `kmk` (random if absent) */
       readonly plain: Uint8Array;
       readonly kmk?: Uint8Array;
+    }
+  | {
+      /**
+       * The guest kernel creates a random key itself (`keyctl add encrypted evm-key "new default
+       * user:kmk <len>" @u`); the host learns it only through the exported blob
+       * (`VmResult.evmKeyExported`, decrypted with `kmk`).
+       */
+      readonly generateInGuest: true;
+      readonly kmk: Uint8Array;
+      /** key length in bytes, default 32 */
+      readonly len?: number;
     };
 
 /** What one boot is asked to do. */
@@ -84,6 +95,11 @@ export interface VmSpec {
   readonly policy?: string;
   /** DER certificates for the `_ima` keyring (this kernel has no `.ima`, real-kernel.md §2.3) */
   readonly imaCerts?: readonly Uint8Array[];
+  /**
+   * DER certificates added to `_ima` right AFTER the policy load (KEY_CHECK measures them at once;
+   * the ones in `imaCerts` are queued and measured at the load, real-kernel.md §7)
+   */
+  readonly lateImaCerts?: readonly Uint8Array[];
   /** DER certificates for the `_evm` keyring (portable signatures) */
   readonly evmCerts?: readonly Uint8Array[];
   /** RSA public keys (PEM) imported as v1 keys with `evmctl import --rsa` into `_ima` */
@@ -194,6 +210,11 @@ export interface VmResult {
   readonly policyLoaded: boolean | null;
   /** `/sys/kernel/security/evm` after setup, if read */
   readonly evmState: string | null;
+  /**
+   * the loaded `evm-key` as the guest kernel exports it (`keyctl pipe`: `default user:kmk <len> <hex>`),
+   * null without an EVM key or when the export failed
+   */
+  readonly evmKeyExported: string | null;
   /** `/sys/kernel/security/lsm` */
   readonly lsm: string;
   readonly procCmdline: string;

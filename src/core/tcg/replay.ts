@@ -45,7 +45,14 @@ export function replayEventLog(log: TcgEventLog): EventLogReplay {
   for (const e of log.events) {
     if (e.type === EV_NO_ACTION) {
       const d = decodeEventData(e.type, e.data);
-      if (d.kind === 'startup-locality') {
+      if (d.kind === 'startup-locality' && banks.some((b) => pcrs.get(b)!.has(0))) {
+        // the locality sets PCR 0's STARTING value; after an extend it cannot apply (PFP §10.4.5.3)
+        quirks.push({
+          id: 'startup-locality-late',
+          event: e.index,
+          detail: `StartupLocality event after PCR 0 was extended: ignored`,
+        });
+      } else if (d.kind === 'startup-locality') {
         quirks.push({
           id: 'startup-locality',
           event: e.index,

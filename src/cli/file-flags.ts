@@ -18,6 +18,8 @@ import { resolveEvmConfig, EVM_PRESETS, type EvmConfig, type EvmPresetName } fro
 import { loadSigningKeyFile, loadVerifyKeyFile } from '../host/label-file.ts';
 import { readEvmHmacKey } from '../host/evm-file.ts';
 import type { CliIo } from './io.ts';
+import { toHex } from '../core/bytes.ts';
+import type { LabelImaFileResult } from '../host/label-file.ts';
 
 /**
  * The modern CLI's default EVM configuration: the Debian 6.1 kernel (SELinux, AppArmor, IMA
@@ -232,4 +234,35 @@ export function verdictLine(v: {
     default:
       return `${v.path}: error (${v.detail})${v.code ? ` [${v.code}]` : ''}`;
   }
+}
+
+/**
+ * Print `imakit hash|sign` results: `VALUE_HEX  PATH` lines, or JSON
+ * `{...top, files:[{path, ok:true, kind, algo, digest, value, written, sigfile?} | {path, ok:false, error}]}`.
+ */
+export function printImaResults(
+  io: CliIo,
+  json: boolean,
+  results: readonly FileOutcome<LabelImaFileResult>[],
+  fields: { readonly kind: string; readonly algo: string },
+  top: Readonly<Record<string, unknown>> = {},
+): void {
+  if (!json) {
+    for (const r of results) if (r.ok) io.stdout(`${toHex(r.value.value)}  ${r.path}\n`);
+    return;
+  }
+  const files = results.map((r) =>
+    r.ok
+      ? {
+          path: r.path,
+          ok: true,
+          ...fields,
+          digest: toHex(r.value.digest),
+          value: toHex(r.value.value),
+          written: r.value.written,
+          ...(r.value.sigfile ? { sigfile: r.value.sigfile } : {}),
+        }
+      : { path: r.path, ok: false, error: r.error },
+  );
+  io.stdout(JSON.stringify({ ...top, files }, null, 2) + '\n');
 }

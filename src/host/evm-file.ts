@@ -7,7 +7,7 @@
  * The EVM input covers security.ima, so callers that write a new security.ima in the same run pass
  * it as `ima` (the value the kernel will see once both are written).
  */
-import { isImakitError, ImakitError, type ErrorCode } from '../errors.ts';
+import { isImakitError, ImakitError } from '../errors.ts';
 import { bytesEqual } from '../core/bytes.ts';
 import type { HashAlgo } from '../core/hash-algo.ts';
 import type { EvmConfig } from '../core/evm-config.ts';
@@ -25,7 +25,15 @@ import type { PrivateKey } from '../core/keys.ts';
 import { getXattr } from './xattr.ts';
 import { readInodeMeta } from './inode.ts';
 import { readFsUuid } from './fs-uuid.ts';
-import { computeImaValue, requireRegularFile, type ImaValueRequest } from './label-file.ts';
+import { computeImaValue, type ImaValueRequest } from './label-file.ts';
+import { requireRegularFile } from './regular-file.ts';
+import {
+  errorVerdict,
+  fileVerdict,
+  readLabel,
+  signatureFileVerdict,
+  type FileVerdict,
+} from './file-verdict.ts';
 import { readKeyFile } from './key-files.ts';
 import { decryptEvmKeyBlob } from '../core/evm-key-blob.ts';
 import { setXattr } from './xattr.ts';
@@ -140,21 +148,11 @@ export function evmValueFromInput(req: EvmValueRequest, input: Uint8Array): Uint
 }
 
 /**
- * The verdict on one file's security.evm (see ImaFileVerdict for the statuses). The input is
- * built with the same options as when signing: a verdict of `fail` may mean that the metadata, the
- * protected xattrs, the EVM config or the fs UUID differ from the signer's, not only tampering.
+ * The verdict on one file's security.evm (statuses as ImaFileVerdict). The input is built with the
+ * same options as when signing: a `fail` may mean that the metadata, the protected xattrs, the EVM
+ * config or the fs UUID differ from the signer's, not only tampering.
  */
-export interface EvmFileVerdict {
-  readonly path: string;
-  readonly status: 'pass' | 'fail' | 'unknown-key' | 'no-label' | 'unsupported' | 'error';
-  readonly kind?: 'hmac' | 'signature' | 'portable' | 'signature-v1';
-  readonly algo?: string;
-  readonly keyid?: string;
-  readonly keyAlg?: string;
-  readonly code?: ErrorCode;
-  readonly detail: string;
-  readonly notEstablished: readonly string[];
-}
+export type EvmFileVerdict = FileVerdict<'hmac' | 'signature' | 'portable' | 'signature-v1'>;
 
 /** Options of {@link verifyEvmFile}: the input options (kind comes from the value) and the keys. */
 export interface VerifyEvmFileOptions extends Omit<EvmFileOptions, 'kind'> {
@@ -175,20 +173,12 @@ const EVM_NOT_ESTABLISHED = [
  */
 export function verifyEvmFile(path: string, o: VerifyEvmFileOptions): EvmFileVerdict {
   const name = o.xattrName ?? 'security.evm';
+  type K = NonNullable<EvmFileVerdict['kind']>;
   const out = (v: Omit<EvmFileVerdict, 'path' | 'notEstablished'>, ne: readonly string[] = []) =>
-    Object.freeze({ path, ...v, notEstablished: Object.freeze([...ne]) });
-  const errorOut = (e: unknown) => {
-    if (!isImakitError(e)) throw e;
-    return out({ status: 'error', code: e.code, detail: e.message });
-  };
-  let raw: Uint8Array | null;
-  try {
-    requireRegularFile(path);
-    raw = getXattr(path, name);
-  } catch (e) {
-    return errorOut(e);
-  }
+    fileVerdict<K>(path, v, ne);
+  const raw = readLabel<K>(path, name);
   if (raw === null) return out({ status: 'no-label', code: 'E_VERIFY_NO_LABEL', detail: `no ${name}` });
+  if (!(raw instanceof Uint8Array)) return raw;
   let v: EvmXattr;
   try {
     v = parseEvmXattr(raw);
@@ -208,7 +198,7 @@ export function verifyEvmFile(path: string, o: VerifyEvmFileOptions): EvmFileVer
   try {
     input = evmFileInput(path, { ...o, kind });
   } catch (e) {
-    return errorOut(e);
+    return errorVerdict(path, e);
   }
   if (v.kind === 'hmac') {
     if (o.hmacKey === undefined)
@@ -235,18 +225,10 @@ export function verifyEvmFile(path: string, o: VerifyEvmFileOptions): EvmFileVer
   if (o.keyring === undefined)
     return out({ status: 'unsupported', kind, code: 'E_USAGE', detail: 'a signature needs --key' });
   const sv = verifySignatureValue(v.sig, (algo) => evmDigest(algo, input), o.keyring);
-  return out(
-    {
-      status: sv.status,
-      kind,
-      algo: sv.algo,
-      keyid: sv.keyid,
-      ...(sv.keyAlg === undefined ? {} : { keyAlg: sv.keyAlg }),
-      ...(sv.code === undefined ? {} : { code: sv.code }),
-      detail: sv.detail,
-    },
-    ['key trust: whether the key is in the kernel .evm keyring', ...EVM_NOT_ESTABLISHED],
-  );
+  return signatureFileVerdict<K>(path, kind, sv, [
+    'key trust: whether the key is in the kernel .evm keyring',
+    ...EVM_NOT_ESTABLISHED,
+  ]);
 }
 
 /** Where the EVM HMAC key comes from: a plain key file, or the kernel's encrypted blob and its master key. */

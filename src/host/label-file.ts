@@ -7,8 +7,8 @@
  * `signImaDigest` / `signVerityDigest` / `verifySignatureValue`); this file adds the file I/O:
  * regular-file checks, one-pass hashing (host/file-hash.ts), key files and xattr reads.
  */
-import { lstatSync, writeFileSync, type Stats } from 'node:fs';
-import { ImakitError, fromSystemError, isImakitError, type ErrorCode } from '../errors.ts';
+import { writeFileSync } from 'node:fs';
+import { ImakitError, fromSystemError, isImakitError } from '../errors.ts';
 import { bytesEqual } from '../core/bytes.ts';
 import type { HashAlgo } from '../core/hash-algo.ts';
 import { loadPrivateKey, loadPublicKeys, type PrivateKey, type PublicKey } from '../core/keys.ts';
@@ -24,33 +24,15 @@ import {
 } from '../core/ima-signature.ts';
 import { hashFileSync } from './file-hash.ts';
 import { readKeyFile } from './key-files.ts';
-import { getXattr, setXattr } from './xattr.ts';
-
-/**
- * lstat a path that must be a regular file: symlinks, directories and devices are refused (IMA
- * labels regular files, and xattr calls would follow a symlink to its target).
- * @throws ImakitError E_IO_READ (missing), E_IO_NOT_REGULAR
- */
-export function requireRegularFile(path: string): Stats {
-  let st: Stats;
-  try {
-    st = lstatSync(path);
-  } catch (e) {
-    const errno = (e as NodeJS.ErrnoException).code ?? 'error';
-    throw new ImakitError('E_IO_READ', `Failed to stat: ${path} (${errno})`, { path }, { cause: e });
-  }
-  if (!st.isFile()) {
-    const what = st.isSymbolicLink()
-      ? 'a symbolic link'
-      : st.isDirectory()
-        ? 'a directory'
-        : st.isBlockDevice() || st.isCharacterDevice()
-          ? 'a device file'
-          : 'not a regular file';
-    throw new ImakitError('E_IO_NOT_REGULAR', `${path} is ${what}`, { path });
-  }
-  return st;
-}
+import { setXattr } from './xattr.ts';
+import { requireRegularFile } from './regular-file.ts';
+import {
+  errorVerdict,
+  fileVerdict,
+  readLabel,
+  signatureFileVerdict,
+  type FileVerdict,
+} from './file-verdict.ts';
 
 /**
  * Hash a regular file in one pass (host/file-hash.ts: one reused buffer, O_NOFOLLOW, change
@@ -245,18 +227,7 @@ export type ImaLabelKind = 'hash' | 'signature' | 'verity-signature' | 'signatur
  *  - `error`: the file could not be read (code E_IO_*).
  * `notEstablished` lists what the check does not prove, for reports.
  */
-export interface ImaFileVerdict {
-  readonly path: string;
-  readonly status: 'pass' | 'fail' | 'unknown-key' | 'no-label' | 'unsupported' | 'error';
-  readonly kind?: ImaLabelKind;
-  readonly algo?: string;
-  readonly keyid?: string;
-  /** the matching key's algorithm (`rsa-2048`, `ec-P-256`, `sm2`) */
-  readonly keyAlg?: string;
-  readonly code?: ErrorCode;
-  readonly detail: string;
-  readonly notEstablished: readonly string[];
-}
+export type ImaFileVerdict = FileVerdict<ImaLabelKind>;
 
 /** Options of {@link verifyImaFile}. */
 export interface VerifyImaFileOptions {
@@ -290,19 +261,10 @@ const NOT_ESTABLISHED_SIG = [
 export function verifyImaFile(path: string, opts: VerifyImaFileOptions): ImaFileVerdict {
   const name = opts.xattrName ?? 'security.ima';
   const out = (v: Omit<ImaFileVerdict, 'path' | 'notEstablished'>, ne: readonly string[] = []) =>
-    Object.freeze({ path, ...v, notEstablished: Object.freeze([...ne]) });
-  const ioError = (e: unknown) => {
-    if (!isImakitError(e)) throw e;
-    return out({ status: 'error', code: e.code, detail: e.message });
-  };
-  let raw: Uint8Array | null;
-  try {
-    requireRegularFile(path);
-    raw = opts.value ?? getXattr(path, name);
-  } catch (e) {
-    return ioError(e);
-  }
+    fileVerdict<ImaLabelKind>(path, v, ne);
+  const raw = readLabel<ImaLabelKind>(path, name, opts.value);
   if (raw === null) return out({ status: 'no-label', code: 'E_VERIFY_NO_LABEL', detail: `no ${name}` });
+  if (!(raw instanceof Uint8Array)) return raw;
   let label: ImaXattr;
   try {
     label = parseImaXattr(raw);
@@ -322,24 +284,23 @@ export function verifyImaFile(path: string, opts: VerifyImaFileOptions): ImaFile
     try {
       digest = digestFile(path, [label.algo])[0]!;
     } catch (e) {
-      return ioError(e);
+      return errorVerdict(path, e);
     }
-    const ok = bytesEqual(digest, label.digest);
+    const algo = label.algo.name;
     return out(
-      ok
-        ? { status: 'pass', kind: 'hash', algo: label.algo.name, detail: `${label.algo.name} hash matches` }
+      bytesEqual(digest, label.digest)
+        ? { status: 'pass', kind: 'hash', algo, detail: `${algo} hash matches` }
         : {
             status: 'fail',
             kind: 'hash',
-            algo: label.algo.name,
+            algo,
             code: 'E_VERIFY_HASH_MISMATCH',
-            detail: `${label.algo.name} hash does not match the content`,
+            detail: `${algo} hash does not match the content`,
           },
       NOT_ESTABLISHED_HASH,
     );
   }
   const verity = label.sig.xattrType === 0x06;
-  const kind: ImaLabelKind = verity ? 'verity-signature' : 'signature';
   let v: SigVerdict;
   try {
     v = verifySignatureValue(
@@ -348,18 +309,7 @@ export function verifyImaFile(path: string, opts: VerifyImaFileOptions): ImaFile
       opts.keyring,
     );
   } catch (e) {
-    return ioError(e);
+    return errorVerdict(path, e);
   }
-  return out(
-    {
-      status: v.status,
-      kind,
-      algo: v.algo,
-      keyid: v.keyid,
-      ...(v.keyAlg === undefined ? {} : { keyAlg: v.keyAlg }),
-      ...(v.code === undefined ? {} : { code: v.code }),
-      detail: v.detail,
-    },
-    NOT_ESTABLISHED_SIG,
-  );
+  return signatureFileVerdict(path, verity ? 'verity-signature' : 'signature', v, NOT_ESTABLISHED_SIG);
 }

@@ -8,11 +8,10 @@
  * 5 no xattr support / not permitted.
  */
 import type { Command } from 'commander';
-import { toHex } from '../../core/bytes.ts';
 import { labelImaFile } from '../../host/label-file.ts';
 import type { CommandModule } from '../command.ts';
 import type { CliIo } from '../io.ts';
-import { algoFlag, exitOf, forEachFile, xattrNamesFlag } from '../file-flags.ts';
+import { algoFlag, exitOf, forEachFile, printImaResults, xattrNamesFlag } from '../file-flags.ts';
 
 interface HashFlags {
   algo: string;
@@ -29,28 +28,7 @@ function runHash(paths: readonly string[], f: HashFlags, io: CliIo): number {
   const results = forEachFile(paths, io, json, (path) =>
     labelImaFile(path, { kind: 'hash', algo }, { write, xattrName: xattrNamesFlag(f.xattrUser).ima }),
   );
-  if (json)
-    io.stdout(
-      JSON.stringify(
-        {
-          files: results.map((r) =>
-            r.ok
-              ? {
-                  path: r.path,
-                  ok: true,
-                  algo: algo.name,
-                  digest: toHex(r.value.digest),
-                  value: toHex(r.value.value),
-                  written: r.value.written,
-                }
-              : { path: r.path, ok: false, error: r.error },
-          ),
-        },
-        null,
-        2,
-      ) + '\n',
-    );
-  else for (const r of results) if (r.ok) io.stdout(`${toHex(r.value.value)}  ${r.path}\n`);
+  printImaResults(io, json, results, { kind: 'hash', algo: algo.name });
   return exitOf(results);
 }
 

@@ -9,7 +9,6 @@
  * 4 unsupported (key type, algorithm); 5 no xattr support / not permitted.
  */
 import type { Command } from 'commander';
-import { toHex } from '../../core/bytes.ts';
 import { formatKeyId } from '../../core/keyid.ts';
 import { labelImaFile } from '../../host/label-file.ts';
 import type { CommandModule } from '../command.ts';
@@ -18,6 +17,7 @@ import {
   algoFlag,
   exitOf,
   forEachFile,
+  printImaResults,
   PASSWORD_ENV,
   signerFromFlags,
   xattrNamesFlag,
@@ -45,31 +45,13 @@ function runSign(paths: readonly string[], f: SignFlags, io: CliIo): number {
       { write: f.print !== true, sigfile: f.sigfile === true, xattrName: xattrNamesFlag(f.xattrUser).ima },
     ),
   );
-  if (json)
-    io.stdout(
-      JSON.stringify(
-        {
-          keyid: formatKeyId(keyid ?? key.keyid),
-          files: results.map((r) =>
-            r.ok
-              ? {
-                  path: r.path,
-                  ok: true,
-                  kind: f.verity ? 'verity-signature' : 'signature',
-                  algo: algo.name,
-                  digest: toHex(r.value.digest),
-                  value: toHex(r.value.value),
-                  written: r.value.written,
-                  ...(r.value.sigfile ? { sigfile: r.value.sigfile } : {}),
-                }
-              : { path: r.path, ok: false, error: r.error },
-          ),
-        },
-        null,
-        2,
-      ) + '\n',
-    );
-  else for (const r of results) if (r.ok) io.stdout(`${toHex(r.value.value)}  ${r.path}\n`);
+  printImaResults(
+    io,
+    json,
+    results,
+    { kind: f.verity ? 'verity-signature' : 'signature', algo: algo.name },
+    { keyid: formatKeyId(keyid ?? key.keyid) },
+  );
   return exitOf(results);
 }
 

@@ -8,7 +8,7 @@ import { fromSystemError } from '../../errors.ts';
 import { parseImaXattr } from '../../core/ima-xattr.ts';
 import { setXattr } from '../../host/xattr.ts';
 import type { EvmctlCommand } from './command.ts';
-import { requireRegularFile } from '../../host/label-file.ts';
+import { requireRegularFile } from '../../host/regular-file.ts';
 import { INTERNAL, xattrNames } from './shared.ts';
 
 export const command: EvmctlCommand = {

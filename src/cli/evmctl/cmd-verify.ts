@@ -6,7 +6,7 @@
 import { formatKeyIdEvmctl } from '../../core/keyid.ts';
 import { getXattr } from '../../host/xattr.ts';
 import { verifyEvmFile } from '../../host/evm-file.ts';
-import { requireRegularFile } from '../../host/label-file.ts';
+import { requireRegularFile } from '../../host/regular-file.ts';
 import type { EvmctlCommand } from './command.ts';
 import { INTERNAL, evmctlInputOptions, loadKeyring, xattrNames } from './shared.ts';
 

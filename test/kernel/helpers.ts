@@ -1,12 +1,27 @@
 /**
- * Shared pieces of the real-kernel suite: locating the kernel cache, a minimal independent list
- * replay (formats.md §1.2, §1.4, §1.7, §1.8; the list parser of a later issue replaces it),
- * evmctl / tpm2_eventlog cross-checks, and saving fixtures for later issues.
+ * Shared pieces of the real-kernel suite: locating the kernel cache, list / event-log /
+ * boot_aggregate checks through imakit's own library (src/core/ima-list, src/core/tcg,
+ * src/core/boot-aggregate.ts, src/core/pcr-values.ts), evmctl / tpm2_eventlog cross-checks
+ * (tools we did not write), and saving fixtures for later issues.
  */
-import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultKernelDir, type VmResult, type VmSpec } from '../../src/host/vm/index.ts';
+import { hash, resolveHashAlgo } from '../../src/core/hash-algo.ts';
+import { parseEvmctlPcrs } from '../../src/core/pcr-values.ts';
+import { detectListFormat, parseBinaryList, type UntrustedEntry } from '../../src/core/ima-list/binary.ts';
+import { splitTemplateData, LEGACY_DIGEST_SIZE } from '../../src/core/ima-list/fields.ts';
+import { lookupTemplate } from '../../src/core/ima-list/templates.ts';
+import { templateDigest } from '../../src/core/ima-list/template-digest.ts';
+import { bytesSource, verifyMeasurementList, type ListVerdict } from '../../src/core/ima-list/verify.ts';
+import {
+  checkBootAggregate,
+  findBootAggregateClaims,
+  kernelBootAggregates,
+  type BootAggregateVerdict,
+} from '../../src/core/boot-aggregate.ts';
+import { parseEventLog } from '../../src/core/tcg/event-log.ts';
+import { compareEventLogPcrs, replayEventLog } from '../../src/core/tcg/replay.ts';
 import { FIXTURES_DIR, run } from '../helpers.ts';
 
 /** Kernel cache used by the suite (scripts/setup-kernel.sh fills it). */
@@ -15,90 +30,106 @@ export const KERNEL_DIR = defaultKernelDir(process.env);
 /** Per-boot timeout for the suite. */
 export const BOOT_TIMEOUT_MS = 180_000;
 
-/** One entry of the SHA-1 binary list, untrusted. */
+/** One entry of the SHA-1 binary list (imakit's parser), untrusted. */
 export interface ListEntry {
   readonly pcr: number;
   readonly digest: Buffer;
   readonly template: string;
-  /** template data as hashed (for `ima`: d ‖ name zero-padded, 276 bytes) */
-  readonly hashed: Buffer;
+  /** the hashed template data as the library returns it (legacy `ima`: d ‖ u32 strlen ‖ name) */
+  readonly templateData: Uint8Array;
+  readonly legacy: boolean;
   /** raw fields (for `ima`: [d, name without NUL]) */
   readonly fields: Buffer[];
 }
 
-/** Parse a little-endian SHA-1 binary measurement list (formats.md §1.2, §1.4). */
+/** Every entry of a captured binary list through imakit's parser (format detected). */
+export function libraryEntries(bytes: Uint8Array): UntrustedEntry[] {
+  return parseBinaryList(bytes, detectListFormat(bytes).format);
+}
+
+/** Parse a little-endian SHA-1 binary list with imakit's parser and split the fields. */
 export function parseList(bytes: Uint8Array): ListEntry[] {
-  const b = Buffer.from(bytes);
-  const out: ListEntry[] = [];
-  let o = 0;
-  const u32 = (): number => {
-    if (o + 4 > b.length) throw new Error(`truncated at ${o}`);
-    const v = b.readUInt32LE(o);
-    o += 4;
-    return v;
-  };
-  const take = (n: number): Buffer => {
-    if (o + n > b.length) throw new Error(`truncated at ${o}`);
-    const s = b.subarray(o, o + n);
-    o += n;
-    return s;
-  };
-  while (o < b.length) {
-    const pcr = u32();
-    const digest = take(20);
-    const template = take(u32()).toString('latin1');
-    if (template === 'ima') {
-      const d = take(20);
-      const name = take(u32());
-      const padded = Buffer.alloc(256);
-      name.copy(padded, 0, 0, Math.min(name.length, 255));
-      out.push({ pcr, digest, template, hashed: Buffer.concat([d, padded]), fields: [d, name] });
-    } else {
-      const data = take(u32());
-      const fields: Buffer[] = [];
-      for (let f = 0; f < data.length;) {
-        const len = data.readUInt32LE(f);
-        fields.push(data.subarray(f + 4, f + 4 + len));
-        f += 4 + len;
-      }
-      out.push({ pcr, digest, template, hashed: data, fields });
-    }
+  return libraryEntries(bytes).map((e) => {
+    const tpl = lookupTemplate(e.templateName);
+    const legacy = tpl?.legacy === true;
+    const d = e.templateData;
+    const fields = legacy
+      ? [d.subarray(0, LEGACY_DIGEST_SIZE), d.subarray(LEGACY_DIGEST_SIZE + 4)]
+      : splitTemplateData(d, 'le', tpl?.fields.length ?? 0);
+    return {
+      pcr: e.pcr,
+      digest: Buffer.from(e.digest),
+      template: e.templateName,
+      templateData: d,
+      legacy,
+      fields: fields.map((f) => Buffer.from(f)),
+    };
+  });
+}
+
+/** The captured PCRs of `banks`, parsed by imakit's evmctl-format reader from the guest's files. */
+export function capturedPcrs(r: VmResult, banks: readonly string[]): Map<string, Map<number, Uint8Array>> {
+  const out = new Map<string, Map<number, Uint8Array>>();
+  for (const b of banks) {
+    const f = join(r.outDir, `pcrs-${b}.txt`);
+    if (existsSync(f)) out.set(b, parseEvmctlPcrs(readFileSync(f, 'utf8'), b));
   }
   return out;
 }
 
-const SIZES: Record<string, number> = { sha1: 20, sha256: 32, sha384: 48, sha512: 64 };
-
-/**
- * Replay PCR `pcr` of `bank` from the list. `padded`: the bank is extended with the SHA-1
- * template digest zero-padded (banks IMA could not allocate, real-kernel.md §7).
- */
-export function replayPcr(entries: readonly ListEntry[], bank: string, pcr = 10, padded = false): string {
-  const size = SIZES[bank];
-  if (size === undefined) throw new Error(`bank ${bank}`);
-  let v = Buffer.alloc(size);
-  for (const e of entries) {
-    if (e.pcr !== pcr) continue;
-    const violation = e.digest.every((x) => x === 0);
-    let d: Buffer;
-    if (violation) d = Buffer.alloc(size, 0xff);
-    else if (padded) {
-      d = Buffer.alloc(size);
-      createHash('sha1').update(e.hashed).digest().copy(d);
-    } else d = createHash(bank).update(e.hashed).digest();
-    v = createHash(bank)
-      .update(Buffer.concat([v, d]))
-      .digest();
-  }
-  return v.toString('hex');
+/** imakit's verifyMeasurementList over the captured list and PCRs of `banks`. */
+export async function verifyListWithLibrary(r: VmResult, banks: readonly string[]): Promise<ListVerdict> {
+  return verifyMeasurementList(bytesSource(r.binaryList), { expected: capturedPcrs(r, banks), banks });
 }
 
-/** Every non-violation entry's listed SHA-1 digest equals SHA-1 of its template data. */
+/** A verdict's failure detail for assertion messages. */
+export function verdictDetail(v: ListVerdict): string {
+  return [v.detail, ...v.diagnosis.map((d) => d.detail)].join('\n');
+}
+
+/** imakit's boot_aggregate check of the list's (last) boot_aggregate entry against the captured PCRs. */
+export function bootAggregateWithLibrary(r: VmResult, banks: readonly string[]): BootAggregateVerdict {
+  const claim = findBootAggregateClaims(libraryEntries(r.binaryList)).at(-1);
+  if (claim === undefined) throw new Error('no boot_aggregate entry in the list');
+  return checkBootAggregate(claim, capturedPcrs(r, banks));
+}
+
+/** imakit's TCG event log parser + replay against the captured PCRs at `indexes`. */
+export function eventLogWithLibrary(
+  r: VmResult,
+  banks: readonly string[],
+  indexes: readonly number[],
+): ReturnType<typeof compareEventLogPcrs> {
+  return compareEventLogPcrs(replayEventLog(parseEventLog(r.eventLog)), capturedPcrs(r, banks), indexes);
+}
+
+/**
+ * PCR `pcr` of `bank` replayed from the list: template digests from imakit's `templateDigest`, the
+ * extend loop here. `padded`: the bank is extended with the SHA-1 template digest zero-padded
+ * (banks IMA could not allocate, real-kernel.md §7). Violations extend 0xff over the bank size.
+ */
+export function replayPcr(entries: readonly ListEntry[], bank: string, pcr = 10, padded = false): string {
+  const a = resolveHashAlgo(bank);
+  let v: Uint8Array = new Uint8Array(a.size);
+  for (const e of entries) {
+    if (e.pcr !== pcr) continue;
+    let d: Uint8Array;
+    if (e.digest.every((x) => x === 0)) d = new Uint8Array(a.size).fill(0xff);
+    else if (padded) {
+      d = new Uint8Array(a.size);
+      d.set(templateDigest(e.templateData, 'sha1', e.legacy));
+    } else d = templateDigest(e.templateData, a, e.legacy);
+    v = hash(a, v, d);
+  }
+  return Buffer.from(v).toString('hex');
+}
+
+/** Entries whose listed SHA-1 digest differs from imakit's templateDigest of their data (violations skipped). */
 export function templateDigestMismatches(entries: readonly ListEntry[]): number[] {
   const bad: number[] = [];
   entries.forEach((e, i) => {
     if (e.digest.every((x) => x === 0)) return;
-    if (!createHash('sha1').update(e.hashed).digest().equals(e.digest)) bad.push(i);
+    if (!Buffer.from(templateDigest(e.templateData, 'sha1', e.legacy)).equals(e.digest)) bad.push(i);
   });
   return bad;
 }
@@ -119,12 +150,12 @@ export function digestField(f: Buffer | undefined): { algo: string; hex: string 
   };
 }
 
-/** `boot_aggregate` per formats.md §2.1 from the captured PCRs. */
+/** The kernel's `boot_aggregate` for `bank` from the captured PCRs (imakit's kernelBootAggregates). */
 export function bootAggregate(pcrs: readonly string[], bank: string): string {
-  const n = bank === 'sha1' ? 8 : 10;
-  return createHash(bank)
-    .update(Buffer.concat(pcrs.slice(0, n).map((p) => Buffer.from(p, 'hex'))))
-    .digest('hex');
+  const values = new Map(pcrs.map((p, i) => [i, new Uint8Array(Buffer.from(p, 'hex'))] as const));
+  const v = kernelBootAggregates(new Map([[bank, values]]))[0];
+  if (v === undefined) throw new Error(`no boot_aggregate for ${bank}`);
+  return Buffer.from(v.digest).toString('hex');
 }
 
 /** `evmctl ima_measurement --ignore-violations` over two banks; returns the exit status and output. */

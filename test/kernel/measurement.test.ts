@@ -1,8 +1,10 @@
 /**
  * Real-kernel measurement scenarios (real-kernel.md §6 a, b, c, g, h; workload §8.1): the built-in
  * tcb policy with ima-ng (four PCR banks), ima-sig, the legacy ima template (sha1) and a custom
- * ima_template_fmt. Each boot's list is replayed independently to the captured PCRs, cross-checked
- * with evmctl and tpm2_eventlog, and the kernel behaviours of §7 are asserted.
+ * ima_template_fmt. Each boot's list is verified with imakit's library (verifyMeasurementList,
+ * boot_aggregate, TCG event log replay) against the captured PCRs, cross-checked with evmctl and
+ * tpm2_eventlog, and the kernel behaviours of §7 are asserted, including an mmap-exec measured
+ * under MMAP_CHECK and a write-then-read re-measured after the change.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,7 +18,9 @@ import {
   BOOT_TIMES,
   KERNEL_DIR,
   bootAggregate,
+  bootAggregateWithLibrary,
   digestField,
+  eventLogWithLibrary,
   evmctlBootAggregate,
   evmctlReplay,
   fieldString,
@@ -25,6 +29,8 @@ import {
   saveFixture,
   templateDigestMismatches,
   tpm2EventlogPcrs,
+  verdictDetail,
+  verifyListWithLibrary,
   type ListEntry,
 } from './helpers.ts';
 import { Tree, makeKey, type TestKey } from './labels.ts';
@@ -34,6 +40,8 @@ import { tempDir } from '../helpers.ts';
 const LONG_DIR = `${'d'.repeat(100)}/${'e'.repeat(100)}`;
 const LONG_NAME = 'f'.repeat(96);
 const LONG_REL = `${LONG_DIR}/${LONG_NAME}`;
+// a dynamic ELF whose libraries are in the initramfs (keyctl is copied there with its libraries)
+const MMAP_ELF = readFileSync('/usr/bin/keyctl');
 
 interface Fixture {
   tree: Tree;
@@ -68,6 +76,8 @@ function buildTree(): Fixture {
   tree.file('tomtou.txt', 'tomtou\n');
   tree.file('open-writers.txt', 'open writers\n');
   tree.file('read-by-user.txt', 'only uid 1000 reads this\n', { mode: 0o644 });
+  tree.file('bin/mmap-me', MMAP_ELF, { mode: 0o755 });
+  tree.file('wtr.txt', 'first\n');
   const r = (path: string, label = path, uid = 0): Access => ({ op: 'read', path, uid, label });
   const workload: Access[] = [
     { op: 'exec', path: 'bin/true', label: 'exec-binary' },
@@ -91,6 +101,11 @@ function buildTree(): Fixture {
     { op: 'tomtou', path: 'tomtou.txt', label: 'tomtou' },
     { op: 'open-writers', path: 'open-writers.txt', label: 'open-writers' },
     r('read-by-user.txt', 'read-by-user', 1000),
+    // uid 1000: FILE_CHECK (tcb: euid=0/uid=0 only) does not measure the loader's open, so an entry
+    // can only come from MMAP_CHECK (tcb: `measure func=MMAP_CHECK mask=MAY_EXEC`)
+    { op: 'mmap-exec', path: 'bin/mmap-me', uid: 1000, label: 'mmap-exec-by-user' },
+    r('wtr.txt', 'wtr-1'),
+    { op: 'write-then-read', path: 'wtr.txt', content: 'second\n', label: 'write-then-read' },
   ];
   return { tree, key, workload, sigValue };
 }
@@ -106,12 +121,16 @@ function entriesFor(entries: readonly ListEntry[], rel: string): ListEntry[] {
   return entries.filter((e) => fieldString(e.fields[1]) === want);
 }
 
-/** The checks every measurement boot shares: replay on every bank, evmctl, event log, counters. */
-function assertListReplays(
+/**
+ * The checks every measurement boot shares: imakit's verifyMeasurementList on every bank (quirks
+ * only where the kernel needs them), imakit's boot_aggregate and event-log replay, evmctl and
+ * tpm2_eventlog as tools we did not write, counters.
+ */
+async function assertListReplays(
   r: VmResult,
   banks: readonly PcrBank[],
   paddedBanks: readonly string[] = [],
-): ListEntry[] {
+): Promise<ListEntry[]> {
   const entries = parseList(r.binaryList);
   assert.equal(entries.length, r.measurementCount, 'runtime_measurements_count = entries in the binary list');
   assert.equal(
@@ -129,11 +148,27 @@ function assertListReplays(
     r.violations,
     'violation entries',
   );
+  const v = await verifyListWithLibrary(r, banks);
+  assert.equal(v.status, 'pass', `imakit verifyMeasurementList: ${verdictDetail(v)}`);
+  assert.equal(v.entries, r.measurementCount, 'library: entries');
+  assert.equal(v.violations, r.violations, 'library: violations');
+  assert.deepEqual(v.mismatches, [], 'library: template digests');
+  assert.deepEqual(v.banks.map((b) => b.bank).sort(), [...banks].sort(), 'library replayed every bank');
+  for (const b of v.banks) {
+    assert.equal(b.pcrs.find((p) => p.pcr === 10)?.status, 'match', `library: PCR10 ${b.bank}`);
+    assert.equal(b.mode === 'strict', !paddedBanks.includes(b.bank), `library: ${b.bank} mode ${b.mode}`);
+  }
+  if (paddedBanks.length > 0) assert.deepEqual(v.quirks, ['bank-hash-unavailable'], 'named quirk');
+  else assert.deepEqual(v.quirks, []);
   for (const b of banks) {
     const pcrs = r.pcrs[b];
     assert.ok(pcrs !== undefined, `PCRs of bank ${b} captured`);
+    // second path: the helper's own extend loop over imakit's template digests
     assert.equal(replayPcr(entries, b, 10, paddedBanks.includes(b)), pcrs[10], `PCR10 ${b} replays`);
   }
+  const ba = bootAggregateWithLibrary(r, banks);
+  assert.equal(ba.status, 'pass', `imakit boot_aggregate: ${ba.detail}`);
+  assert.equal(ba.matched?.kernelDefault, true, ba.detail);
   const ev = evmctlReplay(
     r.outDir,
     banks.filter((b) => b === 'sha1' || b === 'sha256'),
@@ -147,6 +182,13 @@ function assertListReplays(
     assert.ok(logged !== undefined, `event log has bank ${b}`);
     for (let i = 0; i < 8; i++) assert.equal(logged[i], r.pcrs[b]?.[i], `event log PCR${i} ${b}`);
   }
+  const el = eventLogWithLibrary(r, banks, [0, 1, 2, 3, 4, 5, 6, 7]);
+  assert.equal(
+    el.status,
+    'pass',
+    `imakit event log replay: ${JSON.stringify(el.results.filter((x) => x.status !== 'match'))}`,
+  );
+  assert.equal(el.results.length, banks.length * 8, 'every bank and PCR0-7 compared');
   return entries;
 }
 
@@ -182,7 +224,7 @@ describe('real kernel: measurement (tcb policy)', { concurrency: 1 }, () => {
     };
     const r = await boot(spec);
     // sha384/sha512 have no hash at IMA init: those banks get the zero-padded SHA-1 digest (§7)
-    const entries = assertListReplays(r, banks, ['sha384', 'sha512']);
+    const entries = await assertListReplays(r, banks, ['sha384', 'sha512']);
     assert.match(r.dmesg, /ima: Can not allocate sha384/);
     assert.match(r.dmesg, /ima: Can not allocate sha512/);
     // boot_aggregate: sha256 over PCR0-9 of the sha256 bank (formats.md §2.1), = evmctl's
@@ -227,10 +269,20 @@ describe('real kernel: measurement (tcb policy)', { concurrency: 1 }, () => {
     const ow = entriesFor(entries, 'open-writers.txt');
     assert.deepEqual(ow.map(isViol), [true, false], 'open-writers: violation, then measurement');
     assert.equal(digestField(tom[1]?.fields[0]).hex, '00'.repeat(32), 'violation d-ng digest is all zero');
+    // mmap-exec by uid 1000: measured once, under MMAP_CHECK (FILE_CHECK does not cover uid 1000)
+    const mm = r.accesses.find((a) => a.label === 'mmap-exec-by-user');
+    assert.equal(mm?.outcome, 'allowed', mm?.stderr);
+    assert.deepEqual(d('bin/mmap-me'), [{ algo: 'sha256', hex: sha('sha256', MMAP_ELF) }]);
+    // write-then-read: the read after the append is measured again with the new content
+    assert.equal(r.accesses.find((a) => a.label === 'write-then-read')?.outcome, 'allowed');
+    assert.deepEqual(d('wtr.txt'), [
+      { algo: 'sha256', hex: sha('sha256', 'first\n') },
+      { algo: 'sha256', hex: sha('sha256', 'first\nsecond\n') },
+    ]);
     record(
       'a+h ima-ng/sha256/4 banks',
       r,
-      'replay sha1/256/384/512 (padded), evmctl, tpm2_eventlog, boot_aggregate, names, violations, xattr-driven algo',
+      'imakit verify sha1/256/384/512 (quirk bank-hash-unavailable), boot_aggregate, event log; evmctl, tpm2_eventlog; names, violations, xattr-driven algo, mmap-exec (MMAP_CHECK), write-then-read',
     );
     saveFixture('measure-ima-ng-4banks', r, spec, {
       description:
@@ -252,7 +304,7 @@ describe('real kernel: measurement (tcb policy)', { concurrency: 1 }, () => {
       workload: fx.workload,
     };
     const r = await boot(spec);
-    const entries = assertListReplays(r, ['sha1', 'sha256']);
+    const entries = await assertListReplays(r, ['sha1', 'sha256']);
     const signed = entriesFor(entries, 'signed.txt');
     assert.equal(signed.length, 1);
     assert.equal(
@@ -283,7 +335,7 @@ describe('real kernel: measurement (tcb policy)', { concurrency: 1 }, () => {
       workload: fx.workload,
     };
     const r = await boot(spec);
-    const entries = assertListReplays(r, ['sha1', 'sha256']);
+    const entries = await assertListReplays(r, ['sha1', 'sha256']);
     assert.ok(entries.every((e) => e.template === 'ima'));
     const first = entries[0];
     assert.equal(first?.fields[1]?.toString('latin1'), 'boot_aggregate');
@@ -323,7 +375,7 @@ describe('real kernel: measurement (tcb policy)', { concurrency: 1 }, () => {
       workload: fx.workload,
     };
     const r = await boot(spec);
-    const entries = assertListReplays(r, ['sha1', 'sha256']);
+    const entries = await assertListReplays(r, ['sha1', 'sha256']);
     const e = entriesFor(entries, 'owned-by-user.txt')[0];
     assert.ok(e !== undefined);
     assert.equal(e.template, fmt, 'the binary list names the format string');

@@ -7,7 +7,7 @@
  * The EVM input covers security.ima, so callers that write a new security.ima in the same run pass
  * it as `ima` (the value the kernel will see once both are written).
  */
-import { isImakitError, ImakitError } from '../errors.ts';
+import { ImakitError } from '../errors.ts';
 import { bytesEqual } from '../core/bytes.ts';
 import type { HashAlgo } from '../core/hash-algo.ts';
 import type { EvmConfig } from '../core/evm-config.ts';
@@ -30,7 +30,8 @@ import { requireRegularFile } from './regular-file.ts';
 import {
   errorVerdict,
   fileVerdict,
-  readLabel,
+  isFileVerdict,
+  readParsedLabel,
   signatureFileVerdict,
   type FileVerdict,
 } from './file-verdict.ts';
@@ -176,23 +177,8 @@ export function verifyEvmFile(path: string, o: VerifyEvmFileOptions): EvmFileVer
   type K = NonNullable<EvmFileVerdict['kind']>;
   const out = (v: Omit<EvmFileVerdict, 'path' | 'notEstablished'>, ne: readonly string[] = []) =>
     fileVerdict<K>(path, v, ne);
-  const raw = readLabel<K>(path, name);
-  if (raw === null) return out({ status: 'no-label', code: 'E_VERIFY_NO_LABEL', detail: `no ${name}` });
-  if (!(raw instanceof Uint8Array)) return raw;
-  let v: EvmXattr;
-  try {
-    v = parseEvmXattr(raw);
-  } catch (e) {
-    if (!isImakitError(e)) throw e;
-    return out({ status: 'fail', code: e.code, detail: `malformed ${name}: ${e.message}` });
-  }
-  if (v.kind === 'signature-v1')
-    return out({
-      status: 'unsupported',
-      kind: 'signature-v1',
-      code: 'E_SIG_UNSUPPORTED',
-      detail: 'v1 (digsig) signatures are reported, not verified',
-    });
+  const v = readParsedLabel<K, EvmXattr>(path, name, parseEvmXattr);
+  if (isFileVerdict<K>(v)) return v;
   const kind: EvmInputKind = v.kind === 'hmac' ? 'hmac' : v.portable ? 'portable' : 'signature';
   let input: Uint8Array;
   try {

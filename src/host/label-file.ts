@@ -8,7 +8,7 @@
  * regular-file checks, one-pass hashing (host/file-hash.ts), key files and xattr reads.
  */
 import { writeFileSync } from 'node:fs';
-import { ImakitError, fromSystemError, isImakitError } from '../errors.ts';
+import { ImakitError, fromSystemError } from '../errors.ts';
 import { bytesEqual } from '../core/bytes.ts';
 import type { HashAlgo } from '../core/hash-algo.ts';
 import { loadPrivateKey, loadPublicKeys, type PrivateKey, type PublicKey } from '../core/keys.ts';
@@ -29,7 +29,8 @@ import { requireRegularFile } from './regular-file.ts';
 import {
   errorVerdict,
   fileVerdict,
-  readLabel,
+  isFileVerdict,
+  readParsedLabel,
   signatureFileVerdict,
   type FileVerdict,
 } from './file-verdict.ts';
@@ -262,23 +263,8 @@ export function verifyImaFile(path: string, opts: VerifyImaFileOptions): ImaFile
   const name = opts.xattrName ?? 'security.ima';
   const out = (v: Omit<ImaFileVerdict, 'path' | 'notEstablished'>, ne: readonly string[] = []) =>
     fileVerdict<ImaLabelKind>(path, v, ne);
-  const raw = readLabel<ImaLabelKind>(path, name, opts.value);
-  if (raw === null) return out({ status: 'no-label', code: 'E_VERIFY_NO_LABEL', detail: `no ${name}` });
-  if (!(raw instanceof Uint8Array)) return raw;
-  let label: ImaXattr;
-  try {
-    label = parseImaXattr(raw);
-  } catch (e) {
-    if (!isImakitError(e)) throw e;
-    return out({ status: 'fail', code: e.code, detail: `malformed ${name}: ${e.message}` });
-  }
-  if (label.kind === 'signature-v1')
-    return out({
-      status: 'unsupported',
-      kind: 'signature-v1',
-      code: 'E_SIG_UNSUPPORTED',
-      detail: 'v1 (digsig) signatures are reported, not verified',
-    });
+  const label = readParsedLabel<ImaLabelKind, ImaXattr>(path, name, parseImaXattr, opts.value);
+  if (isFileVerdict<ImaLabelKind>(label)) return label;
   if (label.kind === 'digest') {
     let digest: Uint8Array;
     try {

@@ -84,6 +84,11 @@ export interface EmulatorOptions {
   readonly builtinTrustedKeys?: readonly Uint8Array[];
   /** build measurement-list entries (false: decisions only, for fast preflight) */
   readonly recordMeasurements?: boolean;
+  /**
+   * Where file digests come from when a file has no content (e.g. digests recorded by a real kernel
+   * for each version of a file): called with the inode (its `version` counts writes) and algorithm.
+   */
+  readonly digestSource?: (inode: Inode, algo: string) => Uint8Array | undefined;
 }
 
 /** What one hook call decided (process_measurement). */
@@ -174,6 +179,7 @@ export class Emulator {
   private nextIno = 12;
   private serial = 100;
   private readonly record: boolean;
+  private readonly digestSource: EmulatorOptions['digestSource'];
   private readonly template: TemplateDescriptor;
   private readonly imaHash: string;
   private readonly pcrIdx: number;
@@ -181,6 +187,7 @@ export class Emulator {
   constructor(opts: EmulatorOptions) {
     this.profile = opts.profile;
     this.record = opts.recordMeasurements !== false;
+    this.digestSource = opts.digestSource;
     this.settings = resolveBootParams(opts.cmdline ?? [], bootDefaults(opts.profile), {
       secureBoot: opts.secureBoot === true,
     });
@@ -195,7 +202,7 @@ export class Emulator {
       const a = resolveHashAlgo(name);
       const allocated = opts.profile.builtinHashes.has(a.name);
       if (!allocated) this.messages.push(`ima: Can not allocate ${a.name} (reason: -2)`);
-      return { name: a.name, size: a.size, allocated };
+      return { name: a.name, size: a.size, allocated, mapped: true };
     });
     this.store = new MeasurementStore(
       banks,
@@ -410,6 +417,11 @@ export class Emulator {
   private fileDigest(inode: Inode, algo: string): Uint8Array {
     const known = inode.digests.get(algo);
     if (known) return known;
+    const given = inode.content === null ? this.digestSource?.(inode, algo) : undefined;
+    if (given) {
+      inode.digests.set(algo, given);
+      return given;
+    }
     if (inode.content === null && inode.unknownDigests) return new Uint8Array(resolveHashAlgo(algo).size);
     if (inode.content === null)
       throw new ImakitError(
@@ -902,12 +914,14 @@ export class Emulator {
   /** Append bytes through an open writer (bumps i_version). */
   write(file: OpenFile, data: Uint8Array): void {
     const inode = file.inode;
-    const old = inode.content ?? new Uint8Array(0);
-    const next = new Uint8Array(old.length + data.length);
-    next.set(old);
-    next.set(data, old.length);
-    inode.content = next;
-    inode.size = next.length;
+    // unknown content stays unknown (its digests then come from `digestSource`)
+    if (inode.content !== null) {
+      const next = new Uint8Array(inode.content.length + data.length);
+      next.set(inode.content);
+      next.set(data, inode.content.length);
+      inode.content = next;
+    }
+    inode.size += data.length;
     inode.digests.clear();
     inode.version++;
   }

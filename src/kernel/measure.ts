@@ -156,6 +156,12 @@ export interface Bank {
   readonly size: number;
   /** IMA could allocate the bank's hash at init; otherwise it gets the zero-padded SHA-1 digest */
   readonly allocated: boolean;
+  /**
+   * The kernel knows the bank's algorithm (a hash_algo id exists). Unmapped banks extend violations
+   * with 20 bytes of 0xff zero-padded; mapped ones with the full size, even when the hash could not
+   * be allocated (ima_init_digests(); real kernel, scenario h: sha384/sha512 without the module).
+   */
+  readonly mapped: boolean;
 }
 
 /** One list entry with every bank's digest. */
@@ -232,7 +238,7 @@ export class MeasurementStore {
       if (violation) {
         // 0xff of the bank size; an unmapped bank gets 20 bytes of 0xff zero-padded
         value = new Uint8Array(b.size);
-        value.fill(0xff, 0, b.allocated ? b.size : Math.min(20, b.size));
+        value.fill(0xff, 0, b.mapped ? b.size : Math.min(20, b.size));
       } else value = digests.get(b.name) as Uint8Array;
       regs[pcr] = hash(b.name, regs[pcr] as Uint8Array, value);
     }

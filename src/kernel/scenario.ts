@@ -231,11 +231,6 @@ export function parseScenario(json: unknown): Scenario {
         : f.exe === 'script' || f.exe === 'elf'
           ? f.exe
           : bad(`${field}.exe`, 'expected "script" or "elf"');
-    f.exe === undefined
-      ? undefined
-      : f.exe === 'script' || f.exe === 'elf'
-        ? f.exe
-        : bad(`${field}.exe`, 'expected "script" or "elf"');
     return {
       path,
       content,

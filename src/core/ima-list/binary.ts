@@ -116,7 +116,6 @@ export function scanEntry(
 ): number {
   const le = fmt.endian === 'le';
   const D = fmt.digestSize;
-  const at = (p: number): number => absBase + p;
   if (end - pos < 4) return -1;
   const pcr = rd32(buf, pos, le);
   if (pcr > MAX_PCR)
@@ -124,7 +123,7 @@ export function scanEntry(
       'E_LIST_ENTRY',
       `pcr ${pcr} out of range 0..${MAX_PCR}${pcr > 0xffffff ? ' (wrong byte order?)' : ''}`,
       {
-        offset: at(pos),
+        offset: absBase + pos,
         field: 'pcr',
         entry: index,
       },
@@ -139,7 +138,7 @@ export function scanEntry(
       'E_LIST_ENTRY',
       `template name length ${nameLen} out of range 1..${MAX_TEMPLATE_NAME_LEN}`,
       {
-        offset: at(p),
+        offset: absBase + p,
         field: 'template name length',
         entry: index,
       },
@@ -156,7 +155,7 @@ export function scanEntry(
     const n = rd32(buf, p + LEGACY_DIGEST_SIZE, le);
     if (n > maxData)
       throw new CodecError('E_CODEC_TOO_LARGE', `legacy name length ${n} exceeds ${maxData}`, {
-        offset: at(p + LEGACY_DIGEST_SIZE),
+        offset: absBase + p + LEGACY_DIGEST_SIZE,
         field: 'n',
         entry: index,
       });
@@ -168,7 +167,7 @@ export function scanEntry(
     dataLen = rd32(buf, p, le);
     if (dataLen > maxData)
       throw new CodecError('E_CODEC_TOO_LARGE', `template data length ${dataLen} exceeds ${maxData}`, {
-        offset: at(p),
+        offset: absBase + p,
         field: 'template data length',
         entry: index,
       });
@@ -179,7 +178,7 @@ export function scanEntry(
   const next = dataOff + dataLen;
   c.buf = buf;
   c.index = index;
-  c.offset = at(pos);
+  c.offset = absBase + pos;
   c.length = next - pos;
   c.pcr = pcr;
   c.digestOff = digestOff;
@@ -366,6 +365,76 @@ export async function* streamBinaryList(
         entry: index,
       },
     );
+}
+
+/**
+ * Scan a list arriving in chunks synchronously, calling `onEntry` with a reused cursor for every
+ * complete entry (the replay hot path: no promise or generator step per entry, unlike
+ * streamBinaryList). The cursor is valid only during the call; chunks may be reused by the caller
+ * once `push` returns (the partial tail is copied).
+ */
+export class ChunkScanner {
+  /** index of the next entry */
+  index: number;
+  /** absolute offset of the next entry */
+  offset: number;
+  private carry: Uint8Array = new Uint8Array(0);
+  private readonly c = newCursor();
+  private readonly maxData: number;
+  constructor(
+    readonly fmt: ListFormat,
+    opts: { startIndex?: number; startOffset?: number; maxTemplateData?: number } = {},
+  ) {
+    this.index = opts.startIndex ?? 0;
+    this.offset = opts.startOffset ?? 0;
+    this.maxData = opts.maxTemplateData ?? MAX_TEMPLATE_DATA_LEN;
+  }
+
+  /**
+   * Scan every complete entry of the carried tail plus `chunk`.
+   * @throws CodecError E_LIST_ENTRY / E_CODEC_TOO_LARGE naming entry and offset
+   */
+  push(chunk: Uint8Array, onEntry: (c: EntryCursor) => void): void {
+    let work = chunk;
+    if (this.carry.length > 0) {
+      work = new Uint8Array(this.carry.length + chunk.length);
+      work.set(this.carry, 0);
+      work.set(chunk, this.carry.length);
+    }
+    const c = this.c;
+    const fmt = this.fmt;
+    const maxData = this.maxData;
+    const end = work.length;
+    const abs = this.offset;
+    let pos = 0;
+    let index = this.index;
+    try {
+      for (;;) {
+        const next = scanEntry(work, pos, end, fmt, index, abs, c, maxData);
+        if (next < 0) break;
+        onEntry(c);
+        pos = next;
+        index++;
+      }
+    } finally {
+      this.index = index;
+      this.offset = abs + pos;
+    }
+    this.carry = pos === end ? new Uint8Array(0) : work.slice(pos);
+  }
+
+  /**
+   * The list ended: a carried partial entry is an error.
+   * @throws CodecError E_CODEC_TRUNCATED
+   */
+  end(): void {
+    if (this.carry.length > 0)
+      throw new CodecError(
+        'E_CODEC_TRUNCATED',
+        `entry ${this.index} is cut short (${this.carry.length} bytes at the end)`,
+        { offset: this.offset, field: 'entry', entry: this.index },
+      );
+  }
 }
 
 /**

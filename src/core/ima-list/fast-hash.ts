@@ -1,12 +1,19 @@
 /**
  * Allocation-free SHA-1 and SHA-256 for the replay hot path.
  *
- * Why not node:crypto: on Node 20 every `createHash`/`crypto.hash` call costs about 1.2 µs of
- * OpenSSL 3 method fetching, more than hashing the ~100 bytes of an `ima-ng` entry. Replay hashes
- * every entry's template data once per bank and extends once per bank, so a one-million-entry list
- * needs four million small hashes: these classes hash a byte range into a caller-owned output with
- * preallocated state and no per-call allocation. Other banks (sha384, sha512, sm3) go through
- * node:crypto (`hash-algo.ts`). Cross-checked against node:crypto in test/unit/core/ima-list.
+ * Why not node:crypto: on Node 20 every `createHash`/`crypto.hash` call costs about 1-2 µs of
+ * OpenSSL 3 method fetching and buffer allocation, more than hashing the ~100 bytes of an `ima-ng`
+ * entry (measured with bench/list-replay.ts; SHA-NI makes OpenSSL's compression itself nearly free,
+ * the call is what costs). Replay hashes every entry's template data once per bank and extends once
+ * per bank, so a one-million-entry list needs four million small hashes: these classes hash a byte
+ * range into a caller-owned output with preallocated state and no per-call allocation. Other banks
+ * (sha384, sha512, sm3) go through node:crypto (`hash-algo.ts`). Cross-checked against node:crypto
+ * in test/unit/core/ima-list.
+ *
+ * Two deliberate shortcuts for the sizes replay sees: the message schedule of a padding-only final
+ * block (inputs whose length is a multiple of 64, e.g. a SHA-256 PCR extend of 32 ‖ 32 bytes)
+ * depends only on the length, so it is expanded once and reused; and the SHA-1 rounds run as four
+ * branch-free loops of 20.
  */
 
 /** A reusable one-shot hasher writing into caller buffers. Not safe for concurrent use. */
@@ -39,44 +46,73 @@ const K256 = new Int32Array([
   0xc67178f2,
 ]);
 
+const rd32be = (b: Uint8Array, p: number): number =>
+  (b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!;
+
 abstract class BlockHash implements FastHash {
   abstract readonly size: number;
   protected readonly w: Int32Array;
   protected readonly st: Int32Array;
-  /** tail/padding scratch (two blocks) and the concatenation buffer for hash2Into */
-  private readonly tail = new Uint8Array(128);
+  /** the concatenation buffer for hash2Into's general case */
   private readonly cat = new Uint8Array(128);
+  /** expanded schedule of the length-only final block for message length `padLen` */
+  private readonly padW: Int32Array;
+  private padLen = -1;
   constructor(wLen: number, stLen: number) {
     this.w = new Int32Array(wLen);
+    this.padW = new Int32Array(wLen);
     this.st = new Int32Array(stLen);
   }
   protected abstract init(): void;
-  protected abstract block(src: Uint8Array, off: number): void;
+  /** extend w[0..16) to the full message schedule */
+  protected abstract schedule(w: Int32Array): void;
+  /** run the compression rounds over an expanded schedule */
+  protected abstract rounds(w: Int32Array): void;
 
-  hashInto(src: Uint8Array, off: number, len: number, out: Uint8Array, outOff: number): void {
-    this.init();
-    const full = len & ~63;
-    for (let p = 0; p < full; p += 64) this.block(src, off + p);
-    const rem = len - full;
-    const t = this.tail;
-    t.fill(0);
-    for (let i = 0; i < rem; i++) t[i] = src[off + full + i]!;
-    t[rem] = 0x80;
-    const blocks = rem < 56 ? 1 : 2;
-    const end = blocks * 64;
-    // 64-bit big-endian bit length; lists never hold a single value >= 2^53 bits
-    const bits = len * 8;
-    const hi = Math.floor(bits / 0x100000000);
-    t[end - 8] = hi >>> 24;
-    t[end - 7] = hi >>> 16;
-    t[end - 6] = hi >>> 8;
-    t[end - 5] = hi;
-    t[end - 4] = bits >>> 24;
-    t[end - 3] = bits >>> 16;
-    t[end - 2] = bits >>> 8;
-    t[end - 1] = bits;
-    this.block(t, 0);
-    if (blocks === 2) this.block(t, 64);
+  /**
+   * The last block when it holds nothing but padding and the length: either the 0x80 marker too
+   * (len a multiple of 64) or zeros (the marker went into the block before). Its schedule depends
+   * on `len` alone and is expanded once.
+   */
+  private lengthBlock(len: number, marker: boolean): void {
+    const key = marker ? len : -2 - len;
+    const w = this.padW;
+    if (this.padLen !== key) {
+      w.fill(0, 0, 16);
+      if (marker) w[0] = 0x80 << 24;
+      // 64-bit big-endian bit length; lists never hold a single value >= 2^53 bits
+      w[14] = Math.floor((len * 8) / 0x100000000);
+      w[15] = (len * 8) | 0;
+      this.schedule(w);
+      this.padLen = key;
+    }
+    this.rounds(w);
+  }
+
+  /**
+   * Finish after `full` bytes: w[0..words) already hold the final block's whole words; `tail`
+   * holds the last `len & 3` bytes (big-endian, high bytes first) of a partial word.
+   */
+  private finish(len: number, words: number, tail: number, out: Uint8Array, outOff: number): void {
+    const w = this.w;
+    const r = len & 3;
+    // the 0x80 marker right after the message, in the partial word (or a fresh one)
+    w[words] = tail | (0x80 << (24 - 8 * r));
+    for (let i = words + 1; i < 16; i++) w[i] = 0;
+    if (words < 14) {
+      w[14] = Math.floor((len * 8) / 0x100000000);
+      w[15] = (len * 8) | 0;
+      this.schedule(w);
+      this.rounds(w);
+    } else {
+      this.schedule(w);
+      this.rounds(w);
+      this.lengthBlock(len, false);
+    }
+    this.output(out, outOff);
+  }
+
+  private output(out: Uint8Array, outOff: number): void {
     const st = this.st;
     for (let i = 0; i < this.size >> 2; i++) {
       const v = st[i]!;
@@ -86,6 +122,30 @@ abstract class BlockHash implements FastHash {
       out[o + 2] = v >>> 8;
       out[o + 3] = v;
     }
+  }
+
+  hashInto(src: Uint8Array, off: number, len: number, out: Uint8Array, outOff: number): void {
+    this.init();
+    const w = this.w;
+    const full = len & ~63;
+    for (let p = off; p < off + full; p += 64) {
+      for (let i = 0; i < 16; i++) w[i] = rd32be(src, p + 4 * i);
+      this.schedule(w);
+      this.rounds(w);
+    }
+    const rem = len - full;
+    if (rem === 0) {
+      this.lengthBlock(len, true);
+      this.output(out, outOff);
+      return;
+    }
+    // the final partial block is read word by word straight from src (no copy into a tail buffer)
+    const p = off + full;
+    const words = rem >> 2;
+    for (let i = 0; i < words; i++) w[i] = rd32be(src, p + 4 * i);
+    let tail = 0;
+    for (let i = words * 4, sh = 24; i < rem; i++, sh -= 8) tail |= src[p + i]! << sh;
+    this.finish(len, words, tail, out, outOff);
   }
 
   hash2Into(
@@ -99,10 +159,27 @@ abstract class BlockHash implements FastHash {
     outOff: number,
   ): void {
     if (aLen > 64 || bLen > 64) throw new RangeError('hash2Into parts must be at most 64 bytes');
+    const len = aLen + bLen;
+    if ((aLen & 3) === 0 && (bLen & 3) === 0 && len <= 64) {
+      // a PCR extend (20 ‖ 20, 32 ‖ 32 bytes): whole words, one data block, built in place
+      this.init();
+      const w = this.w;
+      const na = aLen >> 2;
+      const nb = bLen >> 2;
+      for (let i = 0; i < na; i++) w[i] = rd32be(a, aOff + 4 * i);
+      for (let i = 0; i < nb; i++) w[na + i] = rd32be(b, bOff + 4 * i);
+      if (len === 64) {
+        this.schedule(w);
+        this.rounds(w);
+        this.lengthBlock(64, true);
+        this.output(out, outOff);
+      } else this.finish(len, na + nb, 0, out, outOff);
+      return;
+    }
     const c = this.cat;
     for (let i = 0; i < aLen; i++) c[i] = a[aOff + i]!;
     for (let i = 0; i < bLen; i++) c[aLen + i] = b[bOff + i]!;
-    this.hashInto(c, 0, aLen + bLen, out, outOff);
+    this.hashInto(c, 0, len, out, outOff);
   }
 }
 
@@ -123,10 +200,7 @@ export class FastSha256 extends BlockHash {
     s[6] = 0x1f83d9ab;
     s[7] = 0x5be0cd19;
   }
-  protected block(src: Uint8Array, off: number): void {
-    const w = this.w;
-    for (let i = 0; i < 16; i++, off += 4)
-      w[i] = (src[off]! << 24) | (src[off + 1]! << 16) | (src[off + 2]! << 8) | src[off + 3]!;
+  protected schedule(w: Int32Array): void {
     for (let i = 16; i < 64; i++) {
       const x = w[i - 15]!;
       const y = w[i - 2]!;
@@ -134,6 +208,8 @@ export class FastSha256 extends BlockHash {
       const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
       w[i] = (w[i - 16]! + s0 + w[i - 7]! + s1) | 0;
     }
+  }
+  protected rounds(w: Int32Array): void {
     const st = this.st;
     let a = st[0]!,
       b = st[1]!,
@@ -182,36 +258,46 @@ export class FastSha1 extends BlockHash {
     s[3] = 0x10325476;
     s[4] = 0xc3d2e1f0;
   }
-  protected block(src: Uint8Array, off: number): void {
-    const w = this.w;
-    for (let i = 0; i < 16; i++, off += 4)
-      w[i] = (src[off]! << 24) | (src[off + 1]! << 16) | (src[off + 2]! << 8) | src[off + 3]!;
+  protected schedule(w: Int32Array): void {
     for (let i = 16; i < 80; i++) {
       const x = w[i - 3]! ^ w[i - 8]! ^ w[i - 14]! ^ w[i - 16]!;
       w[i] = (x << 1) | (x >>> 31);
     }
+  }
+  protected rounds(w: Int32Array): void {
     const st = this.st;
     let a = st[0]!,
       b = st[1]!,
       c = st[2]!,
       d = st[3]!,
       e = st[4]!;
-    for (let i = 0; i < 80; i++) {
-      let f: number, k: number;
-      if (i < 20) {
-        f = (b & c) | (~b & d);
-        k = 0x5a827999;
-      } else if (i < 40) {
-        f = b ^ c ^ d;
-        k = 0x6ed9eba1;
-      } else if (i < 60) {
-        f = (b & c) | (b & d) | (c & d);
-        k = 0x8f1bbcdc;
-      } else {
-        f = b ^ c ^ d;
-        k = 0xca62c1d6;
-      }
-      const t = (((a << 5) | (a >>> 27)) + f + e + k + w[i]!) | 0;
+    let i = 0;
+    for (; i < 20; i++) {
+      const t = (((a << 5) | (a >>> 27)) + ((b & c) | (~b & d)) + e + 0x5a827999 + w[i]!) | 0;
+      e = d;
+      d = c;
+      c = (b << 30) | (b >>> 2);
+      b = a;
+      a = t;
+    }
+    for (; i < 40; i++) {
+      const t = (((a << 5) | (a >>> 27)) + (b ^ c ^ d) + e + 0x6ed9eba1 + w[i]!) | 0;
+      e = d;
+      d = c;
+      c = (b << 30) | (b >>> 2);
+      b = a;
+      a = t;
+    }
+    for (; i < 60; i++) {
+      const t = (((a << 5) | (a >>> 27)) + ((b & c) | (b & d) | (c & d)) + e + 0x8f1bbcdc + w[i]!) | 0;
+      e = d;
+      d = c;
+      c = (b << 30) | (b >>> 2);
+      b = a;
+      a = t;
+    }
+    for (; i < 80; i++) {
+      const t = (((a << 5) | (a >>> 27)) + (b ^ c ^ d) + e + 0xca62c1d6 + w[i]!) | 0;
       e = d;
       d = c;
       c = (b << 30) | (b >>> 2);

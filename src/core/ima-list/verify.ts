@@ -13,7 +13,7 @@ import type { PcrValues } from '../pcr-values.ts';
 import {
   cursorTemplateName,
   detectListFormat,
-  streamBinaryList,
+  ChunkScanner,
   type EntryCursor,
   type FormatDetection,
   type ListFormat,
@@ -201,16 +201,33 @@ async function runPass(
   });
   const facts = collect === 'none' ? undefined : new FactCollector(format, collect === 'duplicates');
   const tracker = collect === 'facts' ? new BoundaryTracker() : undefined;
-  let bytes = 0;
-  let n = 0;
-  for await (const c of streamBinaryList(src(), format)) {
-    replayer.feed(c);
-    facts?.feed(c, format.digestSize);
-    tracker?.feed(c);
-    bytes = c.offset + c.length;
-    if (opts.onEntry) opts.onEntry(c);
-    if (opts.onProgress && (++n & 0xffff) === 0) opts.onProgress(n, bytes);
+  const scanner = new ChunkScanner(format);
+  const onEntry = opts.onEntry;
+  const onProgress = opts.onProgress;
+  let last: EntryCursor | undefined;
+  // one synchronous callback per entry (no generator step); facts and the user hook only when asked
+  const feed =
+    facts === undefined && onEntry === undefined && tracker === undefined
+      ? (c: EntryCursor): void => replayer.feed(c)
+      : (c: EntryCursor): void => {
+          replayer.feed(c);
+          facts?.feed(c, format.digestSize);
+          if (c.index === 0) tracker?.feed(c);
+          last = c;
+          if (onEntry) onEntry(c);
+        };
+  let reported = 0;
+  for await (const chunk of src()) {
+    scanner.push(chunk, feed);
+    // the last entry of each chunk (the cursor still points at it): the tracker copies it once per chunk
+    if (tracker && last && last.index > 0) tracker.feed(last);
+    if (onProgress && scanner.index - reported >= 0x10000) {
+      reported = scanner.index;
+      onProgress(scanner.index, scanner.offset);
+    }
   }
+  scanner.end();
+  const bytes = scanner.offset;
   return { replayer, facts, bytes, tracker };
 }
 

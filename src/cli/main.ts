@@ -37,7 +37,9 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       }
     },
   };
-  for (const load of COMMANDS) (await load()).register(program, ctx);
+  // Only the named command's module is imported; help (or an unknown word) needs them all.
+  const wanted = COMMANDS.filter((c) => c.name === argv[0]);
+  for (const c of wanted.length > 0 ? wanted : COMMANDS) (await c.load()).register(program, ctx);
   program.command('evmctl').description('drop-in for evmctl (see `imakit evmctl --help`)');
 
   try {

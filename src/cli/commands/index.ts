@@ -1,24 +1,29 @@
 /**
- * The command registry. Each entry lazily imports its module so that `imakit <cmd>` loads only what
- * that command needs (style.md practice 9).
+ * The command registry. Each entry names its top-level command and lazily imports its module, so
+ * `imakit <cmd>` loads only that command's code (style.md practice 9); `--help` loads them all.
  */
 import type { CommandModule } from '../command.ts';
 
-export type CommandLoader = () => Promise<CommandModule>;
+export interface CommandEntry {
+  /** the top-level command word (`label`, `keys`, ...) */
+  readonly name: string;
+  readonly load: () => Promise<CommandModule>;
+}
 
-export const COMMANDS: readonly CommandLoader[] = [
+export const COMMANDS: readonly CommandEntry[] = [
   // keep one line per module; add new commands at the end
-  () => import('./label.ts').then((m) => m.command),
-  () => import('./keys.ts').then((m) => m.command),
-  () => import('./vm.ts').then((m) => m.command),
-  () => import('./log.ts').then((m) => m.command),
-  () => import('./eventlog.ts').then((m) => m.command),
-  () => import('./boot-aggregate.ts').then((m) => m.command),
-  () => import('./hash.ts').then((m) => m.command),
-  () => import('./sign.ts').then((m) => m.command),
-  () => import('./verify.ts').then((m) => m.command),
-  () => import('./evm.ts').then((m) => m.command),
-  () => import('./policy.ts').then((m) => m.command),
-  () => import('./preflight.ts').then((m) => m.command),
-  () => import('./emulate.ts').then((m) => m.command),
+  { name: 'demo', load: () => import('./demo.ts').then((m) => m.command) },
+  { name: 'label', load: () => import('./label.ts').then((m) => m.command) },
+  { name: 'hash', load: () => import('./hash.ts').then((m) => m.command) },
+  { name: 'sign', load: () => import('./sign.ts').then((m) => m.command) },
+  { name: 'verify', load: () => import('./verify.ts').then((m) => m.command) },
+  { name: 'evm', load: () => import('./evm.ts').then((m) => m.command) },
+  { name: 'keys', load: () => import('./keys.ts').then((m) => m.command) },
+  { name: 'log', load: () => import('./log.ts').then((m) => m.command) },
+  { name: 'eventlog', load: () => import('./eventlog.ts').then((m) => m.command) },
+  { name: 'boot-aggregate', load: () => import('./boot-aggregate.ts').then((m) => m.command) },
+  { name: 'policy', load: () => import('./policy.ts').then((m) => m.command) },
+  { name: 'preflight', load: () => import('./preflight.ts').then((m) => m.command) },
+  { name: 'emulate', load: () => import('./emulate.ts').then((m) => m.command) },
+  { name: 'vm', load: () => import('./vm.ts').then((m) => m.command) },
 ];

@@ -8,7 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   runVm,
@@ -23,6 +23,7 @@ import { hash, hashAlgoByName } from '../../src/core/hash-algo.ts';
 import { evmDigest, evmHmac, evmInput } from '../../src/core/evm-input.ts';
 import { resolveEvmConfig } from '../../src/core/evm-config.ts';
 import { signImaDigest } from '../../src/core/ima-signature.ts';
+import { createEvmKeyBlob, decryptEvmKeyBlob } from '../../src/core/evm-key-blob.ts';
 import { BOOT_TIMEOUT_MS, BOOT_TIMES, KERNEL_DIR, byLabel, saveFixture } from './helpers.ts';
 import { Tree, makeKey, type TestKey } from './labels.ts';
 import { tempDir } from '../helpers.ts';
@@ -119,10 +120,13 @@ describe('real kernel: EVM HMACs and offline tampering', { concurrency: 1 }, () 
       },
       { op: 'chmod', path: 'portable.txt', mode: '0600', label: 'chmod-portable' },
     ];
+    // issue 6: the blob is imakit's (createEvmKeyBlob), loaded with `keyctl add encrypted evm-key
+    // "load <blob>"`; the kernel's HMACs below are then computed with the key imakit wrapped
+    const blob = createEvmKeyBlob({ masterKey: kmk, plain: evmKey });
     const spec: VmSpec = {
       append: [LSM, 'ima_appraise=fix', 'evm=fix', 'ima_hash=sha256', 'ima_template=ima-sig'],
       policy: POLICY,
-      evmKey: { plain: evmKey, kmk },
+      evmKey: { kmk, blob: blob.payloadHex },
       evmCerts: [evmKeyPair.certDer],
       files: tree.dir,
       workload,
@@ -132,6 +136,10 @@ describe('real kernel: EVM HMACs and offline tampering', { concurrency: 1 }, () 
     assert.equal(r.policyLoaded, true);
     assert.match(r.dmesg, /evm: key initialized/);
     assert.equal(r.evmState, '3', 'EVM_INIT_HMAC | EVM_INIT_X509');
+    assert.match(readFileSync(join(r.outDir, 'keys.log'), 'utf8'), /^evm-key ok \d+$/m, 'imakit blob loaded');
+    // the kernel exports the loaded key as the same blob (same IV, deterministic re-encryption)
+    assert.equal(r.evmKeyExported, blob.payloadHex, 'keyctl pipe of the loaded key = imakit blob');
+    assert.deepEqual(decryptEvmKeyBlob(r.evmKeyExported, kmk), evmKey);
     for (const a of r.accesses) assert.equal(a.outcome, 'allowed', `${a.label}: ${a.stderr}`);
     const hmacFiles = r.files.filter((f) => f.xattrs['security.evm']?.startsWith('02'));
     const names = hmacFiles.map((f) => f.path).sort();

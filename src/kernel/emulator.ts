@@ -89,6 +89,8 @@ export interface EmulatorOptions {
    * for each version of a file): called with the inode (its `version` counts writes) and algorithm.
    */
   readonly digestSource?: (inode: Inode, algo: string) => Uint8Array | undefined;
+  /** i_generation of files the workload creates (the kernel picks a random one; default: derived from the path) */
+  readonly newInodeGeneration?: (path: string) => number;
 }
 
 /** What one hook call decided (process_measurement). */
@@ -180,6 +182,7 @@ export class Emulator {
   private serial = 100;
   private readonly record: boolean;
   private readonly digestSource: EmulatorOptions['digestSource'];
+  private readonly newInodeGeneration: EmulatorOptions['newInodeGeneration'];
   private readonly template: TemplateDescriptor;
   private readonly imaHash: string;
   private readonly pcrIdx: number;
@@ -188,6 +191,7 @@ export class Emulator {
     this.profile = opts.profile;
     this.record = opts.recordMeasurements !== false;
     this.digestSource = opts.digestSource;
+    this.newInodeGeneration = opts.newInodeGeneration;
     this.settings = resolveBootParams(opts.cmdline ?? [], bootDefaults(opts.profile), {
       secureBoot: opts.secureBoot === true,
     });
@@ -363,7 +367,7 @@ export class Emulator {
     const inode: Inode = {
       path: spec.path,
       fs,
-      ino: spec.ino ?? this.nextIno++,
+      ino: spec.ino ?? this.nextIno,
       generation: spec.generation ?? 0,
       uid: spec.uid ?? 0,
       gid: spec.gid ?? 0,
@@ -381,6 +385,8 @@ export class Emulator {
       exe: spec.exe,
       unknownDigests: spec.unknownDigests,
     };
+    // like ext4, new inodes get numbers after the ones in use
+    this.nextIno = Math.max(this.nextIno, inode.ino + 1);
     this.inodes.set(this.key(fs, spec.path), inode);
     return inode;
   }
@@ -879,7 +885,7 @@ export class Emulator {
         content: new Uint8Array(0),
         uid: task.euid ?? task.uid,
         gid: task.egid ?? task.gid ?? task.uid,
-        generation: this.nextGeneration(path),
+        generation: this.newInodeGeneration?.(path) ?? this.nextGeneration(path),
       });
       inode.created = true;
       created = true;

@@ -310,13 +310,8 @@ export class Emulator {
     this.policyRules = [...base, ...p.rules];
     this.policyInactive = inactive;
     this.compiled = this.compile();
-    for (const r of p.rules) {
-      this.pushAudit(
-        { type: AUDIT_TYPE.POLICY_RULE, op: 'policy_update', cause: 'completed', result: 0 },
-        { uid: 0, comm: 'sh' },
-        `action=${r.action}`,
-      );
-    }
+    // one AUDIT_INTEGRITY_POLICY_RULE record per rule: the tokens as written (ima_log_string), res=1
+    for (const r of p.rules) this.audit.push(policyRuleRecord(r, this.serial++));
     this.messages.push('ima: policy update completed');
     const first = !this.customLoaded;
     this.customLoaded = true;
@@ -1168,6 +1163,27 @@ export class Emulator {
     inode.iint.changeXattr = true;
     inode.iint.digsig = digsig;
   }
+}
+
+function policyRuleRecord(r: PolicyRule, serial: number): EmuAuditRecord {
+  const tokens: string[] = [];
+  for (const t of r.text.split(/[ \t]+/)) {
+    if (t === '') continue;
+    if (t.startsWith('#')) break;
+    tokens.push(t === r.action ? `action=${t}` : t);
+  }
+  const fields: Record<string, string> = {};
+  for (const t of tokens) {
+    const m = /^([a-z_]+)[=<>](.*)$/.exec(t);
+    if (m) fields[m[1] as string] = m[2] as string;
+    else fields[t] = '';
+  }
+  fields.res = '1';
+  return Object.freeze({
+    type: AUDIT_TYPE.POLICY_RULE,
+    fields: Object.freeze(fields),
+    raw: `type=${AUDIT_TYPE.POLICY_RULE} audit(0.000:${serial}): ${tokens.join(' ')} res=1`,
+  });
 }
 
 function statusRc(s: IntegrityStatus): number {

@@ -197,6 +197,17 @@ for (const scenario of ['appraise-enforce', 'appraise-log', 'appraise-fix', 'app
           );
         }
       }
+      // the policy records (type=1807) the kernel logged for the write
+      const strip = (l: string): string => l.replace(/^.*?type=1807 audit\([^)]*\): /, '');
+      const kernel1807 = readFileSync(join(dir, 'dmesg.txt'), 'latin1')
+        .split('\n')
+        .filter((l) => l.includes('type=1807'))
+        .map(strip);
+      assert.deepEqual(
+        emu.audit.filter((a) => a.type === 1807).map((a) => strip(a.raw)),
+        kernel1807,
+        `${scenario}: policy audit records`,
+      );
       assert.ok(checked > 0);
       // honest accounting of what could not be checked without the signing certificate
       console.log(

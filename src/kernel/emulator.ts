@@ -166,6 +166,8 @@ export class Emulator {
   readonly audit: EmuAuditRecord[] = [];
   /** `ima: …` / `evm: …` kernel messages */
   readonly messages: string[] = [];
+  /** set when the emulated kernel oopsed (a profile quirk); every later operation fails */
+  oops: string | null = null;
   readonly evm: EvmState;
   private readonly inodes = new Map<string, Inode>();
   private readonly open = new Map<number, OpenFile>();
@@ -870,10 +872,20 @@ export class Emulator {
     o: { mode: 'r' | 'w' | 'rw'; append?: boolean; create?: boolean; exec?: boolean; fs?: FsInfo },
     task: Task,
   ): OpenResult {
+    if (this.oops !== null) return { ok: false, errno: -5, hooks: [] };
     let inode = this.inode(path, o.fs);
     let created = false;
     if (!inode) {
       if (!o.create) return { ok: false, errno: -2, hooks: [] };
+      // real-kernel.md §5.3: with the BPF LSM active, evm_inode_init_security() dereferences the
+      // NULL xattr name the BPF hook leaves, once the EVM HMAC key is loaded
+      const lsms = this.settings.lsm ?? this.profile.defaultLsm;
+      if (this.profile.evmBpfOops && this.evm.hmacKey !== null && lsms.includes('bpf')) {
+        this.oops =
+          'BUG: kernel NULL pointer dereference in strlen (evm_protected_xattr_common <- evm_inode_init_security)';
+        this.messages.push(this.oops, 'Kernel panic - not syncing: Fatal exception');
+        return { ok: false, errno: -5, hooks: [] };
+      }
       inode = this.addFile({
         path,
         fs: o.fs,

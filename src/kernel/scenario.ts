@@ -329,6 +329,8 @@ export interface ScenarioResult {
   readonly dmesg: string;
   readonly policyLoaded: boolean | null;
   readonly keyErrors: readonly string[];
+  /** the emulated kernel oopsed (the harness's boot would end with E_VM_OOPS) */
+  readonly oops: string | null;
 }
 
 /** Certificates the caller loaded for a scenario. */
@@ -393,5 +395,6 @@ export function runScenario(s: Scenario, files: readonly ScenarioFile[], keys: S
     dmesg,
     policyLoaded,
     keyErrors,
+    oops: emu.oops,
   };
 }

@@ -105,6 +105,7 @@ function resultJson(r: ScenarioResult): Record<string, unknown> {
     measurementCount: r.measurementCount,
     violations: r.violations,
     keyErrors: r.keyErrors,
+    oops: r.oops,
     accesses: r.accesses.map((a) => ({
       index: a.index,
       op: a.op,

@@ -10,6 +10,7 @@
 import {
   ACTIONS,
   F,
+  FUNCS,
   LSM_KEYS,
   NONACTION_FLAGS,
   actionType,
@@ -287,7 +288,24 @@ export function compilePolicy(rules: readonly PolicyRule[], opts: CompileOptions
     if (b & DO_MASK) policyFlag |= b;
   }
   const failSecurely = opts.failSecurely === true;
-  const n = compiled.length;
+  // Only rules without func= or with the request's func can match (ima_match_rules() checks func
+  // first), so each hook walks its own precomputed index list, in policy order. POST_SETATTR
+  // ignores func= and walks everything.
+  const all = compiled.map((_, i) => i);
+  const byFunc = new Map<Func, Int32Array>();
+  for (const f of FUNCS) {
+    const buffer = f === 'KEY_CHECK' || f === 'CRITICAL_DATA';
+    byFunc.set(
+      f,
+      Int32Array.from(
+        all.filter((i) => {
+          const r = rules[i] as PolicyRule;
+          return buffer ? r.func === f : !(r.flags & F.FUNC) || r.func === f;
+        }),
+      ),
+    );
+  }
+  byFunc.set('POST_SETATTR', Int32Array.from(all));
   return Object.freeze({
     rules,
     policyFlag,
@@ -302,7 +320,10 @@ export function compilePolicy(rules: readonly PolicyRule[], opts: CompileOptions
       let da = -1;
       let dau = -1;
       let dh = -1;
-      for (let i = 0; i < n; i++) {
+      const idx = byFunc.get(req.func) as Int32Array;
+      const n = idx.length;
+      for (let k = 0; k < n; k++) {
+        const i = idx[k] as number;
         const e = compiled[i] as CompiledRule;
         if (!(e.actionBits & actmask)) continue;
         if (!e.match(req)) continue;

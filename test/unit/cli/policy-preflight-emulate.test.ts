@@ -5,12 +5,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { main } from '../../../src/cli/main.ts';
 import { memoryIo } from '../../../src/cli/io.ts';
-import { run, tempDir } from '../../helpers.ts';
+import { run, tempDir, vectorPath } from '../../helpers.ts';
+import { loadPrivateKey } from '../../../src/core/keys.ts';
+import { signImaDigest } from '../../../src/core/ima-signature.ts';
+import { hashAlgoByName } from '../../../src/core/hash-algo.ts';
 
 async function cli(args: string[]) {
   const io = memoryIo();
@@ -191,6 +194,67 @@ test('preflight on a labelled tree: decisions and causes per file and op, JSON s
       ).code,
       1,
     );
+  } finally {
+    cleanup();
+  }
+});
+
+test('preflight with signing certificates: signatures verified per profile (no ECDSA on debian-6.1)', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const root = join(dir, 'root');
+    mkdirSync(root);
+    const signed = (name: string, keyFile: string): void => {
+      const content = `${name}\n`;
+      writeFileSync(join(root, name), content);
+      const key = loadPrivateKey(new Uint8Array(readFileSync(vectorPath(keyFile))));
+      const sig = signImaDigest({
+        key,
+        algo: hashAlgoByName('sha256'),
+        digest: new Uint8Array(createHash('sha256').update(content).digest()),
+      });
+      assert.equal(
+        run('setfattr', [
+          '-n',
+          'security.ima',
+          '-v',
+          `0x${Buffer.from(sig).toString('hex')}`,
+          join(root, name),
+        ]).status,
+        0,
+      );
+    };
+    signed('rsa.txt', 'rsa2048.key');
+    signed('ec.txt', 'p256.key');
+    const pol = join(dir, 'p.policy');
+    writeFileSync(pol, 'appraise func=FILE_CHECK appraise_type=imasig\n');
+    const args = [
+      'preflight',
+      root,
+      '--policy',
+      pol,
+      '--op',
+      'read',
+      '--key',
+      vectorPath('rsa2048.cer'),
+      '--key',
+      vectorPath('p256.cer'),
+      '--json',
+    ];
+    const deb = await cli([...args, '--profile', 'debian-6.1']);
+    assert.match(deb.err, /cannot load this ec key/);
+    const d = Object.fromEntries(
+      JSON.parse(deb.out).results.map((x: { path: string; decision: string; cause: string | null }) => [
+        x.path,
+        `${x.decision}:${x.cause}`,
+      ]),
+    );
+    assert.deepEqual(d, { 'rsa.txt': 'allowed:null', 'ec.txt': 'denied:invalid-signature' });
+    const main_ = JSON.parse((await cli([...args, '--profile', 'mainline'])).out);
+    assert.equal(main_.summary.denied, 0, 'mainline verifies ECDSA');
+    // without the certificate: invalid-signature (unknown key)
+    const nokey = JSON.parse((await cli(['preflight', root, '--policy', pol, '--op', 'read', '--json'])).out);
+    assert.equal(nokey.summary.denied, 2);
   } finally {
     cleanup();
   }

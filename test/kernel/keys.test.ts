@@ -17,6 +17,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -172,6 +173,8 @@ describe('real kernel: keys made by imakit (issue 6)', { concurrency: 1 }, () =>
     assert.ok(script.includes('keyctl padd user kmk @u </extra/kmk.bin'));
     assert.ok(script.includes('keyctl add encrypted evm-key "$EKCMD" @u'));
     assert.ok(script.includes('EKCMD="new $(cat /extra/evm-key.new)"'));
+    const syntax = spawnSync('sh', ['-n'], { input: script, encoding: 'utf8' });
+    assert.equal(syntax.status, 0, syntax.stderr);
   });
 
   test('K1: an imakit certificate in _ima lets the kernel accept an imakit signature (enforce); ECDSA truth', async () => {

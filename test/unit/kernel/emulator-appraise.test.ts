@@ -187,3 +187,86 @@ test('audit record format (type=1800 … res=0 errno=0)', () => {
     /^type=1800 audit\(0\.000:\d+\): pid=\d+ uid=0 auid=4294967295 ses=4294967295 subj=unconfined op=appraise_data cause=invalid-hash comm="cat" name="\/data\/bad-hash" dev="vdb" ino=\d+ res=0 errno=0$/,
   );
 });
+
+test('fail_securely on a filesystem with unverifiable signatures (FUSE): unverifiable-signature even for a good signature', () => {
+  const fuse = { ...ext4Fs(null), name: 'fuse', magic: 0x65735546, unverifiableSignatures: true };
+  for (const [cmdline, want] of [
+    ['ima_policy=fail_securely', 'unverifiable-signature'],
+    ['', null],
+  ] as const) {
+    const emu = new Emulator({ profile: getProfile('mainline'), cmdline });
+    emu.addKey('.ima', rsaCert, rsaCertDer);
+    const c = enc('fuse file\n');
+    emu.addFile({
+      path: 'f',
+      fs: fuse,
+      content: c,
+      xattrs: new Map([['security.ima', sig(rsaKey, 'sha256', c)]]),
+    });
+    emu.loadPolicy('appraise fsname=fuse\n');
+    const r = runAccess(emu, { op: 'read', path: 'f' }, 0, fuse);
+    assert.equal(causeOf(r.audit), want, cmdline);
+    assert.equal(r.outcome, want === null ? 'allowed' : 'denied');
+  }
+});
+
+test('appraise_algos: a good sha1 hash is denied with collect_data/denied-hash-algorithm', () => {
+  const emu = new Emulator({ profile: getProfile('debian-6.1') });
+  const c = enc('algos\n');
+  emu.addFile({
+    path: 'a',
+    fs: ext4Fs(),
+    content: c,
+    xattrs: new Map([['security.ima', Uint8Array.of(0x01, ...H('sha1', c))]]),
+  });
+  emu.addFile({
+    path: 'b',
+    fs: ext4Fs(),
+    content: c,
+    xattrs: new Map([['security.ima', x04('sha256', 4, c)]]),
+  });
+  assert.equal(emu.loadPolicy('appraise func=FILE_CHECK appraise_algos=sha256\n').ok, true);
+  const r = runAccess(emu, { op: 'read', path: 'a' }, 0, ext4Fs());
+  assert.equal(r.outcome, 'denied');
+  assert.equal(causeOf(r.audit), 'collect_data:denied-hash-algorithm');
+  assert.equal(runAccess(emu, { op: 'read', path: 'b' }, 1, ext4Fs()).outcome, 'allowed');
+});
+
+test('SETXATTR_CHECK: userspace may only write security.ima values in the allowed algorithms', () => {
+  const emu = new Emulator({ profile: getProfile('debian-6.1') });
+  const c = enc('s\n');
+  emu.addFile({ path: 's', fs: ext4Fs(), content: c });
+  assert.equal(emu.loadPolicy('appraise func=SETXATTR_CHECK appraise_algos=sha256\n').ok, true);
+  const sha1 = `0x01${Buffer.from(H('sha1', c)).toString('hex')}`;
+  const r = runAccess(emu, { op: 'setxattr', path: 's', name: 'security.ima', value: sha1 }, 0, ext4Fs());
+  assert.equal(r.outcome, 'error');
+  assert.equal(r.audit[0]?.fields.op, 'set_data');
+  assert.equal(r.audit[0]?.fields.cause, 'denied-hash-algorithm');
+  const ok = runAccess(
+    emu,
+    {
+      op: 'setxattr',
+      path: 's',
+      name: 'security.ima',
+      value: `0x0404${Buffer.from(H('sha256', c)).toString('hex')}`,
+    },
+    1,
+    ext4Fs(),
+  );
+  assert.equal(ok.outcome, 'allowed');
+  // without SETXATTR_CHECK, an algorithm the kernel lacks is refused: unavailable-hash-algorithm
+  const e2 = new Emulator({ profile: getProfile('debian-6.1') });
+  e2.addFile({ path: 's', fs: ext4Fs(), content: c });
+  const r2 = runAccess(
+    e2,
+    {
+      op: 'setxattr',
+      path: 's',
+      name: 'security.ima',
+      value: `0x0406${Buffer.from(H('sha512', c)).toString('hex')}`,
+    },
+    0,
+    ext4Fs(),
+  );
+  assert.equal(r2.audit[0]?.fields.cause, 'unavailable-hash-algorithm');
+});

@@ -61,6 +61,7 @@ import { readFileChunks } from '../../host/list-file.ts';
 import { bankFromListName, findImaSecurityfs, listBinaryLists } from '../../host/securityfs.ts';
 import { loadVerifyKeyFile } from '../../host/label-file.ts';
 import { DEFAULT_TPM_SYSFS } from '../../host/tpm-sysfs.ts';
+import { offloadForFile } from '../../host/list-replay-offload.ts';
 import type { CommandContext, CommandModule } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import {
@@ -293,7 +294,8 @@ async function runVerify(file: string | undefined, f: VerifyFlags, io: CliIo): P
         });
       }
     } else {
-      report.verdict = await verifyMeasurementList(() => readFileChunks(path), {
+      // reuse: the verifier is done with a chunk when it asks for the next
+      report.verdict = await verifyMeasurementList(() => readFileChunks(path, undefined, 0, true), {
         expected,
         banks,
         violations,
@@ -301,6 +303,7 @@ async function runVerify(file: string | undefined, f: VerifyFlags, io: CliIo): P
         hint,
         onEntry,
         onProgress: (_n, b) => progress.update(b),
+        offload: offloadForFile(path),
       });
       report.status = report.verdict.status;
     }

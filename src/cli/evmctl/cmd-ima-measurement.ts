@@ -19,6 +19,7 @@ import { verifyListSignatures } from '../../core/ima-list/list-signatures.ts';
 import { parseBinaryList } from '../../core/ima-list/binary.ts';
 import { Keyring } from '../../core/ima-signature.ts';
 import { readFileChunks } from '../../host/list-file.ts';
+import { offloadForFile } from '../../host/list-replay-offload.ts';
 import { readSysfsPcrs } from '../../host/tpm-sysfs.ts';
 import { bankFromListName } from '../../host/securityfs.ts';
 import { loadVerifyKeyFile } from '../../host/label-file.ts';
@@ -89,11 +90,13 @@ export const command: EvmctlCommand = {
     const bank = bankFromListName(file);
     let verdict: ListVerdict;
     try {
-      verdict = await verifyMeasurementList(() => readFileChunks(file), {
+      // reuse: the verifier is done with a chunk when it asks for the next
+      verdict = await verifyMeasurementList(() => readFileChunks(file, undefined, 0, true), {
         expected,
         banks,
         violations: opts.ignoreViolations ? 'ones' : 'zeros',
         hint: bank ? { bank } : undefined,
+        offload: offloadForFile(file),
         onEntry:
           opts.verbose > 0
             ? (c) => io.stderr(renderAsciiEntry(cursorToEntry(c, c.nameOff - c.digestOff - 4)) + '\n')

@@ -86,7 +86,37 @@ export interface ReplayOptions {
    * altered digest column from altered data)
    */
   readonly useListedDigests?: boolean;
+  /**
+   * check every listed digest against its template data (default true). A replay of other banks
+   * running beside one that checks (a worker, see BankOffload) turns it off: the check costs one
+   * hash of the list's bank per entry.
+   */
+  readonly verifyListed?: boolean;
 }
+
+/** Outcome and state of banks replayed elsewhere. */
+export interface RemoteReplayResult {
+  readonly banks: readonly BankOutcome[];
+  readonly state: ReplayState;
+  readonly violations: number;
+}
+
+/**
+ * A replay of some banks running elsewhere (e.g. a worker thread: host/list-replay-offload.ts)
+ * over the same chunks as the local pass. Only the PCR extend chain is sequential, and each bank's
+ * chain is independent, so banks split cleanly across threads.
+ */
+export interface RemoteReplay {
+  /** hand over the next chunk (the callee copies it); resolves when the caller may send more */
+  push(chunk: Uint8Array): Promise<void>;
+  /** the list ended: the remote banks' outcome */
+  finish(): Promise<RemoteReplayResult>;
+  /** stop early (an error in the local pass); never throws */
+  abort(): void;
+}
+
+/** Starts a RemoteReplay for `opts` (whose `banks` are the banks to replay remotely). */
+export type BankOffload = (opts: ReplayOptions) => RemoteReplay;
 
 interface BankState {
   readonly bank: string;
@@ -112,6 +142,7 @@ export class ListReplayer {
   private readonly counts = new Int32Array(PCR_COUNT);
   private readonly maxMismatches: number;
   private readonly useListed: boolean;
+  private readonly verifyListed: boolean;
   private entries: number;
   readonly mismatches: DigestMismatch[] = [];
   /** entries with an all-zero listed digest */
@@ -130,6 +161,8 @@ export class ListReplayer {
     this.listComputed = new Uint8Array(this.listHasher.size);
     const names = opts.banks ?? [opts.format.bank];
     const padded = names.some((b) => opts.modes?.[b] !== undefined && isPaddedMode(opts.modes[b]!));
+    // padded modes extend the (computed) list-bank digest: they need the check's result
+    this.verifyListed = (opts.verifyListed ?? true) || padded;
     this.sha1 = padded && opts.format.bank !== 'sha1' ? new BankHasher('sha1') : undefined;
     this.entries = opts.from?.entries ?? 0;
     if (opts.from) for (const [pcr, n] of opts.from.counts) this.counts[pcr] = n;
@@ -178,7 +211,7 @@ export class ListReplayer {
         break;
       }
     if (violation) this.violationCount++;
-    else {
+    else if (this.verifyListed) {
       this.listHasher.templateDigestInto(buf, c.dataOff, c.dataLen, c.legacy, this.listComputed, 0);
       let eq = true;
       for (let i = 0; i < D; i++)
@@ -210,7 +243,7 @@ export class ListReplayer {
       } else if (b.mode !== 'strict') {
         v.fill(0);
         v.set(this.format.bank === 'sha1' ? this.listComputed : this.sha1Computed, 0);
-      } else if (b.bank === this.format.bank) v.set(this.listComputed);
+      } else if (b.bank === this.format.bank && this.verifyListed) v.set(this.listComputed);
       else b.hasher.templateDigestInto(buf, c.dataOff, c.dataLen, c.legacy, v, 0);
       const off = pcr * b.size;
       b.hasher.extendInto(b.pcrs, off, v, 0, b.pcrs, off);

@@ -10,6 +10,7 @@
  */
 import type { ErrorCode } from '../../errors.ts';
 import type { PcrValues } from '../pcr-values.ts';
+import { resolveHashAlgo } from '../hash-algo.ts';
 import {
   cursorTemplateName,
   detectListFormat,
@@ -26,6 +27,8 @@ import {
   type BankOutcome,
   type DigestMismatch,
   type ReplayState,
+  type BankOffload,
+  type RemoteReplay,
   type ViolationMode,
 } from './replay.ts';
 import { lookupTemplate, type TemplateDescriptor } from './templates.ts';
@@ -48,6 +51,12 @@ export interface VerifyListOptions {
   readonly onProgress?: (entries: number, bytes: number) => void;
   /** called for every entry after replay (the cursor is reused; copy what you keep) */
   readonly onEntry?: (c: EntryCursor) => void;
+  /**
+   * replay the banks other than the list's own elsewhere (a worker thread:
+   * host/list-replay-offload.ts) during the first, strict pass; quirk and diagnosis passes stay
+   * local. The verdict is the same with or without it.
+   */
+  readonly offload?: BankOffload;
 }
 
 /** The structured verdict (style.md practice 4). */
@@ -84,9 +93,23 @@ const NOT_ESTABLISHED = Object.freeze([
   'the template names and pcr fields beyond the PCRs the entries were extended into',
 ]);
 
+/** The list's first 64 KiB (or all of it), gathered across chunks of any size, for format detection. */
 async function firstChunk(src: ListSource): Promise<Uint8Array> {
-  for await (const c of src()) if (c.length > 0) return c.slice(0, 65536);
-  return new Uint8Array(0);
+  const want = 65536;
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  for await (const c of src()) {
+    parts.push(c.slice(0, want - n));
+    n += parts[parts.length - 1]!.length;
+    if (n >= want) break;
+  }
+  const head = new Uint8Array(n);
+  let p = 0;
+  for (const x of parts) {
+    head.set(x, p);
+    p += x.length;
+  }
+  return head;
 }
 
 function newFacts() {
@@ -177,6 +200,9 @@ function isBootAggregateName(b: Uint8Array, off: number, len = 15): boolean {
 
 interface Pass {
   replayer: ListReplayer;
+  /** per-bank outcome in the order of the requested banks (local and remote merged) */
+  outcome: BankOutcome[];
+  state: ReplayState;
   facts?: FactCollector;
   bytes: number;
   tracker?: BoundaryTracker;
@@ -191,14 +217,24 @@ async function runPass(
   collect: 'facts' | 'duplicates' | 'none',
   useListed = false,
 ): Promise<Pass> {
-  const replayer = new ListReplayer({
+  const common = {
     format,
-    banks,
     expected: opts.expected,
     violations: opts.violations,
     modes,
     useListedDigests: useListed,
-  });
+  };
+  // banks other than the list's own go to the offload (strict first pass only)
+  const remoteBanks =
+    opts.offload && collect === 'facts' && modes === undefined && !useListed
+      ? banks.filter((b) => resolveHashAlgo(b).name !== format.bank)
+      : [];
+  const localBanks = banks.filter((b) => !remoteBanks.includes(b));
+  const replayer = new ListReplayer({ ...common, banks: localBanks });
+  const remote: RemoteReplay | undefined =
+    remoteBanks.length > 0
+      ? opts.offload!({ ...common, banks: remoteBanks, verifyListed: false })
+      : undefined;
   const facts = collect === 'none' ? undefined : new FactCollector(format, collect === 'duplicates');
   const tracker = collect === 'facts' ? new BoundaryTracker() : undefined;
   const scanner = new ChunkScanner(format);
@@ -217,18 +253,35 @@ async function runPass(
           if (onEntry) onEntry(c);
         };
   let reported = 0;
-  for await (const chunk of src()) {
-    scanner.push(chunk, feed);
-    // the last entry of each chunk (the cursor still points at it): the tracker copies it once per chunk
-    if (tracker && last && last.index > 0) tracker.feed(last);
-    if (onProgress && scanner.index - reported >= 0x10000) {
-      reported = scanner.index;
-      onProgress(scanner.index, scanner.offset);
+  try {
+    for await (const chunk of src()) {
+      const sent = remote?.push(chunk);
+      scanner.push(chunk, feed);
+      // the last entry of each chunk (the cursor still points at it): the tracker copies it once per chunk
+      if (tracker && last && last.index > 0) tracker.feed(last);
+      if (onProgress && scanner.index - reported >= 0x10000) {
+        reported = scanner.index;
+        onProgress(scanner.index, scanner.offset);
+      }
+      if (sent) await sent;
     }
+    scanner.end();
+  } catch (e) {
+    remote?.abort();
+    throw e;
   }
-  scanner.end();
   const bytes = scanner.offset;
-  return { replayer, facts, bytes, tracker };
+  let outcome = replayer.outcome();
+  let state = replayer.state();
+  if (remote) {
+    const r = await remote.finish();
+    if (r.state.entries !== state.entries)
+      throw new Error(`remote replay saw ${r.state.entries} entries, local ${state.entries}`);
+    const byBank = new Map([...outcome, ...r.banks].map((b) => [b.bank, b]));
+    outcome = banks.map((b) => byBank.get(resolveHashAlgo(b).name)!);
+    state = Object.freeze({ ...state, pcrs: new Map([...state.pcrs, ...r.state.pcrs]) });
+  }
+  return { replayer, outcome, state, facts, bytes, tracker };
 }
 
 /**
@@ -244,8 +297,8 @@ export async function verifyMeasurementList(
   const banks =
     opts.banks ?? (opts.expected && opts.expected.size > 0 ? [...opts.expected.keys()] : [fmt.bank]);
   const strict = await runPass(src, fmt, banks, opts, undefined, 'facts');
-  let outcome = strict.replayer.outcome();
-  const strictState = strict.replayer.state();
+  let outcome = strict.outcome;
+  const strictState = strict.state;
   const statePcrs = new Map(strictState.pcrs);
   const quirks: string[] = [];
   if (!opts.strictOnly && opts.expected) {
@@ -258,8 +311,8 @@ export async function verifyMeasurementList(
       if (apply.length === 0) continue;
       const modes = Object.fromEntries(apply.map((b) => [b, q.apply]));
       const pass = await runPass(src, fmt, apply, { ...opts, onEntry: undefined }, modes, 'none');
-      const retry = pass.replayer.outcome();
-      const retryState = pass.replayer.state();
+      const retry = pass.outcome;
+      const retryState = pass.state;
       for (const r of retry)
         if (bankPassed(r)) {
           outcome = outcome.map((b) => (b.bank === r.bank ? r : b));
@@ -288,7 +341,7 @@ export async function verifyMeasurementList(
       mismatches.length > 0,
     );
     facts = dup.facts!.facts;
-    if (mismatches.length > 0) listedReplay = dup.replayer.outcome();
+    if (mismatches.length > 0) listedReplay = dup.outcome;
   }
   const diagnosis = diagnose(outcome, mismatches, facts, listedReplay);
   for (const q of quirks)

@@ -1,0 +1,141 @@
+/**
+ * Measurement-list replay across two threads: a {@link BankOffload} that replays the banks other
+ * than the list's own (sha256 beside the classic SHA-1 list) in a worker thread
+ * (host/list-replay-worker.ts) while the main thread checks the listed digests and replays the
+ * list's bank. Each bank's PCR chain is independent, so the split changes no result; it halves the
+ * hashing on the critical path (per entry: main SHA-1 template + extend, worker SHA-256 template +
+ * extend).
+ *
+ * Chunks are copied once and transferred; at most {@link MAX_IN_FLIGHT} chunks wait in the worker
+ * so memory stays flat whatever the list length. The worker costs ~100-200 ms to start (tsx
+ * compiles the replay modules in the thread), so callers offload only lists of a few MiB or more
+ * ({@link OFFLOAD_MIN_BYTES}).
+ */
+import { statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { CATALOGUE, ImakitError, type ErrorCode } from '../errors.ts';
+import type {
+  BankOffload,
+  RemoteReplay,
+  RemoteReplayResult,
+  ReplayOptions,
+} from '../core/ima-list/replay.ts';
+import type { OffloadReply, OffloadRequest } from './list-replay-worker.ts';
+
+/** Chunks handed to the worker and not yet acknowledged, at most. */
+export const MAX_IN_FLIGHT = 4;
+
+/** Lists smaller than this are replayed in one thread (the worker's start-up would dominate). */
+export const OFFLOAD_MIN_BYTES = 4 << 20;
+
+/** Same bootstrap as host/hash-pool.ts: tsx's CommonJS hook, registered inside the thread. */
+const WORKER_BOOT = `const { workerData } = require('node:worker_threads');
+require(workerData.tsx).register();
+require(workerData.entry);`;
+
+function rebuild(m: Extract<OffloadReply, { type: 'error' }>): ImakitError {
+  const code: ErrorCode = Object.hasOwn(CATALOGUE, m.code) ? (m.code as ErrorCode) : 'E_INTERNAL';
+  const err = new ImakitError(code, m.message, m.context);
+  // keep the worker's formatted message instead of prefixing the context a second time
+  Object.defineProperty(err, 'message', {
+    value: m.message,
+    enumerable: false,
+    writable: true,
+    configurable: true,
+  });
+  return err;
+}
+
+/** Start one worker replay of `opts.banks`. */
+function startWorkerReplay(opts: ReplayOptions): RemoteReplay {
+  const workerData = {
+    tsx: createRequire(import.meta.url).resolve('tsx/cjs/api'),
+    entry: fileURLToPath(new URL('./list-replay-worker.ts', import.meta.url)),
+  };
+  // execArgv []: the parent's flags (--import tsx) would break the CommonJS bootstrap
+  // a small young generation: the worker allocates almost nothing per entry (peak RSS target, issue 4)
+  const worker = new Worker(WORKER_BOOT, {
+    eval: true,
+    workerData,
+    execArgv: [],
+    resourceLimits: { maxYoungGenerationSizeMb: 4 },
+  });
+  let inFlight = 0;
+  const spare: Uint8Array[] = [];
+  let failure: Error | undefined;
+  let done: RemoteReplayResult | undefined;
+  let waiter: (() => void) | undefined;
+  let finished = false;
+  const wake = (): void => {
+    const w = waiter;
+    waiter = undefined;
+    w?.();
+  };
+  worker.on('message', (m: OffloadReply) => {
+    if (m.type === 'ack') {
+      inFlight--;
+      // the worker hands the chunk's buffer back: reused for a later copy (no garbage per MiB)
+      if (m.chunk) spare.push(m.chunk);
+    } else if (m.type === 'done') done = m.result;
+    else failure = rebuild(m);
+    wake();
+  });
+  worker.on('error', (e) => {
+    failure ??= e;
+    wake();
+  });
+  worker.on('exit', (code) => {
+    if (!done && !failure && !finished) failure = new Error(`list replay worker exited with code ${code}`);
+    wake();
+  });
+  const send = (m: OffloadRequest, transfer?: ArrayBuffer[]): void => worker.postMessage(m, transfer);
+  const wait = (): Promise<void> => new Promise((r) => (waiter = r));
+  send({ type: 'start', opts });
+  return {
+    async push(chunk) {
+      if (failure) throw failure;
+      let copy = spare.pop();
+      if (copy?.buffer.byteLength === chunk.length) copy = new Uint8Array(copy.buffer);
+      else copy = undefined;
+      copy ??= new Uint8Array(chunk.length);
+      copy.set(chunk);
+      send({ type: 'chunk', chunk: copy }, [copy.buffer as ArrayBuffer]);
+      inFlight++;
+      while (inFlight > MAX_IN_FLIGHT && !failure) await wait();
+      if (failure) throw failure;
+    },
+    async finish() {
+      send({ type: 'end' });
+      while (!done && !failure) await wait();
+      finished = true;
+      await worker.terminate();
+      if (failure) throw failure;
+      return done!;
+    },
+    abort() {
+      finished = true;
+      void worker.terminate();
+    },
+  };
+}
+
+/** A BankOffload running each remote replay in its own worker thread. */
+export function workerOffload(): BankOffload {
+  return startWorkerReplay;
+}
+
+/**
+ * The offload for a list file: a worker when the file holds at least {@link OFFLOAD_MIN_BYTES}
+ * (securityfs files report size 0 and stay in one thread), else undefined.
+ */
+export function offloadForFile(path: string): BankOffload | undefined {
+  let size = 0;
+  try {
+    size = statSync(path).size;
+  } catch {
+    return undefined; // the read itself reports the error
+  }
+  return size >= OFFLOAD_MIN_BYTES ? workerOffload() : undefined;
+}

@@ -1,0 +1,73 @@
+/**
+ * Worker side of {@link workerOffload} (host/list-replay-offload.ts): replays the banks it is given
+ * (typically sha256 beside the main thread's sha1) over the list's chunks with the same
+ * ListReplayer and ChunkScanner as the local pass, and returns the banks' outcome and state.
+ * Messages: `start` (ReplayOptions), `chunk` (a transferred Uint8Array, acknowledged with `ack`),
+ * `end` → `done`; any error → `error` (code, message, context) and the worker stops.
+ */
+import { parentPort } from 'node:worker_threads';
+import { isImakitError } from '../errors.ts';
+import { ChunkScanner, type EntryCursor } from '../core/ima-list/binary.ts';
+import { ListReplayer, type ReplayOptions, type RemoteReplayResult } from '../core/ima-list/replay.ts';
+
+/** Main → worker. */
+export type OffloadRequest =
+  | { readonly type: 'start'; readonly opts: ReplayOptions }
+  | { readonly type: 'chunk'; readonly chunk: Uint8Array }
+  | { readonly type: 'end' };
+
+/** Worker → main. */
+export type OffloadReply =
+  | { readonly type: 'ack'; readonly chunk?: Uint8Array }
+  | { readonly type: 'done'; readonly result: RemoteReplayResult }
+  | {
+      readonly type: 'error';
+      readonly code: string;
+      readonly message: string;
+      readonly context: Record<string, unknown>;
+    };
+
+function serve(port: NonNullable<typeof parentPort>): void {
+  let replayer: ListReplayer | undefined;
+  let scanner: ChunkScanner | undefined;
+  let feed: ((c: EntryCursor) => void) | undefined;
+  const reply = (m: OffloadReply): void => port.postMessage(m);
+  port.on('message', (m: OffloadRequest) => {
+    try {
+      if (m.type === 'start') {
+        const r = new ListReplayer(m.opts);
+        replayer = r;
+        scanner = new ChunkScanner(m.opts.format);
+        feed = (c) => r.feed(c);
+      } else if (m.type === 'chunk') {
+        scanner!.push(m.chunk, feed!);
+        // the scanner copied any partial tail: the buffer goes back to the main thread for reuse
+        port.postMessage({ type: 'ack', chunk: m.chunk } satisfies OffloadReply, [
+          m.chunk.buffer as ArrayBuffer,
+        ]);
+      } else {
+        scanner!.end();
+        reply({
+          type: 'done',
+          result: {
+            banks: replayer!.outcome(),
+            state: replayer!.state(),
+            violations: replayer!.violationCount,
+          },
+        });
+        port.close();
+      }
+    } catch (e) {
+      const err = e instanceof Error ? e : new Error(String(e));
+      reply({
+        type: 'error',
+        code: isImakitError(e) ? e.code : 'E_INTERNAL',
+        message: err.message,
+        context: isImakitError(e) ? { ...e.context } : {},
+      });
+      port.close();
+    }
+  });
+}
+
+if (parentPort) serve(parentPort);

@@ -116,9 +116,9 @@ export function parseCertificate(der: Uint8Array): Certificate {
   const tbs = cert.tbsCertificate;
   const spki = tbs.subjectPublicKeyInfo;
   const subjectPublicKey = new Uint8Array(spki.subjectPublicKey);
-  let key: ReturnType<typeof describeKey>;
+  let key: ReturnType<typeof describeSpki>;
   try {
-    key = describeKey(spki);
+    key = describeSpki(spki);
   } catch (e) {
     throw new ImakitError('E_KEY_PARSE', `malformed subjectPublicKeyInfo: ${errText(e)}`, {}, { cause: e });
   }
@@ -178,7 +178,7 @@ export function parseCertificate(der: Uint8Array): Certificate {
 }
 
 /** Algorithm, curve and size of a SubjectPublicKeyInfo. */
-export function describeKey(spki: SubjectPublicKeyInfo): {
+export function describeSpki(spki: SubjectPublicKeyInfo): {
   keyAlg: KeyAlg;
   curve?: CurveName;
   rsaBits?: number;
@@ -213,7 +213,7 @@ export function parseSpki(der: Uint8Array): {
     const top = readDerTlv(der, 0, 'spki');
     if (top.end !== der.length) throw new Error('trailing bytes after SubjectPublicKeyInfo');
     const spki = AsnConvert.parse(der, SubjectPublicKeyInfo);
-    return { spkiDer: der, subjectPublicKey: new Uint8Array(spki.subjectPublicKey), ...describeKey(spki) };
+    return { spkiDer: der, subjectPublicKey: new Uint8Array(spki.subjectPublicKey), ...describeSpki(spki) };
   } catch (e) {
     throw new ImakitError('E_KEY_PARSE', `not a SubjectPublicKeyInfo: ${errText(e)}`, {}, { cause: e });
   }

@@ -1,8 +1,12 @@
 /**
- * Benchmark: replay a 1,000,000-entry ima-ng binary list over sha1 + sha256 with imakit (library
- * and `node bin/imakit.js evmctl ima_measurement`) and with evmctl on the same list; also the
- * ascii path and a 2,000-event TCG log. Prints entries/s, ratio and peak RSS.
- * Usage: node --import tsx bench/list-replay.ts [entries]
+ * Benchmark: replay a 1,000,000-entry ima-ng binary list over sha1 + sha256 with imakit (the
+ * library path with and without the worker offload, `node bin/imakit.js evmctl ima_measurement` and
+ * `imakit log verify`) and with evmctl on the same list; also the ascii path and a 2,000-event TCG
+ * log. Every replay runs in its own process under /usr/bin/time, interleaved with evmctl, for
+ * `rounds` rounds: prints best and spread of entries/s, the ratio to evmctl of the same round, peak
+ * RSS and CPU seconds. The machine may be shared: the load average is printed with the figures.
+ * Usage: node --import tsx bench/list-replay.ts [entries] [rounds]
+ *        (internal) node --import tsx bench/list-replay.ts --lib DIR offload|single
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync, readFileSync } from 'node:fs';
@@ -10,16 +14,38 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { FastSha1, FastSha256 } from '../src/core/ima-list/fast-hash.ts';
+import { availableParallelism, loadavg } from 'node:os';
 import { verifyMeasurementList } from '../src/core/ima-list/verify.ts';
 import { readFileChunks } from '../src/host/list-file.ts';
+import { workerOffload } from '../src/host/list-replay-offload.ts';
 import { parseEvmctlPcrs, renderEvmctlPcrs } from '../src/core/pcr-values.ts';
 import { parseAsciiList } from '../src/core/ima-list/ascii.ts';
 import { encodeAgileEvent, encodeSpecIdHeader, parseEventLog } from '../src/core/tcg/event-log.ts';
 import { replayEventLog } from '../src/core/tcg/replay.ts';
 
+function readExpected(d: string) {
+  return new Map([
+    ['sha1', parseEvmctlPcrs(readFileSync(join(d, 'pcrs_sha1'), 'utf8'), 'sha1')],
+    ['sha256', parseEvmctlPcrs(readFileSync(join(d, 'pcrs_sha256'), 'utf8'), 'sha256')],
+  ]);
+}
+
+if (process.argv[2] === '--lib') {
+  // child mode: the library path alone in a fresh process (its own peak RSS)
+  const d = process.argv[3]!;
+  const v = await verifyMeasurementList(() => readFileChunks(join(d, 'list'), undefined, 0, true), {
+    expected: readExpected(d),
+    offload: process.argv[4] === 'offload' ? workerOffload() : undefined,
+  });
+  process.stderr.write(`${v.status} ${v.entries}\n`);
+  process.exit(v.status === 'pass' ? 0 : 1);
+}
+
 const N = Number(process.argv[2] ?? 1_000_000);
+const ROUNDS = Number(process.argv[3] ?? 3);
 const dir = mkdtempSync(join(tmpdir(), 'imakit-bench-'));
 const bin = resolve(import.meta.dirname, '../bin/imakit.js');
+const self = import.meta.filename;
 
 function generate(): void {
   const s1 = new FastSha1();
@@ -63,15 +89,24 @@ function generate(): void {
   writeFileSync(join(dir, 'pcrs_sha256'), renderEvmctlPcrs(new Map([[10, p2]]), 32));
 }
 
-function timed(cmd: string, args: string[]): { s: number; rssMiB: number; status: number; err: string } {
-  const r = spawnSync('/usr/bin/time', ['-f', '%e %M', cmd, ...args], {
+interface Run {
+  s: number;
+  cpu: number;
+  rssMiB: number;
+  status: number;
+  err: string;
+}
+
+function timed(cmd: string, args: string[]): Run {
+  const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S %M', cmd, ...args], {
     encoding: 'utf8',
     maxBuffer: 1 << 26,
   });
   const last = r.stderr.trim().split('\n').pop()!.split(' ');
   return {
     s: Number(last[0]),
-    rssMiB: Number(last[1]) / 1024,
+    cpu: Number(last[1]) + Number(last[2]),
+    rssMiB: Number(last[3]) / 1024,
     status: r.status ?? -1,
     err: r.stderr.slice(-300),
   };
@@ -81,14 +116,6 @@ const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 generate();
 const list = join(dir, 'list');
-const expected = new Map([
-  ['sha1', parseEvmctlPcrs(readFileSync(join(dir, 'pcrs_sha1'), 'utf8'), 'sha1')],
-  ['sha256', parseEvmctlPcrs(readFileSync(join(dir, 'pcrs_sha256'), 'utf8'), 'sha256')],
-]);
-const t0 = performance.now();
-const v = await verifyMeasurementList(() => readFileChunks(list), { expected });
-const libS = (performance.now() - t0) / 1000;
-const libRss = process.memoryUsage().rss / 2 ** 20;
 const pcrArgs = [
   '--ignore-violations',
   '--pcrs',
@@ -97,21 +124,52 @@ const pcrArgs = [
   `sha256,${join(dir, 'pcrs_sha256')}`,
   list,
 ];
-const ev = timed('evmctl', ['ima_measurement', ...pcrArgs]);
-const cli = timed('node', [bin, 'evmctl', 'ima_measurement', ...pcrArgs]);
-console.log(`list: ${fmt(N)} ima-ng entries, sha1 + sha256 banks`);
+const tsxImport = ['--import', 'tsx'];
+const tools: [string, () => Run][] = [
+  ['evmctl 1.4 ima_measurement', () => timed('evmctl', ['ima_measurement', ...pcrArgs])],
+  ['imakit library (worker offload)', () => timed('node', [...tsxImport, self, '--lib', dir, 'offload'])],
+  ['imakit library (one thread)', () => timed('node', [...tsxImport, self, '--lib', dir, 'single'])],
+  ['imakit evmctl ima_measurement', () => timed('node', [bin, 'evmctl', 'ima_measurement', ...pcrArgs])],
+  [
+    'imakit log verify',
+    () =>
+      timed('node', [
+        bin,
+        'log',
+        'verify',
+        list,
+        '--pcrs',
+        `sha1,${join(dir, 'pcrs_sha1')}`,
+        '--pcrs',
+        `sha256,${join(dir, 'pcrs_sha256')}`,
+      ]),
+  ],
+];
+const runs = new Map<string, Run[]>(tools.map(([n]) => [n, []]));
+const loads: number[] = [];
+for (let r = 0; r < ROUNDS; r++) {
+  loads.push(loadavg()[0]!);
+  for (const [name, f] of tools) {
+    const x = f();
+    if (x.status !== 0) console.error(`${name}: exit ${x.status}: ${x.err}`);
+    runs.get(name)!.push(x);
+  }
+}
 console.log(
-  `  imakit library : ${v.status} ${libS.toFixed(2)} s  ${fmt(N / libS)} entries/s  rss ${libRss.toFixed(0)} MiB (process, after run)`,
+  `list: ${fmt(N)} ima-ng entries (SHA-1 list), sha1 + sha256 banks; ${ROUNDS} rounds, 1-min load average at round start: ${loads.map((l) => l.toFixed(1)).join(', ')} on ${availableParallelism()} cores`,
 );
-console.log(
-  `  imakit evmctl  : status ${cli.status} ${cli.s.toFixed(2)} s  ${fmt(N / cli.s)} entries/s  peak RSS ${cli.rssMiB.toFixed(0)} MiB`,
-);
-console.log(
-  `  evmctl 1.4     : status ${ev.status} ${ev.s.toFixed(2)} s  ${fmt(N / ev.s)} entries/s  peak RSS ${ev.rssMiB.toFixed(0)} MiB`,
-);
-console.log(
-  `  ratio imakit CLI / evmctl: ${(ev.s / cli.s).toFixed(2)}x   library / evmctl: ${(ev.s / libS).toFixed(2)}x`,
-);
+const ev = runs.get(tools[0]![0])!;
+for (const [name] of tools) {
+  const xs = runs.get(name)!;
+  const rates = xs.map((x) => N / x.s);
+  const ratios = xs.map((x, i) => ev[i]!.s / x.s);
+  const best = Math.max(...rates);
+  console.log(
+    `  ${name.padEnd(32)} best ${fmt(best).padStart(9)} entries/s (spread ${fmt(Math.min(...rates))}-${fmt(best)})` +
+      `  ratio to evmctl same round: best ${Math.max(...ratios).toFixed(2)}x (${ratios.map((q) => q.toFixed(2)).join(', ')})` +
+      `  CPU ${Math.min(...xs.map((x) => x.cpu)).toFixed(2)} s  peak RSS ${Math.max(...xs.map((x) => x.rssMiB)).toFixed(0)} MiB`,
+  );
+}
 
 // ascii path: 100k lines
 const M = Math.min(N, 100_000);

@@ -106,6 +106,8 @@ type Pred = (r: MatchRequest) => boolean;
 
 interface CompiledRule {
   readonly actionBits: number;
+  /** fsmagic= value tested inline before the closure (the most common discriminator), -1 if none */
+  readonly fsmagic: number;
   readonly doAction: boolean;
   readonly match: Pred;
   readonly nonaction: number;
@@ -267,6 +269,7 @@ export function compilePolicy(rules: readonly PolicyRule[], opts: CompileOptions
     const bits = ACTIONS[rule.action];
     return {
       actionBits: bits,
+      fsmagic: rule.flags & F.FSMAGIC ? rule.fsmagic : -1,
       doAction: (bits & DO_MASK) !== 0,
       match: compileRule(rule, opts.inactive?.has(i) === true),
       nonaction: rule.flags & NONACTION_FLAGS,
@@ -321,11 +324,13 @@ export function compilePolicy(rules: readonly PolicyRule[], opts: CompileOptions
       let dau = -1;
       let dh = -1;
       const idx = byFunc.get(req.func) as Int32Array;
+      const obj = req.object;
       const n = idx.length;
       for (let k = 0; k < n; k++) {
         const i = idx[k] as number;
         const e = compiled[i] as CompiledRule;
         if (!(e.actionBits & actmask)) continue;
+        if (e.fsmagic !== -1 && (obj === undefined || obj.fsmagic !== e.fsmagic)) continue;
         if (!e.match(req)) continue;
         action |= e.nonaction;
         action |= e.actionBits & DO_MASK;

@@ -42,7 +42,9 @@ function readPolicyFile(path: string): string {
 
 /** `file:line:col: CODE token 'x': message` lines. */
 export function renderDiagnostics(file: string, ds: readonly Diagnostic[]): string {
-  return ds.map((d) => `${file}:${d.line}:${d.col}: ${d.severity} ${d.code} at '${d.token}': ${d.message}\n`).join('');
+  return ds
+    .map((d) => `${file}:${d.line}:${d.col}: ${d.severity} ${d.code} at '${d.token}': ${d.message}\n`)
+    .join('');
 }
 
 function parseFor(text: string, profile: KernelProfile): ParsedPolicy {
@@ -51,17 +53,27 @@ function parseFor(text: string, profile: KernelProfile): ParsedPolicy {
 }
 
 /** Load rules from `--builtin NAME` or a policy file; invalid files raise E_POLICY_SYNTAX with the first diagnostic. */
-export function loadRules(opts: { policy?: string; builtin?: string }, profile: KernelProfile): { rules: PolicyRule[]; inactive: ReadonlySet<number>; failSecurely: boolean } {
+export function loadRules(
+  opts: { policy?: string; builtin?: string },
+  profile: KernelProfile,
+): { rules: PolicyRule[]; inactive: ReadonlySet<number>; failSecurely: boolean } {
   if (opts.builtin !== undefined) {
     const names = opts.builtin.split(/[|,]/);
-    const rules = names.flatMap((n) => parseBuiltinRules(builtinPolicyText(n, profile.boot.builtin), n, profile.policy));
+    const rules = names.flatMap((n) =>
+      parseBuiltinRules(builtinPolicyText(n, profile.boot.builtin), n, profile.policy),
+    );
     return { rules, inactive: new Set(), failSecurely: names.includes('fail_securely') };
   }
   if (opts.policy === undefined) throw new ImakitError('E_USAGE', 'give --policy FILE or --builtin NAME');
   const p = parseFor(readPolicyFile(opts.policy), profile);
   if (!p.ok) {
     const d = p.diagnostics.find((x) => x.severity === 'error') as Diagnostic;
-    throw new ImakitError(d.code, `${opts.policy}: ${d.message} (the kernel would refuse the whole policy)`, { path: opts.policy, line: d.line, col: d.col, token: d.token });
+    throw new ImakitError(d.code, `${opts.policy}: ${d.message} (the kernel would refuse the whole policy)`, {
+      path: opts.policy,
+      line: d.line,
+      col: d.col,
+      token: d.token,
+    });
   }
   return { rules: [...p.rules], inactive: p.inactive, failSecurely: false };
 }
@@ -74,10 +86,21 @@ interface CommonFlags {
 async function check(file: string, f: CommonFlags, io: CliIo): Promise<number> {
   const profile = getProfile(f.profile);
   const p = parseFor(readPolicyFile(file), profile);
-  if (f.json) io.stdout(JSON.stringify({ file, profile: profile.name, ok: p.ok, rules: p.rules.length, diagnostics: p.diagnostics }, null, 2) + '\n');
+  if (f.json)
+    io.stdout(
+      JSON.stringify(
+        { file, profile: profile.name, ok: p.ok, rules: p.rules.length, diagnostics: p.diagnostics },
+        null,
+        2,
+      ) + '\n',
+    );
   else {
     io.stdout(renderDiagnostics(file, p.diagnostics));
-    io.stdout(p.ok ? `${file}: ${p.rules.length} rules, valid for ${profile.name}\n` : `${file}: INVALID for ${profile.name}: the kernel would refuse the whole write\n`);
+    io.stdout(
+      p.ok
+        ? `${file}: ${p.rules.length} rules, valid for ${profile.name}\n`
+        : `${file}: INVALID for ${profile.name}: the kernel would refuse the whole write\n`,
+    );
   }
   return p.ok ? EXIT.OK : EXIT.BAD_INPUT;
 }
@@ -89,8 +112,13 @@ async function fmt(file: string, f: CommonFlags & { reloadable?: boolean }, io: 
     io.stderr(renderDiagnostics(file, p.diagnostics));
     return EXIT.BAD_INPUT;
   }
-  const text = formatPolicy(p.rules, { hidden: p.inactive, reloadable: f.reloadable === true, showBlacklistFlag: profile.policy.appraiseFlag === 'blacklist' });
-  if (f.json) io.stdout(JSON.stringify({ file, rules: text.split('\n').filter((l) => l !== '') }, null, 2) + '\n');
+  const text = formatPolicy(p.rules, {
+    hidden: p.inactive,
+    reloadable: f.reloadable === true,
+    showBlacklistFlag: profile.policy.appraiseFlag === 'blacklist',
+  });
+  if (f.json)
+    io.stdout(JSON.stringify({ file, rules: text.split('\n').filter((l) => l !== '') }, null, 2) + '\n');
   else io.stdout(text);
   return EXIT.OK;
 }
@@ -99,7 +127,8 @@ async function builtin(name: string, f: CommonFlags, io: CliIo): Promise<number>
   const profile = getProfile(f.profile);
   const rules = parseBuiltinRules(builtinPolicyText(name, profile.boot.builtin), name, profile.policy);
   const text = formatPolicy(rules, { reloadable: true });
-  if (f.json) io.stdout(JSON.stringify({ name, rules: text.split('\n').filter((l) => l !== '') }, null, 2) + '\n');
+  if (f.json)
+    io.stdout(JSON.stringify({ name, rules: text.split('\n').filter((l) => l !== '') }, null, 2) + '\n');
   else io.stdout(text);
   return EXIT.OK;
 }
@@ -136,10 +165,25 @@ interface Explanation {
   readonly path: string;
   readonly hook: Func;
   readonly mask: number;
-  readonly actions: Record<ActionType, { decided: boolean; action: string | null; rule: number | null; line: number | null; text: string | null; why: string }>;
+  readonly actions: Record<
+    ActionType,
+    {
+      decided: boolean;
+      action: string | null;
+      rule: number | null;
+      line: number | null;
+      text: string | null;
+      why: string;
+    }
+  >;
 }
 
-function explainAccess(rules: readonly PolicyRule[], inactive: ReadonlySet<number>, req: MatchRequest, path: string): Explanation {
+function explainAccess(
+  rules: readonly PolicyRule[],
+  inactive: ReadonlySet<number>,
+  req: MatchRequest,
+  path: string,
+): Explanation {
   const cp = compilePolicy(rules, { inactive });
   const m = cp.match(req, IMA.MEASURE | IMA.APPRAISE | IMA.AUDIT | IMA.HASH);
   const actions = {} as Explanation['actions'];
@@ -184,12 +228,33 @@ async function explain(f: ExplainFlags, io: CliIo): Promise<number> {
   if (!hooks) throw new ImakitError('E_USAGE', `--op ${f.op}: use ${Object.keys(OP_HOOKS).join(', ')}`);
   const uid = Number(f.uid);
   const subject = { uid, euid: uid, gid: uid, egid: uid, capSetuid: uid === 0, capSetgid: uid === 0 };
-  const fsmagic = /^(0x)?[0-9a-f]+$/i.test(f.fsmagic) ? Number.parseInt(f.fsmagic.replace(/^0x/i, ''), 16) : (FS_MAGIC as Record<string, number>)[f.fsmagic];
-  if (fsmagic === undefined) throw new ImakitError('E_USAGE', `--fsmagic ${f.fsmagic}: hex or a filesystem name`);
+  const fsmagic = /^(0x)?[0-9a-f]+$/i.test(f.fsmagic)
+    ? Number.parseInt(f.fsmagic.replace(/^0x/i, ''), 16)
+    : (FS_MAGIC as Record<string, number>)[f.fsmagic];
+  if (fsmagic === undefined)
+    throw new ImakitError('E_USAGE', `--fsmagic ${f.fsmagic}: hex or a filesystem name`);
   const out: Explanation[] = [];
   const one = (path: string, owner: number, group: number): void => {
     for (const [func, mask] of hooks)
-      out.push(explainAccess(rules, inactive, { func, mask, subject, object: { uid: owner, gid: group, fsmagic, fsname: f.fsname, fsuuid: f.fsuuid?.toLowerCase() ?? null } }, path));
+      out.push(
+        explainAccess(
+          rules,
+          inactive,
+          {
+            func,
+            mask,
+            subject,
+            object: {
+              uid: owner,
+              gid: group,
+              fsmagic,
+              fsname: f.fsname,
+              fsuuid: f.fsuuid?.toLowerCase() ?? null,
+            },
+          },
+          path,
+        ),
+      );
   };
   if (f.tree !== undefined) {
     for await (const e of walkTree(f.tree)) {
@@ -219,33 +284,48 @@ async function explain(f: ExplainFlags, io: CliIo): Promise<number> {
 export const command: CommandModule = {
   name: 'policy',
   register(program: Command, ctx) {
-    const policy = program.command('policy').description('check, format, explain IMA policies; print built-in policies');
+    const policy = program
+      .command('policy')
+      .description('check, format, explain IMA policies; print built-in policies');
     const profileOpt = `kernel profile (${Object.keys(PROFILES).join(', ')})`;
     policy
       .command('check')
-      .description('validate a policy like the kernel would; print every problem with line:col, token and reason (exit 2 if invalid)')
+      .description(
+        'validate a policy like the kernel would; print every problem with line:col, token and reason (exit 2 if invalid)',
+      )
       .argument('<file>', 'policy file')
       .option('--profile <name>', profileOpt, DEFAULT_PROFILE)
       .option('--json', 'JSON output')
-      .action(async (file: string, f: CommonFlags) => ctx.run(() => check(file, f, ctx.io), { json: f.json === true }));
+      .action(async (file: string, f: CommonFlags) =>
+        ctx.run(() => check(file, f, ctx.io), { json: f.json === true }),
+      );
     policy
       .command('fmt')
       .description('print the canonical (kernel read-back) form of a valid policy')
       .argument('<file>', 'policy file')
       .option('--profile <name>', profileOpt, DEFAULT_PROFILE)
-      .option('--reloadable', 'put digest_type=verity before appraise_type=sigv3 so the output can be written back')
+      .option(
+        '--reloadable',
+        'put digest_type=verity before appraise_type=sigv3 so the output can be written back',
+      )
       .option('--json', 'JSON output')
-      .action(async (file: string, f: CommonFlags & { reloadable?: boolean }) => ctx.run(() => fmt(file, f, ctx.io), { json: f.json === true }));
+      .action(async (file: string, f: CommonFlags & { reloadable?: boolean }) =>
+        ctx.run(() => fmt(file, f, ctx.io), { json: f.json === true }),
+      );
     policy
       .command('builtin')
       .description(`print a built-in policy in rule order (${BUILTIN_NAMES.join(', ')})`)
       .argument('<name>', 'built-in policy name')
       .option('--profile <name>', profileOpt, DEFAULT_PROFILE)
       .option('--json', 'JSON output')
-      .action(async (name: string, f: CommonFlags) => ctx.run(() => builtin(name, f, ctx.io), { json: f.json === true }));
+      .action(async (name: string, f: CommonFlags) =>
+        ctx.run(() => builtin(name, f, ctx.io), { json: f.json === true }),
+      );
     policy
       .command('explain')
-      .description('say which rule decides measure/appraise/audit/hash for a file and an access (or every file of a tree), and why')
+      .description(
+        'say which rule decides measure/appraise/audit/hash for a file and an access (or every file of a tree), and why',
+      )
       .option('--policy <file>', 'policy file')
       .option('--builtin <names>', 'built-in policies, e.g. tcb|appraise_tcb')
       .option('--path <file>', 'the file (stat for its owner when it exists)')

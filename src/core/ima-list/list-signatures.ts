@@ -6,12 +6,19 @@
  *
  * A `pass` proves the key holder signed the digest the LIST records. It does not prove the file
  * on disk has that digest, nor that the key is trusted, nor (without replay) that the entry is
- * genuine. EVM portable signatures in `sig`/`evmsig` sign EVM metadata that the list does not
- * carry completely, so they are reported `unsupported`.
+ * genuine. A portable EVM signature in an `ima-sig` `sig` field signs EVM metadata that template
+ * does not carry, so it is reported `unsupported`; the `evm-sig` template does carry it (`evmsig`,
+ * `xattrnames`/`xattrlengths`/`xattrvalues`, `iuid`/`igid`/`imode`), and the portable EVM input
+ * (formats.md §4.3: the recorded xattr values in the recorded order ‖ h_misc with ino and
+ * generation zero) is rebuilt with evm-input.ts and verified. Only portable (0x05) values can be
+ * checked from a list: 0x03 EVM signatures also cover the inode number, generation and fs UUID.
  */
 import { ImakitError } from '../../errors.ts';
 import { loadPublicKey, type PublicKey } from '../keys.ts';
-import { hashAlgoByName, type HashAlgo } from '../hash-algo.ts';
+import { hash, hashAlgoByName, type HashAlgo } from '../hash-algo.ts';
+import { evmInput } from '../evm-input.ts';
+import type { EvmConfig } from '../evm-config.ts';
+import { CodecError } from '../../errors.ts';
 import { Keyring, verifySignatureValue, type SigVerdict } from '../ima-signature.ts';
 import { parseSignatureV2 } from '../signature-header.ts';
 import type { Endian } from '../bytes.ts';
@@ -33,18 +40,137 @@ function fieldText(fs: readonly DecodedField[], id: string): string | undefined 
   return f && 'text' in f ? f.text : undefined;
 }
 
+/** Options of {@link verifyListSignatures}. */
+export interface ListSignatureOptions {
+  /** `h_misc` layout of the kernel that wrote an evm-sig list: 64-bit (default) or 32-bit */
+  readonly evmLayout?: 64 | 32;
+}
+
 /**
- * Verify the `sig` field of every entry that has one against `keyring`.
- * Entries without a signature field or with an empty one are skipped.
+ * The portable EVM input an `evm-sig` entry describes: recorded xattr values (names split on '|',
+ * lengths as u32 in the list's byte order) ‖ h_misc(uid, gid, mode; ino = generation = 0).
+ * @throws CodecError E_LIST_TEMPLATE when the names, lengths and values do not agree
+ */
+export function evmSigInput(fs: readonly DecodedField[], endian: Endian, layout: 64 | 32 = 64): Uint8Array {
+  const f = (id: string) => fs.find((x) => x.id === id);
+  const names = fieldText(fs, 'xattrnames') ?? '';
+  const lengths = f('xattrlengths')?.data ?? new Uint8Array(0);
+  const values = f('xattrvalues')?.data ?? new Uint8Array(0);
+  const list = names === '' ? [] : names.split('|');
+  if (lengths.length !== 4 * list.length)
+    throw new CodecError('E_LIST_TEMPLATE', `${list.length} xattr names but ${lengths.length} length bytes`, {
+      offset: 0,
+      field: 'xattrlengths',
+    });
+  const dv = new DataView(lengths.buffer, lengths.byteOffset, lengths.byteLength);
+  const xattrs = new Map<string, Uint8Array>();
+  let p = 0;
+  list.forEach((name, i) => {
+    const n = dv.getUint32(4 * i, endian === 'le');
+    if (n > values.length - p)
+      throw new CodecError('E_LIST_TEMPLATE', `xattr ${name}: length ${n} runs past the values`, {
+        offset: p,
+        field: 'xattrvalues',
+      });
+    xattrs.set(name, values.subarray(p, p + n));
+    p += n;
+  });
+  if (p !== values.length)
+    throw new CodecError('E_LIST_TEMPLATE', `${values.length - p} xattr value bytes left over`, {
+      offset: p,
+      field: 'xattrvalues',
+    });
+  const num = (id: string): number => {
+    const x = f(id);
+    const v = x && 'value' in x ? x.value : undefined;
+    if (v === undefined)
+      throw new CodecError('E_LIST_TEMPLATE', `${id} missing or of odd size`, { offset: 0, field: id });
+    return v;
+  };
+  // the recorded names ARE the kernel's order (evm_config_xattrnames); portable input uses them all
+  const config: EvmConfig = { preset: 'list', enabled: list, all: list, fsUuid: false, layout };
+  return evmInput({
+    kind: 'portable',
+    xattrs,
+    meta: { ino: 0n, generation: 0, uid: num('iuid'), gid: num('igid'), mode: num('imode') },
+    fsUuid: null,
+    config,
+  });
+}
+
+function verifyEvmSigEntry(
+  e: UntrustedEntry,
+  fs: DecodedField[],
+  keyring: Keyring,
+  endian: Endian,
+  layout: 64 | 32,
+): EntrySignature | undefined {
+  const name = fieldText(fs, 'n-ng') ?? '';
+  const sig = fs.find((f) => f.id === 'evmsig')!.data;
+  if (sig.length === 0) return undefined;
+  if (sig[0] !== 0x05)
+    return {
+      index: e.index,
+      name,
+      status: 'unsupported',
+      detail: `EVM value type 0x${sig[0]!.toString(16).padStart(2, '0')}: only portable (0x05) signatures can be checked from a list (0x03 covers inode number, generation and fs UUID)`,
+    };
+  let parsed;
+  try {
+    parsed = parseSignatureV2(sig);
+  } catch (err) {
+    return {
+      index: e.index,
+      name,
+      status: 'fail',
+      detail: `malformed EVM signature: ${(err as Error).message}`,
+    };
+  }
+  let input: Uint8Array;
+  try {
+    input = evmSigInput(fs, endian, layout);
+  } catch (err) {
+    return {
+      index: e.index,
+      name,
+      status: 'unsupported',
+      detail: `EVM metadata fields do not rebuild: ${(err as Error).message}`,
+    };
+  }
+  const verdict = verifySignatureValue(parsed, (algo) => hash(algo, input), keyring);
+  return { index: e.index, name, status: verdict.status, detail: `EVM: ${verdict.detail}`, verdict };
+}
+
+/**
+ * Verify the `sig` field (and the `evmsig` field of `evm-sig` entries) of every entry that has one
+ * against `keyring`. Entries without a signature field or with an empty one are skipped.
  */
 export function verifyListSignatures(
   entries: readonly UntrustedEntry[],
   keyring: Keyring,
   endian: Endian = 'le',
+  opts: ListSignatureOptions = {},
 ): EntrySignature[] {
   const out: EntrySignature[] = [];
   for (const e of entries) {
     const tpl = lookupTemplate(e.templateName);
+    if (tpl && tpl.fields.includes('evmsig')) {
+      let fs: DecodedField[];
+      try {
+        fs = decodeTemplateFields(tpl, e.templateData, endian, e.offset);
+      } catch (err) {
+        out.push({
+          index: e.index,
+          name: '',
+          status: 'unsupported',
+          detail: `fields do not parse: ${(err as Error).message}`,
+        });
+        continue;
+      }
+      const r = verifyEvmSigEntry(e, fs, keyring, endian, opts.evmLayout ?? 64);
+      if (r) out.push(r);
+      if (!tpl.fields.includes('sig')) continue;
+    }
     if (!tpl || !tpl.fields.includes('sig')) continue;
     let fs: DecodedField[];
     try {

@@ -11,6 +11,7 @@ import { ImakitError } from '../errors.ts';
 import { findHashAlgo, hash, isHashSupported, resolveHashAlgo } from '../core/hash-algo.ts';
 import { lookupTemplate, parseTemplateFmt, type TemplateDescriptor } from '../core/ima-list/templates.ts';
 import { Keyring } from '../core/ima-signature.ts';
+import { kernelBootAggregates } from '../core/boot-aggregate.ts';
 import type { PublicKey } from '../core/keys.ts';
 import { resolveEvmConfig } from '../core/evm-config.ts';
 import {
@@ -70,7 +71,10 @@ export interface EmulatorOptions {
   readonly cmdline?: string | readonly string[];
   /** TPM PCR banks, default sha1 + sha256; [] = no TPM */
   readonly banks?: readonly string[];
-  /** the TPM-dependent boot_aggregate: its algorithm (the chosen bank) and digest */
+  /**
+   * the TPM-dependent boot_aggregate: its algorithm (the chosen bank) and digest; default: computed
+   * from `initialPcrs` like the kernel (zeros without a TPM or without values for the chosen bank)
+   */
   readonly bootAggregate?: { readonly algo: string; readonly digest: Uint8Array } | null;
   /** PCR values before IMA (firmware PCRs 0-9), by bank */
   readonly initialPcrs?: ReadonlyMap<string, readonly Uint8Array[]>;
@@ -230,7 +234,7 @@ export class Emulator {
     this.policyRules = [...this.settings.bootRules];
     this.compiled = this.compile();
     // ima_init(): boot_aggregate first, then (critical_data) kernel_version
-    const agg = opts.bootAggregate ?? this.defaultAggregate(banks);
+    const agg = opts.bootAggregate ?? this.defaultAggregate(banks, opts.initialPcrs);
     this.measureEvent(
       {
         name: 'boot_aggregate',
@@ -256,14 +260,22 @@ export class Emulator {
       );
   }
 
-  private defaultAggregate(banks: readonly Bank[]): { algo: string; digest: Uint8Array } {
+  private defaultAggregate(
+    banks: readonly Bank[],
+    initial: EmulatorOptions['initialPcrs'],
+  ): { algo: string; digest: Uint8Array } {
     // bank choice of ima_calc_boot_aggregate(): ima_hash bank > sha256 > sha1; no TPM: zeros
     const pick =
       banks.find((b) => b.name === this.imaHash) ??
       banks.find((b) => b.name === 'sha256') ??
       banks.find((b) => b.name === 'sha1');
     const algo = pick?.name ?? 'sha1';
-    return { algo, digest: new Uint8Array(resolveHashAlgo(algo).size) };
+    const values = pick ? initial?.get(pick.name) : undefined;
+    if (!pick || !values) return { algo, digest: new Uint8Array(resolveHashAlgo(algo).size) };
+    // ima_calc_boot_aggregate_tfm(): PCRs 0-7, plus 8-9 for banks other than SHA-1 (formats.md §2)
+    const pcrs = new Map(values.slice(0, 10).map((v, i) => [i, v] as const));
+    const v = kernelBootAggregates(new Map([[algo, pcrs]]), [algo])[0];
+    return { algo, digest: v ? v.digest : new Uint8Array(resolveHashAlgo(algo).size) };
   }
 
   private compile(): CompiledPolicy {

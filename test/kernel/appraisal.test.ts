@@ -158,6 +158,27 @@ function buildTree(): Fixture {
   return { tree, key, other, ec, cases, labels, workload };
 }
 
+/**
+ * sha1/sha256/sha512 of each file's final content, for the manifest: the emulator's conformance
+ * replay hashes from these (not from the kernel's own list), so the list bytes are a real check.
+ */
+function contentDigests(t: Tree, paths: readonly string[]): Record<string, Record<string, string>> {
+  const out: Record<string, Record<string, string>> = {};
+  for (const p of paths) {
+    const c = readFileSync(t.path(p));
+    out[p] = Object.fromEntries(
+      ['sha1', 'sha256', 'sha512'].map((a) => [a, Buffer.from(hash(hashAlgoByName(a), c)).toString('hex')]),
+    );
+  }
+  return out;
+}
+
+/** Every certificate whose key signed a label, loaded or not (the kernel loads only `key`). */
+function signingCerts(fx: Fixture): Record<string, string> {
+  const h = (k: TestKey): string => Buffer.from(k.certDer).toString('hex');
+  return { key: h(fx.key), other: h(fx.other), ecdsa: h(fx.ec) };
+}
+
 function readXattrHex(p: string): string {
   try {
     return Buffer.from(getXattrHex(p, 'security.ima')).toString('hex');
@@ -199,6 +220,14 @@ describe('real kernel: appraisal of imakit labels', { concurrency: 1 }, () => {
       m[a.label ?? String(a.index)] = `${a.outcome}${causeOf(a) ? ` ${causeOf(a)}` : ''}`;
     return m;
   };
+  /** the inputs every appraisal fixture keeps: content digests and all signing certificates */
+  const replayInputs = (): Record<string, unknown> => ({
+    fileDigests: contentDigests(
+      fx.tree,
+      fx.cases.map((c) => c.path),
+    ),
+    signingCertsDerHex: signingCerts(fx),
+  });
   const fileXattr = (r: VmResult, p: string): string =>
     r.files.find((f) => f.path === p)?.xattrs['security.ima'] ?? '';
 
@@ -239,6 +268,7 @@ describe('real kernel: appraisal of imakit labels', { concurrency: 1 }, () => {
         matrix: matrix(r),
         labels: Object.fromEntries(fx.labels),
         certs: ['RSA (loaded)', 'ECDSA (load fails)'],
+        ...replayInputs(),
       },
     });
   });
@@ -262,7 +292,7 @@ describe('real kernel: appraisal of imakit labels', { concurrency: 1 }, () => {
     saveFixture('appraise-log', r, s, {
       description: 'ima_appraise=log, same policy and files as appraise-enforce (scenario e2)',
       asserts: ['nothing denied', 'causes audited as in enforce', 'xattrs unchanged'],
-      inputs: { matrix: matrix(r), labels: Object.fromEntries(fx.labels) },
+      inputs: { matrix: matrix(r), labels: Object.fromEntries(fx.labels), ...replayInputs() },
     });
   });
 
@@ -292,7 +322,7 @@ describe('real kernel: appraisal of imakit labels', { concurrency: 1 }, () => {
         'missing/invalid/garbage hashes rewritten to 04 04 sha256 = imakit',
         'signatures and unavailable-algo xattrs left alone',
       ],
-      inputs: { matrix: matrix(r), labelsBefore: Object.fromEntries(fx.labels) },
+      inputs: { matrix: matrix(r), labelsBefore: Object.fromEntries(fx.labels), ...replayInputs() },
     });
   });
 
@@ -331,7 +361,14 @@ describe('real kernel: appraisal of imakit labels', { concurrency: 1 }, () => {
       saveFixture('appraise-enforce-sha512', r, s, {
         description: 'ima_appraise=enforce with sha512_generic insmod-ed first (scenario e4)',
         asserts: ['sha512 xattrs appraised once the hash is available'],
-        inputs: { matrix: matrix(r) },
+        inputs: {
+          matrix: matrix(r),
+          labels: Object.fromEntries(
+            ['good-sha512.txt', 'sig-sha512.txt', 'bad-sha512.txt'].map((p) => [p, readXattrHex(t.path(p))]),
+          ),
+          fileDigests: contentDigests(t, ['good-sha512.txt', 'sig-sha512.txt', 'bad-sha512.txt']),
+          signingCertsDerHex: signingCerts(fx),
+        },
       });
     } finally {
       t.cleanup();

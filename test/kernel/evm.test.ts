@@ -25,7 +25,7 @@ import { resolveEvmConfig } from '../../src/core/evm-config.ts';
 import { signImaDigest } from '../../src/core/ima-signature.ts';
 import { createEvmKeyBlob, decryptEvmKeyBlob } from '../../src/core/evm-key-blob.ts';
 import { BOOT_TIMEOUT_MS, BOOT_TIMES, KERNEL_DIR, byLabel, saveFixture } from './helpers.ts';
-import { Tree, makeKey, type TestKey } from './labels.ts';
+import { Tree, getXattrHex, makeKey, type TestKey } from './labels.ts';
 import { tempDir } from '../helpers.ts';
 
 const U = DEFAULT_DATA_UUID;
@@ -37,6 +37,18 @@ const POLICY = [
 const CONFIG = resolveEvmConfig('debian-6.1');
 const SHA256 = hashAlgoByName('sha256');
 const UUID_BYTES = new Uint8Array(Buffer.from(U.replace(/-/g, ''), 'hex'));
+
+/** sha1/sha256 of the staged files' contents, for the manifest (the emulator's replay hashes these). */
+function contentDigests(t: Tree): Record<string, Record<string, string>> {
+  const out: Record<string, Record<string, string>> = {};
+  for (const p of ['none.txt', 'ima-only.txt', 'user.txt', 'mode600.txt', 'portable.txt', 'untouched.txt']) {
+    const c = readFileSync(t.path(p));
+    out[p] = Object.fromEntries(
+      ['sha1', 'sha256'].map((a) => [a, Buffer.from(hash(hashAlgoByName(a), c)).toString('hex')]),
+    );
+  }
+  return out;
+}
 
 /** imakit's HMAC for a file state the guest reported. */
 function expectedHmac(key: Uint8Array, f: FileState): string {
@@ -60,6 +72,7 @@ describe('real kernel: EVM HMACs and offline tampering', { concurrency: 1 }, () 
   const kmk = new Uint8Array(randomBytes(32));
   const outs: { cleanup: () => void }[] = [];
   let f1: VmResult | undefined;
+  const staged: Record<string, Record<string, string>> = {};
 
   before(() => {
     tree = new Tree();
@@ -85,6 +98,24 @@ describe('real kernel: EVM HMACs and offline tampering', { concurrency: 1 }, () 
       signImaDigest({ key: evmKeyPair.key, algo: SHA256, digest: evmDigest(SHA256, input), xattrType: 0x05 }),
     );
     tree.file('untouched.txt', 'left alone\n');
+    for (const p of [
+      'none.txt',
+      'ima-only.txt',
+      'user.txt',
+      'mode600.txt',
+      'portable.txt',
+      'untouched.txt',
+    ]) {
+      const x: Record<string, string> = {};
+      for (const n of ['security.ima', 'security.evm']) {
+        try {
+          x[n] = Buffer.from(getXattrHex(tree.path(p), n)).toString('hex');
+        } catch {
+          // not set
+        }
+      }
+      staged[p] = x;
+    }
   });
   after(() => {
     tree.cleanup();
@@ -181,6 +212,9 @@ describe('real kernel: EVM HMACs and offline tampering', { concurrency: 1 }, () 
         fsUuid: U,
         evmKeyHex: Buffer.from(evmKey).toString('hex'),
         kmkHex: Buffer.from(kmk).toString('hex'),
+        // the disk before the run: labels as staged (the kernel rewrites them), content digests
+        labelsBefore: staged,
+        fileDigests: contentDigests(tree),
       },
     });
   });
@@ -258,6 +292,11 @@ describe('real kernel: EVM HMACs and offline tampering', { concurrency: 1 }, () 
           'portable.txt': 'chmod 0600 in f1',
         },
         expected,
+        fsUuid: U,
+        evmKeyHex: Buffer.from(evmKey).toString('hex'),
+        fileDigests: contentDigests(tree),
+        // contents of the files f1 created (the workload's `content`)
+        createdContents: { 'new.txt': 'created in the guest\n', 'new-chown.txt': 'created, then chowned\n' },
       },
     });
   });

@@ -5,10 +5,14 @@
  * same PCRs in every bank.
  *
  * Inputs: the fixture does not keep file contents, so each file's digest for each of its versions
- * (a write makes a new version) is taken from the kernel's own list, in order; the boot_aggregate
- * and firmware PCRs 0-9 come from the fixture. Everything else (which accesses are measured, dedup,
- * re-measurement, violations and their order, names, template fields and digests, PCR extension,
- * padded banks) is the emulator's own doing.
+ * (a write makes a new version) is taken from the kernel's own list, in order; the firmware PCRs
+ * 0-9 come from the fixture's PCR files and the emulator computes boot_aggregate from them (SeaBIOS
+ * and OVMF boots). For scenario d (critical data) the inputs are also the kernel release, the
+ * certificates added to `_ima` before and after the policy load, and the build-time kernel key of
+ * `.builtin_trusted_keys` (only the kernel's list holds it). Everything else (which accesses are
+ * measured, dedup, re-measurement, violations and their order, names, template fields and digests,
+ * KEY_CHECK / CRITICAL_DATA buffers, per-rule templates, PCR extension, padded banks) is the
+ * emulator's own doing.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,12 +24,15 @@ import { getProfile } from '../../../src/kernel/profiles.ts';
 import { runAccess, type WorkloadAccess } from '../../../src/kernel/workload.ts';
 import { absoluteName, type Inode } from '../../../src/kernel/inode-state.ts';
 import { toHex } from '../../../src/core/bytes.ts';
+import { loadPublicKey } from '../../../src/core/keys.ts';
 
 interface Manifest {
   cmdline: string;
   banks: string[];
   modules: string[];
+  policy: string | null;
   workload: WorkloadAccess[];
+  inputs: { earlyCertDerHex?: string; lateCertDerHex?: string; kernelRelease?: string };
 }
 interface FileState {
   path: string;
@@ -39,11 +46,11 @@ interface FileState {
 
 const hexBytes = (h: string): Uint8Array => Uint8Array.from(Buffer.from(h, 'hex'));
 
-/** name → digests in list order, from `d-ng` (`algo:hex`) or the legacy `d` (sha1) column. */
+/** name → digests in list order, from `d-ng` (`algo:hex`), `d-ngv2` (`ima:algo:hex`) or the legacy `d` (sha1). */
 function listDigests(ascii: string): Map<string, Array<{ algo: string; digest: Uint8Array }>> {
   const out = new Map<string, Array<{ algo: string; digest: Uint8Array }>>();
   for (const line of ascii.split('\n')) {
-    const m = /^\s*\d+ ([0-9a-f]+) (\S+) (?:([a-z0-9-]+):)?([0-9a-f]+) (\S+)/.exec(line);
+    const m = /^\s*\d+ ([0-9a-f]+) (\S+) (?:(?:ima|verity):)?(?:([a-z0-9-]+):)?([0-9a-f]+) (\S+)/.exec(line);
     if (!m || /^0+$/.test(m[1]!)) continue; // violations carry no digest
     const name = m[5]!;
     const l = out.get(name) ?? [];
@@ -53,11 +60,23 @@ function listDigests(ascii: string): Map<string, Array<{ algo: string; digest: U
   return out;
 }
 
+/** The build-time kernel key the kernel measured from `.builtin_trusted_keys` (ima-buf buffer). */
+function builtinKeys(ascii: string): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const line of ascii.split('\n')) {
+    const m = /^\s*\d+ [0-9a-f]+ ima-buf \S+ \.builtin_trusted_keys ([0-9a-f]+)$/.exec(line);
+    if (m) out.push(hexBytes(m[1]!));
+  }
+  return out;
+}
+
 for (const scenario of [
   'measure-ima-sig',
   'measure-ima-ng-4banks',
   'measure-ima-legacy-sha1',
   'measure-custom-template',
+  'measure-templates-critical-data',
+  'ovmf-uefi',
 ]) {
   const dir = join(FIXTURES_DIR, 'kernel', scenario);
   test(
@@ -71,7 +90,6 @@ for (const scenario of [
       };
       const ascii = readFileSync(join(dir, 'ascii_runtime_measurements'), 'latin1');
       const digests = listDigests(ascii);
-      const agg = digests.get('boot_aggregate')![0]!;
       const pcrFiles = new Map(
         man.banks.map((b) => [
           b,
@@ -110,10 +128,21 @@ for (const scenario of [
         banks: man.banks,
         modules: man.modules,
         initialPcrs,
-        bootAggregate: { algo: agg.algo === 'sha1' && legacy ? 'sha1' : agg.algo, digest: agg.digest },
         digestSource: source,
+        kernelRelease: man.inputs.kernelRelease,
+        builtinTrustedKeys: builtinKeys(ascii),
       });
-      const fs = ext4Fs(null);
+      const uuid = /fsuuid=([0-9a-f-]{36})/.exec(man.policy ?? '')?.[1] ?? null;
+      const fs = ext4Fs(uuid);
+      // keys: added to _ima before the policy load (queued), the policy, then the late key
+      const addCert = (h: string | undefined): void => {
+        if (h === undefined) return;
+        const der = hexBytes(h);
+        assert.equal(emu.addKey(emu.profile.imaKeyring, loadPublicKey(der), der).ok, true);
+      };
+      addCert(man.inputs.earlyCertDerHex);
+      if (man.policy !== null) assert.equal(emu.loadPolicy(man.policy).ok, true, `${scenario}: policy`);
+      addCert(man.inputs.lateCertDerHex);
       for (const f of res.files) {
         if ((f.mode & 0o170000) !== 0o100000) continue;
         emu.addFile({

@@ -2,7 +2,6 @@
  * `tpm2_pcrread` output parsed by core/pcr-values.ts against a real (software) TPM: swtpm on a
  * random local port, PCR 10 extended with tpm2_pcrextend in the sha1 and sha256 banks, then
  * `tpm2_pcrread sha1:0,10+sha256:0,10` parsed and compared with the values computed by node:crypto.
- * Then a list replay compares with the parsed values.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

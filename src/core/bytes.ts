@@ -53,6 +53,11 @@ function hexVal(c: number): number {
 
 /** Concatenate byte arrays into a new array. */
 export function concatBytes(...parts: readonly Uint8Array[]): Uint8Array {
+  return concatByteList(parts);
+}
+
+/** Concatenate a list of byte arrays (any length: no argument spreading) into a new array. */
+export function concatByteList(parts: readonly Uint8Array[]): Uint8Array {
   let n = 0;
   for (const p of parts) n += p.length;
   const out = new Uint8Array(n);

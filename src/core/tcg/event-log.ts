@@ -6,7 +6,7 @@
  * PFP §10.2.1, §10.2.2). Parsed events are untrusted until replay (replay.ts).
  */
 import { CodecError } from '../../errors.ts';
-import { ByteReader, latin1 } from '../bytes.ts';
+import { ByteReader, concatByteList, latin1 } from '../bytes.ts';
 import { hashAlgoByTpmAlg } from '../hash-algo.ts';
 import { EV_NO_ACTION } from './event-types.ts';
 
@@ -46,11 +46,11 @@ export interface TcgEventLog {
   readonly quirks: readonly { id: string; event?: number; detail: string }[];
 }
 
-function readLegacy(r: ByteReader, index: number): TcgEvent {
-  const start = r.offset;
-  const pcr = r.u32('pcrIndex', 'le');
-  const type = r.u32('eventType', 'le');
-  const digest = r.bytesView(20, 'digest');
+/**
+ * The `eventSize` u32 and the event data it announces, shared by both event formats. The size is
+ * checked against MAX_EVENT_DATA and the remaining bytes before anything is sliced.
+ */
+function readEventData(r: ByteReader, index: number): Uint8Array {
   const size = r.u32('eventSize', 'le');
   if (size > MAX_EVENT_DATA || size > r.remaining)
     throw new CodecError(
@@ -62,7 +62,15 @@ function readLegacy(r: ByteReader, index: number): TcgEvent {
         entry: index,
       },
     );
-  const data = r.bytesView(size, 'event');
+  return r.bytesView(size, 'event');
+}
+
+function readLegacy(r: ByteReader, index: number): TcgEvent {
+  const start = r.offset;
+  const pcr = r.u32('pcrIndex', 'le');
+  const type = r.u32('eventType', 'le');
+  const digest = r.bytesView(20, 'digest');
+  const data = readEventData(r, index);
   return {
     index,
     offset: start,
@@ -163,18 +171,7 @@ export function parseEventLog(bytes: Uint8Array): TcgEventLog {
       const d = r.bytesView(spec.digestSize, 'digest');
       digests.set(spec.bank ?? `tpm_alg_${alg}`, d);
     }
-    const size = r.u32('eventSize', 'le');
-    if (size > MAX_EVENT_DATA || size > r.remaining)
-      throw new CodecError(
-        size > MAX_EVENT_DATA ? 'E_CODEC_TOO_LARGE' : 'E_CODEC_TRUNCATED',
-        `event ${index}: data size ${size}`,
-        {
-          offset: r.offset - 4,
-          field: 'eventSize',
-          entry: index,
-        },
-      );
-    const data = r.bytesView(size, 'event');
+    const data = readEventData(r, index);
     events.push({ index, offset: start, pcr, type, digests, data, raw: bytes.subarray(start, r.offset) });
     index++;
   }
@@ -183,16 +180,8 @@ export function parseEventLog(bytes: Uint8Array): TcgEventLog {
 
 /** Encode a log back to bytes (exact inverse of parseEventLog). */
 export function encodeEventLog(log: TcgEventLog): Uint8Array {
-  const parts = [...(log.header ? [log.header.raw] : []), ...log.events.map((e) => e.raw)];
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  // A list, not a spread: a firmware log can hold more events than a call takes arguments.
+  return concatByteList([...(log.header ? [log.header.raw] : []), ...log.events.map((e) => e.raw)]);
 }
 
 /** Build a crypto-agile event (for tests and tools). */

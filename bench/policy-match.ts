@@ -25,8 +25,7 @@ import {
   type MatchRequest,
 } from '../src/core/policy/index.ts';
 import { setXattr } from '../src/host/xattr.ts';
-import { preflight } from '../src/cli/commands/preflight.ts';
-import { memoryIo } from '../src/cli/io.ts';
+import { preflight } from '../src/host/preflight.ts';
 
 const { values } = parseArgs({
   options: {
@@ -164,19 +163,12 @@ if (!values['skip-tree']) {
     const sMs = performance.now() - s0;
     if (ss.status !== 0) throw new Error(`sha256sum failed: ${String(ss.stderr)}`);
     const p0 = performance.now();
-    const report = await preflight(
-      root,
-      {
-        builtin: 'appraise_tcb',
-        appraise: 'enforce',
-        key: [],
-        profile: 'debian-6.1',
-        op: ['read'],
-        uid: '0',
-        json: true,
-      },
-      memoryIo(),
-    );
+    const report = await preflight(root, {
+      builtin: 'appraise_tcb',
+      appraise: 'enforce',
+      profile: 'debian-6.1',
+      ops: ['read'],
+    });
     const pMs = performance.now() - p0;
     const fps = (ms: number): number => nFiles / (ms / 1000);
     console.log(

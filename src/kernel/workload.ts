@@ -6,6 +6,7 @@
 import type { Emulator, HookOutcome, Task } from './emulator.ts';
 import type { FsInfo } from './inode-state.ts';
 import type { EmuAuditRecord } from './audit.ts';
+import type { Func } from '../core/policy/index.ts';
 
 /** The workload ops (same names and meaning as the harness). */
 export const WORKLOAD_OPS = Object.freeze([
@@ -52,6 +53,20 @@ export interface WorkloadResult {
   /** every hook call, for explanations */
   readonly hooks: readonly HookOutcome[];
 }
+
+/** The access an op stands for: the hooks the kernel calls, with their MAY_* masks. */
+export const OP_HOOKS: Readonly<Record<string, ReadonlyArray<readonly [Func, number]>>> = Object.freeze({
+  read: [['FILE_CHECK', 4]],
+  write: [['FILE_CHECK', 2]],
+  exec: [
+    ['FILE_CHECK', 1],
+    ['BPRM_CHECK', 1],
+    ['CREDS_CHECK', 1],
+  ],
+  mmap: [['MMAP_CHECK', 1]],
+  module: [['MODULE_CHECK', 4]],
+  firmware: [['FIRMWARE_CHECK', 4]],
+});
 
 const DEFAULT_CONTENT = 'imakit was here\n';
 

@@ -4,7 +4,12 @@
  */
 import type { Command } from 'commander';
 import { EXIT } from '../../errors.ts';
-import { runDemo, type DemoReport } from '../../host/demo.ts';
+import { join } from 'node:path';
+import { runDemo, DEMO_FALLBACK_UUID, type DemoReport } from '../../host/demo.ts';
+import { predictTree } from '../../host/preflight.ts';
+import { readKeyFile } from '../../host/key-files.ts';
+import { readFsUuid } from '../../host/fs-uuid.ts';
+import { formatUuid } from '../../core/uuid.ts';
 import type { CommandModule } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { createProgress } from '../progress.ts';
@@ -40,6 +45,7 @@ export const command: CommandModule = {
                 progress.setTotal(total);
                 progress.tick();
               },
+              predict: demoPrediction,
             });
             progress.stop();
             if (f.json) ctx.io.stdout(JSON.stringify(report, null, 2) + '\n');
@@ -51,6 +57,23 @@ export const command: CommandModule = {
       );
   },
 };
+
+/**
+ * Step 7 of the demo: the emulated Debian 6.1 kernel (`ima_policy=appraise_tcb`, enforce, the demo's
+ * certificate in `_ima`, EVM initialised with the demo's HMAC key) judges the tampered tree as an
+ * ext4 filesystem. The HMAC key and fs UUID are the ones the demo labelled with: the key file it
+ * keeps in WORKSPACE/keys (ROOT is WORKSPACE/tree/NAME), the UUID read the same way (host/demo.ts).
+ */
+async function demoPrediction(root: string, certDer: Uint8Array) {
+  const hmacKey = readKeyFile(join(root, '..', '..', 'keys', 'evm-key-plain'));
+  let fsuuid = DEMO_FALLBACK_UUID;
+  try {
+    fsuuid = formatUuid(readFsUuid(root).uuid);
+  } catch {
+    // containers: the demo labelled for its fallback UUID
+  }
+  return predictTree(root, certDer, { evmHmacKey: hmacKey, fsuuid, fsType: 'ext4' });
+}
 
 function render(r: DemoReport, io: CliIo): void {
   const mib = (b: number) => (b / (1 << 20)).toFixed(1);

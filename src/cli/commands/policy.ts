@@ -5,10 +5,10 @@
  * Exit: 0 valid / done, 2 invalid policy or bad options (every diagnostic printed with
  * line:col, token and reason), 3 unreadable file.
  */
-import { readFileSync, lstatSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { relative } from 'node:path';
 import type { Command } from 'commander';
-import { ImakitError, fromSystemError, EXIT } from '../../errors.ts';
+import { ImakitError, EXIT } from '../../errors.ts';
 import {
   BUILTIN_NAMES,
   actionType,
@@ -17,28 +17,25 @@ import {
   explainRule,
   formatPolicy,
   parseBuiltinRules,
-  parsePolicy,
   IMA,
   type ActionType,
   type Diagnostic,
   type Func,
   type MatchRequest,
-  type ParsedPolicy,
   type PolicyRule,
 } from '../../core/policy/index.ts';
 import { FS_MAGIC } from '../../core/policy/builtin.ts';
 import { getProfile, PROFILES, DEFAULT_PROFILE, type KernelProfile } from '../../kernel/profiles.ts';
 import { walkTree } from '../../host/walk.ts';
+import {
+  loadPolicyRules,
+  parseCustomPolicy,
+  readPolicyFile,
+  type LoadedRules,
+} from '../../host/policy-source.ts';
+import { OP_HOOKS } from '../../kernel/workload.ts';
 import type { CommandModule } from '../command.ts';
 import type { CliIo } from '../io.ts';
-
-function readPolicyFile(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (e) {
-    throw fromSystemError(e, 'E_IO_READ', path);
-  }
-}
 
 /** `file:line:col: CODE token 'x': message` lines. */
 export function renderDiagnostics(file: string, ds: readonly Diagnostic[]): string {
@@ -47,35 +44,14 @@ export function renderDiagnostics(file: string, ds: readonly Diagnostic[]): stri
     .join('');
 }
 
-function parseFor(text: string, profile: KernelProfile): ParsedPolicy {
-  // a policy file is written after boot: the custom-policy rules for LSM labels apply
-  return parsePolicy(text, { features: profile.policy, defaultPolicyActive: false });
-}
-
-/** Load rules from `--builtin NAME` or a policy file; invalid files raise E_POLICY_SYNTAX with the first diagnostic. */
-export function loadRules(
-  opts: { policy?: string; builtin?: string },
-  profile: KernelProfile,
-): { rules: PolicyRule[]; inactive: ReadonlySet<number>; failSecurely: boolean } {
-  if (opts.builtin !== undefined) {
-    const names = opts.builtin.split(/[|,]/);
-    const rules = names.flatMap((n) =>
-      parseBuiltinRules(builtinPolicyText(n, profile.boot.builtin), n, profile.policy),
-    );
-    return { rules, inactive: new Set(), failSecurely: names.includes('fail_securely') };
-  }
-  if (opts.policy === undefined) throw new ImakitError('E_USAGE', 'give --policy FILE or --builtin NAME');
-  const p = parseFor(readPolicyFile(opts.policy), profile);
-  if (!p.ok) {
-    const d = p.diagnostics.find((x) => x.severity === 'error') as Diagnostic;
-    throw new ImakitError(d.code, `${opts.policy}: ${d.message} (the kernel would refuse the whole policy)`, {
-      path: opts.policy,
-      line: d.line,
-      col: d.col,
-      token: d.token,
-    });
-  }
-  return { rules: [...p.rules], inactive: p.inactive, failSecurely: false };
+/** Load rules from `--builtin NAME` or a policy file; invalid files raise E_POLICY_* with the first diagnostic. */
+export function loadRules(opts: { policy?: string; builtin?: string }, profile: KernelProfile): LoadedRules {
+  if (opts.builtin === undefined && opts.policy === undefined)
+    throw new ImakitError('E_USAGE', 'give --policy FILE or --builtin NAME');
+  return loadPolicyRules(
+    opts.builtin !== undefined ? { builtin: opts.builtin } : { policyFile: opts.policy },
+    profile,
+  );
 }
 
 interface CommonFlags {
@@ -85,7 +61,7 @@ interface CommonFlags {
 
 async function check(file: string, f: CommonFlags, io: CliIo): Promise<number> {
   const profile = getProfile(f.profile);
-  const p = parseFor(readPolicyFile(file), profile);
+  const p = parseCustomPolicy(readPolicyFile(file), profile);
   if (f.json)
     io.stdout(
       JSON.stringify(
@@ -107,7 +83,7 @@ async function check(file: string, f: CommonFlags, io: CliIo): Promise<number> {
 
 async function fmt(file: string, f: CommonFlags & { reloadable?: boolean }, io: CliIo): Promise<number> {
   const profile = getProfile(f.profile);
-  const p = parseFor(readPolicyFile(file), profile);
+  const p = parseCustomPolicy(readPolicyFile(file), profile);
   if (!p.ok) {
     io.stderr(renderDiagnostics(file, p.diagnostics));
     return EXIT.BAD_INPUT;
@@ -132,20 +108,6 @@ async function builtin(name: string, f: CommonFlags, io: CliIo): Promise<number>
   else io.stdout(text);
   return EXIT.OK;
 }
-
-/** The access a CLI op stands for: the hooks the kernel calls, with their masks. */
-export const OP_HOOKS: Readonly<Record<string, ReadonlyArray<readonly [Func, number]>>> = Object.freeze({
-  read: [['FILE_CHECK', 4]],
-  write: [['FILE_CHECK', 2]],
-  exec: [
-    ['FILE_CHECK', 1],
-    ['BPRM_CHECK', 1],
-    ['CREDS_CHECK', 1],
-  ],
-  mmap: [['MMAP_CHECK', 1]],
-  module: [['MODULE_CHECK', 4]],
-  firmware: [['FIRMWARE_CHECK', 4]],
-});
 
 interface ExplainFlags extends CommonFlags {
   policy?: string;

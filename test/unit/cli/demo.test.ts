@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { main } from '../../../src/cli/main.ts';
 import { memoryIo } from '../../../src/cli/io.ts';
 import { getXattr } from '../../../src/host/xattr.ts';
@@ -28,6 +28,24 @@ test('demo labels a real tree, verifies it, and detects exactly the tampered fil
     );
     assert.equal(byLabel['security.ima'], r.tampered[0].path);
     assert.equal(byLabel['security.evm'], r.tampered[1].path);
+    // the emulated kernel (appraise_tcb, enforce, the demo's certificate and EVM key) denies exactly
+    // the tampered files: the content change breaks the signature, the chmod breaks the HMAC
+    const treeDir = join('tree', basename(r.source));
+    assert.equal(r.prediction.mode, 'enforce');
+    assert.ok(r.prediction.checks >= 40);
+    const denied = r.prediction.denied.map(
+      (d: { path: string; op: string; cause: string }) => `${join(treeDir, d.path)} ${d.op} ${d.cause}`,
+    );
+    const ops = (p: string, cause: string): string[] =>
+      r.prediction.denied
+        .filter((d: { path: string }) => join(treeDir, d.path) === p)
+        .map((d: { op: string }) => `${p} ${d.op} ${cause}`);
+    assert.ok(ops(r.tampered[0].path, 'invalid-signature').length >= 1, denied.join('\n'));
+    assert.ok(ops(r.tampered[1].path, 'invalid-HMAC').length >= 1, denied.join('\n'));
+    assert.deepEqual(
+      denied.sort(),
+      [...ops(r.tampered[0].path, 'invalid-signature'), ...ops(r.tampered[1].path, 'invalid-HMAC')].sort(),
+    );
     // the labels are real xattrs on the kept workspace, in the kernel's formats
     const sample = join(ws, r.tampered[0].path);
     const ima = parseImaXattr(getXattr(sample, 'security.ima')!);

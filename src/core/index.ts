@@ -29,6 +29,8 @@ export * from './ima-list/diagnose.ts';
 export * from './ima-list/entry-fingerprint.ts';
 export * from './ima-list/fast-hash.ts';
 export * from './ima-list/fields.ts';
+export * from './ima-list/list-diff.ts';
+export * from './ima-list/list-form.ts';
 export * from './ima-list/list-signatures.ts';
 export * from './ima-list/quirks.ts';
 export * from './ima-list/replay.ts';

@@ -1,4 +1,5 @@
 /** imakit host: the real machine (files, xattrs, keyrings, securityfs, TPM sysfs, worker pools, the QEMU harness). Import from 'imakit/host'. */
+export * from './attest-input.ts';
 export * from './demo.ts';
 export * from './evm-file.ts';
 export * from './file-hash.ts';
@@ -13,6 +14,7 @@ export * from './label-tree.ts';
 export * from './list-file.ts';
 export * from './list-replay-offload.ts';
 export * from './list-replay-worker.ts';
+export * from './list-verify.ts';
 export * from './regular-file.ts';
 export * from './securityfs.ts';
 export * from './tpm-sysfs.ts';

@@ -19,14 +19,11 @@ import {
   findBootAggregateClaims,
   type BootAggregateVerdict,
 } from '../../core/boot-aggregate.ts';
-import { detectListFormat, parseBinaryList } from '../../core/ima-list/binary.ts';
-import { asciiToEntries, parseAsciiList } from '../../core/ima-list/ascii.ts';
-import { parseEventLog } from '../../core/tcg/event-log.ts';
 import { replayEventLog } from '../../core/tcg/replay.ts';
-import { bankFromListName } from '../../host/securityfs.ts';
+import { loadListFile, readEventLogFile, readPcrOptions, readTpmPcrs } from '../../host/attest-input.ts';
 import { DEFAULT_TPM_SYSFS } from '../../host/tpm-sysfs.ts';
 import type { CommandContext, CommandModule } from '../command.ts';
-import { collect, looksAscii, printJson, readInput, readPcrOptions, readTpmPcrs } from './attest-input.ts';
+import { collect, printJson } from './attest-output.ts';
 
 interface Flags {
   pcrs?: string[];
@@ -38,13 +35,8 @@ interface Flags {
 }
 
 function claimsOf(path: string) {
-  const bytes = readInput(path);
-  if (looksAscii(bytes)) {
-    const entries = asciiToEntries(parseAsciiList(new TextDecoder('latin1').decode(bytes)));
-    return findBootAggregateClaims(entries, 'le');
-  }
-  const det = detectListFormat(bytes.subarray(0, 65536), { bank: bankFromListName(path) });
-  return findBootAggregateClaims(parseBinaryList(bytes, det.format), det.format.endian);
+  const l = loadListFile(path);
+  return findBootAggregateClaims(l.entries, l.format.endian);
 }
 
 export const command: CommandModule = {
@@ -69,7 +61,7 @@ export const command: CommandModule = {
             let pcrs: PcrValues | undefined;
             let source: string;
             if (f.eventlog !== undefined) {
-              pcrs = replayEventLog(parseEventLog(readInput(f.eventlog))).pcrs;
+              pcrs = replayEventLog(readEventLogFile(f.eventlog)).pcrs;
               source = `event log ${f.eventlog}`;
             } else {
               pcrs = readPcrOptions(f.pcrs ?? [], f.pcrsJson ?? []);

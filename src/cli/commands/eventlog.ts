@@ -17,7 +17,6 @@ import type { Command } from 'commander';
 import { ImakitError } from '../../errors.ts';
 import { toHex } from '../../core/bytes.ts';
 import type { PcrValues } from '../../core/pcr-values.ts';
-import { parseEventLog } from '../../core/tcg/event-log.ts';
 import { compareEventLogPcrs, replayEventLog } from '../../core/tcg/replay.ts';
 import {
   decodeEventData,
@@ -27,8 +26,9 @@ import {
 } from '../../core/tcg/event-types.ts';
 import { computeBootAggregates } from '../../core/boot-aggregate.ts';
 import { DEFAULT_TPM_SYSFS } from '../../host/tpm-sysfs.ts';
+import { readEventLogFile, readPcrOptions, readTpmPcrs } from '../../host/attest-input.ts';
 import type { CommandContext, CommandModule } from '../command.ts';
-import { collect, pcrJson, printJson, readInput, readPcrOptions, readTpmPcrs } from './attest-input.ts';
+import { collect, pcrJson, printJson } from './attest-output.ts';
 
 /** Default location of the firmware event log. */
 export const DEFAULT_EVENT_LOG = '/sys/kernel/security/tpm0/binary_bios_measurements';
@@ -41,16 +41,6 @@ function trustOf(type: number): 'not-extended' | 'digest-covers-data' | 'data-un
       : 'data-untrusted';
 }
 
-function readLog(path: string) {
-  try {
-    return parseEventLog(readInput(path));
-  } catch (e) {
-    if (e instanceof ImakitError && e.context.path === undefined)
-      throw new ImakitError(e.code, e.message, { ...e.context, path }, { cause: e });
-    throw e;
-  }
-}
-
 function registerShow(ev: Command, ctx: CommandContext): void {
   ev.command('show')
     .description('print the events of a TCG event log with decoded data')
@@ -60,7 +50,7 @@ function registerShow(ev: Command, ctx: CommandContext): void {
       ctx.run(
         () => {
           const path = file ?? DEFAULT_EVENT_LOG;
-          const log = readLog(path);
+          const log = readEventLogFile(path);
           const events = log.events.map((e) => ({
             index: e.index,
             offset: e.offset,
@@ -129,7 +119,7 @@ function registerReplay(ev: Command, ctx: CommandContext): void {
       ctx.run(
         () => {
           const path = file ?? DEFAULT_EVENT_LOG;
-          const log = readLog(path);
+          const log = readEventLogFile(path);
           const replay = replayEventLog(log);
           let expected: PcrValues | undefined = readPcrOptions(f.pcrs ?? [], f.pcrsJson ?? []);
           if (!expected && f.tpm !== false)

@@ -25,17 +25,24 @@ export const WORKLOAD_OPS = Object.freeze([
 ] as const);
 export type WorkloadOp = (typeof WORKLOAD_OPS)[number];
 
-/** One access (mirrors the harness's `Access`). */
+/** One access of a workload (the harness's `Access`, src/host/vm/types.ts, is this type). */
 export interface WorkloadAccess {
   readonly op: WorkloadOp;
+  /** path relative to the data disk root (no leading slash, no `..`) */
   readonly path: string;
+  /** uid doing the access: 0 (root) or 1000 (user); default 0 */
   readonly uid?: number;
+  /** for write, create, write-then-read, open-writers, tomtou: text written */
   readonly content?: string;
+  /** for chmod: octal mode text */
   readonly mode?: string;
+  /** for chown: `uid:gid` */
   readonly owner?: string;
+  /** for setxattr / rmxattr: the xattr name */
   readonly name?: string;
-  /** setxattr value in setfattr syntax: `0x…` hex or `"text"` */
+  /** for setxattr: value in setfattr syntax (`0x…` hex or `"text"`) */
   readonly value?: string;
+  /** free label carried into the result (e.g. `good-hash/read`) */
   readonly label?: string;
 }
 

@@ -8,6 +8,7 @@
  * ima_init_policy() composing the boot rule list.
  */
 import { findHashAlgo } from '../hash-algo.ts';
+import { FIELD_IDS, MAX_TEMPLATE_FIELDS, NAMED_TEMPLATES } from '../ima-list/templates.ts';
 import type { PolicyFeatures, PolicyRule } from './ast.ts';
 import {
   CRITICAL_DATA_RULES,
@@ -21,38 +22,12 @@ import {
   type BuiltinConfig,
 } from './builtin.ts';
 
-/** Built-in template formats (ima_template.c builtin_templates[]). */
-export const TEMPLATE_FORMATS: Readonly<Record<string, string>> = Object.freeze({
-  ima: 'd|n',
-  'ima-ng': 'd-ng|n-ng',
-  'ima-ngv2': 'd-ngv2|n-ng',
-  'ima-sig': 'd-ng|n-ng|sig',
-  'ima-sigv2': 'd-ngv2|n-ng|sig',
-  'ima-buf': 'd-ng|n-ng|buf',
-  'ima-modsig': 'd-ng|n-ng|sig|d-modsig|modsig',
-  'evm-sig': 'd-ng|n-ng|evmsig|xattrnames|xattrlengths|xattrvalues|iuid|igid|imode',
-});
-/** Template field ids (ima_template.c supported_fields[]). */
-export const TEMPLATE_FIELDS: ReadonlySet<string> = Object.freeze(
-  new Set([
-    'd',
-    'n',
-    'd-ng',
-    'd-ngv2',
-    'n-ng',
-    'sig',
-    'buf',
-    'd-modsig',
-    'modsig',
-    'evmsig',
-    'iuid',
-    'igid',
-    'imode',
-    'xattrnames',
-    'xattrlengths',
-    'xattrvalues',
-  ]),
+/** Built-in template formats (ima_template.c builtin_templates[]), from the list codec's table. */
+export const TEMPLATE_FORMATS: Readonly<Record<string, string>> = Object.freeze(
+  Object.fromEntries(NAMED_TEMPLATES.map((t) => [t.name, t.fmt])),
 );
+/** Template field ids (ima_template.c supported_fields[]). */
+export const TEMPLATE_FIELDS: ReadonlySet<string> = Object.freeze(new Set<string>(FIELD_IDS));
 
 /** Appraisal mode (`ima_appraise=`). */
 export type AppraiseMode = 'enforce' | 'fix' | 'log' | 'off';
@@ -218,7 +193,11 @@ export function resolveBootParams(
       case 'ima_template_fmt': {
         if (template) break;
         const ids = val.split('|');
-        if (val === '' || ids.length > 15 || ids.some((f) => f.length > 16 || !TEMPLATE_FIELDS.has(f))) {
+        if (
+          val === '' ||
+          ids.length > MAX_TEMPLATE_FIELDS ||
+          ids.some((f) => f.length > 16 || !TEMPLATE_FIELDS.has(f))
+        ) {
           messages.push(`ima: format string '${val}' not valid, using template ${defaults.defaultTemplate}`);
           break;
         }

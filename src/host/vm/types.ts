@@ -4,6 +4,8 @@
  * JSON (the CLI's `--workload`) and recorded in fixture manifests.
  */
 
+import type { WorkloadAccess, WorkloadOp } from '../../kernel/workload.ts';
+
 /** Firmware QEMU boots with (real-kernel.md §3.2). */
 export type Firmware = 'seabios' | 'ovmf';
 
@@ -27,40 +29,10 @@ export type PcrBank = 'sha1' | 'sha256' | 'sha384' | 'sha512';
  * - `chmod` (`mode`, octal text), `chown` (`owner`, `uid:gid`), `setxattr` (`name`,
  *   `value` as setfattr text, e.g. `0x01ab` or `"text"`), `rmxattr` (`name`).
  */
-export type AccessOp =
-  | 'exec'
-  | 'read'
-  | 'mmap-exec'
-  | 'write-then-read'
-  | 'open-writers'
-  | 'tomtou'
-  | 'write'
-  | 'create'
-  | 'chmod'
-  | 'chown'
-  | 'setxattr'
-  | 'rmxattr';
+export type AccessOp = WorkloadOp;
 
-/** One access of the workload. */
-export interface Access {
-  readonly op: AccessOp;
-  /** path relative to the data disk root (no leading slash, no `..`) */
-  readonly path: string;
-  /** guest uid doing the access: 0 (root) or 1000 (user); default 0 */
-  readonly uid?: number;
-  /** for write, create, write-then-read, open-writers, tomtou: text written */
-  readonly content?: string;
-  /** for chmod: octal mode text */
-  readonly mode?: string;
-  /** for chown: `uid:gid` */
-  readonly owner?: string;
-  /** for setxattr / rmxattr: the xattr name */
-  readonly name?: string;
-  /** for setxattr: value in setfattr syntax (`0x…` hex or `"text"`) */
-  readonly value?: string;
-  /** free label carried into the result (e.g. `good-hash/read`) */
-  readonly label?: string;
-}
+/** One access of the workload (the emulator replays the same type: src/kernel/workload.ts). */
+export type Access = WorkloadAccess;
 
 /** The EVM HMAC key: a ready blob under a known master key, or a plain key imakit wraps. */
 export type EvmKeySpec =

@@ -7,6 +7,7 @@ PKGS=(
   tpm2-tools swtpm swtpm-tools libtss2-tcti-swtpm0
   qemu-system-x86 qemu-utils busybox-static ovmf
   python3-cryptography bc file
+  linux-kbuild-6.1
 )
 need=0
 for c in evmctl openssl getfattr fsverity keyctl mkfs.ext4 cpio xxd tpm2_eventlog swtpm swtpm_setup \
@@ -15,6 +16,8 @@ for c in evmctl openssl getfattr fsverity keyctl mkfs.ext4 cpio xxd tpm2_eventlo
 done
 [ -e /usr/lib/x86_64-linux-gnu/libtss2-tcti-swtpm.so.0 ] || need=1
 [ -e /usr/share/OVMF/OVMF_CODE_4M.fd ] || need=1
+# the kernel's scripts/sign-file: modsig tests cross-check files it signs
+compgen -G '/usr/lib/linux-kbuild-*/scripts/sign-file' >/dev/null || need=1
 if [ "$need" = 1 ]; then
   SUDO=""
   [ "$(id -u)" = 0 ] || SUDO="sudo"

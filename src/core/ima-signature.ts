@@ -139,6 +139,26 @@ export class Keyring {
     }
     return undefined;
   }
+  /**
+   * The first key whose certificate has exactly this issuer Name DER and serial number (INTEGER
+   * contents): the kernel's `id[0]` = serial ‖ issuer (x509_public_key.c), which a PKCS#7
+   * signer identified by issuerAndSerialNumber must match in full (pkcs7_trust.c,
+   * find_asymmetric_key with partial=false). Keys without a certificate never match.
+   */
+  findByIssuerSerial(issuerDer: Uint8Array, serial: Uint8Array): PublicKey | undefined {
+    const serialHex = Buffer.from(serial.buffer, serial.byteOffset, serial.byteLength).toString('hex');
+    return this.keys.find(
+      (k) =>
+        k.cert !== undefined && k.cert.serialHex === serialHex && bytesEqual(k.cert.issuerDer, issuerDer),
+    );
+  }
+  /**
+   * The first key whose certificate's subjectKeyIdentifier equals `skid` in full (the kernel's
+   * `id[1]`; a PKCS#7 signer identified by SKID, sign-file `-k`). Keys without a SKID never match.
+   */
+  findBySkid(skid: Uint8Array): PublicKey | undefined {
+    return this.keys.find((k) => k.cert?.skid !== undefined && bytesEqual(k.cert.skid, skid));
+  }
 }
 
 function tail4(b: Uint8Array): number {

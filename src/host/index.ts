@@ -8,6 +8,7 @@ export * from './fs-uuid.ts';
 export * from './hash-pool.ts';
 export * from './inode.ts';
 export * from './key-files.ts';
+export * from './key-issue.ts';
 export * from './keyctl.ts';
 export * from './label-file.ts';
 export * from './label-tree.ts';

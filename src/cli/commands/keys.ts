@@ -16,27 +16,20 @@
  * Private keys, master keys, plaintext EVM keys and blobs are written 0600, atomically, and never
  * over an existing file unless --force.
  */
-import { createPrivateKey, randomBytes, type KeyObject } from 'node:crypto';
-import { join } from 'node:path';
 import type { Command } from 'commander';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { RSAPublicKey } from '@peculiar/asn1-rsa';
 import { ImakitError } from '../../errors.ts';
-import {
-  generateKeyPair,
-  exportPrivateKeyPem,
-  normalizeCurve,
-  type GenKeyAlg,
-  type KeySpec,
-} from '../../core/key-gen.ts';
-import { buildCertificate } from '../../core/x509-build.ts';
+import { normalizeCurve, type GenKeyAlg, type KeySpec } from '../../core/key-gen.ts';
 import { describeKey, type KeyInfo, type Acceptance } from '../../core/key-info.ts';
-import { containsPrivateKey, loadPrivateKey, loadPublicKey } from '../../core/keys.ts';
-import { looksLikePem, parseCertificate, pemDecode, pemEncode } from '../../core/x509.ts';
-import { formatKeyId, formatKeyIdV1, keyIdOfCertificate, keyIdV1, rsaKeyBlobV1 } from '../../core/keyid.ts';
-import { decryptEvmKeyBlob, newEvmKeyBlob } from '../../core/evm-key-blob.ts';
-import { readKeyFile, writePublicFile, writeSecretFile } from '../../host/key-files.ts';
-import { addCertificate, resolveKeyring } from '../../host/keyctl.ts';
+import { readKeyFile } from '../../host/key-files.ts';
+import {
+  convertKeyFile,
+  createCaFiles,
+  createEvmKeyFiles,
+  createSigningKeyFiles,
+  decryptEvmKeyFile,
+  importCertificateFile,
+  writeMasterKeyFile,
+} from '../../host/key-issue.ts';
 import type { CommandContext, CommandModule } from '../command.ts';
 
 const usage = (detail: string): ImakitError => new ImakitError('E_USAGE', detail);
@@ -61,32 +54,6 @@ function intOpt(v: string | undefined, name: string, dflt: number): number {
   if (v === undefined) return dflt;
   if (!/^[0-9]+$/.test(v)) throw usage(`${name} must be a positive integer`);
   return Number(v);
-}
-
-/** A private KeyObject from a PEM/DER file (typed errors from keys.ts first: passphrase, type). */
-function privateKeyObject(data: Uint8Array, passphrase: string | undefined, path: string): KeyObject {
-  try {
-    loadPrivateKey(data, passphrase === undefined ? {} : { passphrase });
-  } catch (e) {
-    if (e instanceof ImakitError) throw new ImakitError(e.code, e.message, { path });
-    throw e;
-  }
-  const key = Buffer.from(data);
-  return looksLikePem(data)
-    ? createPrivateKey(passphrase === undefined ? key : { key, passphrase })
-    : createPrivateKey({
-        key,
-        format: 'der',
-        type: 'pkcs8',
-        ...(passphrase === undefined ? {} : { passphrase }),
-      });
-}
-
-function certDer(data: Uint8Array, path: string): Uint8Array {
-  if (!looksLikePem(data)) return data;
-  const b = pemDecode(data).find((x) => x.label === 'CERTIFICATE');
-  if (!b) throw new ImakitError('E_KEY_PARSE', 'no CERTIFICATE PEM block', { path });
-  return b.der;
 }
 
 function acceptanceText(name: string, a: Acceptance): string[] {
@@ -165,37 +132,19 @@ function registerCa(keys: Command, ctx: CommandContext): void {
       ) =>
         ctx.run(
           () => {
-            const spec = keySpec(f);
-            const k = generateKeyPair(spec);
-            const c = buildCertificate({
-              publicKey: k.publicKey,
-              issuerKey: k.privateKey,
+            const out = createCaFiles({
+              spec: keySpec(f),
               subject: f.subject,
-              ca: true,
               days: intOpt(f.days, '--days', 3650),
+              pass: f.pass,
+              outDir: f.out,
+              write: { overwrite: f.force === true },
             });
-            const w = { overwrite: f.force === true };
-            const files = {
-              cert: join(f.out, 'ca.pem'),
-              der: join(f.out, 'ca.der'),
-              key: join(f.out, 'ca.key.pem'),
-            };
-            writeSecretFile(files.key, exportPrivateKeyPem(k.privateKey, f.pass), w);
-            writePublicFile(files.cert, c.pem, w);
-            writePublicFile(files.der, c.der, w);
-            const out = {
-              ...files,
-              alg: k.alg,
-              bits: k.bits,
-              curve: k.curve,
-              keyid: formatKeyId(keyIdOfCertificate(c.cert)),
-              subject: c.cert.subject,
-            };
-            if (f.json) json(ctx, out);
+            if (f.json) json(ctx, { ...out, issuer: undefined });
             else
               ctx.io.stdout(
-                `CA ${out.subject} (${k.alg}${k.curve ? ' ' + k.curve : ''}), key id ${out.keyid}\n  ${files.cert}\n  ${files.der}\n  ${files.key} (0600)\n` +
-                  `Build into a kernel with CONFIG_SYSTEM_TRUSTED_KEYS="${files.cert}".\n`,
+                `CA ${out.subject} (${out.alg}${out.curve ? ' ' + out.curve : ''}), key id ${out.keyid}\n  ${out.cert}\n  ${out.der}\n  ${out.key} (0600)\n` +
+                  `Build into a kernel with CONFIG_SYSTEM_TRUSTED_KEYS="${out.cert}".\n`,
               );
             return 0;
           },
@@ -239,45 +188,22 @@ function registerGen(keys: Command, ctx: CommandContext): void {
       ) =>
         ctx.run(
           () => {
-            const spec = keySpec(f);
-            const caPath = join(f.ca, 'ca.pem');
-            const caKeyPath = join(f.ca, 'ca.key.pem');
-            const caCert = parseCertificate(certDer(readKeyFile(caPath), caPath));
-            const caKey = privateKeyObject(readKeyFile(caKeyPath), f.caPass, caKeyPath);
-            const k = generateKeyPair(spec);
-            const c = buildCertificate({
-              publicKey: k.publicKey,
-              issuerKey: caKey,
-              issuerCert: caCert,
+            const out = createSigningKeyFiles({
+              spec: keySpec(f),
               subject: f.subject,
-              ca: false,
-              codeSigning: f.codeSigning === true,
               days: intOpt(f.days, '--days', 3650),
+              pass: f.pass,
+              outDir: f.out,
+              write: { overwrite: f.force === true },
+              caDir: f.ca,
+              caPass: f.caPass,
+              codeSigning: f.codeSigning === true,
             });
-            const w = { overwrite: f.force === true };
-            const files = {
-              key: join(f.out, 'key.pem'),
-              cert: join(f.out, 'cert.pem'),
-              der: join(f.out, 'cert.der'),
-            };
-            writeSecretFile(files.key, exportPrivateKeyPem(k.privateKey, f.pass), w);
-            writePublicFile(files.cert, c.pem, w);
-            writePublicFile(files.der, c.der, w);
-            const keyid = formatKeyId(keyIdOfCertificate(c.cert));
-            if (f.json)
-              json(ctx, {
-                ...files,
-                alg: k.alg,
-                bits: k.bits,
-                curve: k.curve,
-                keyid,
-                subject: c.cert.subject,
-                issuer: c.cert.issuer,
-              });
+            if (f.json) json(ctx, out);
             else
               ctx.io.stdout(
-                `signing key ${c.cert.subject} (${k.alg}${k.curve ? ' ' + k.curve : ''}), key id ${keyid}, issued by ${c.cert.issuer}\n` +
-                  `  ${files.key} (0600)\n  ${files.cert}\n  ${files.der} (for keyctl padd asymmetric / imakit keys import)\n`,
+                `signing key ${out.subject} (${out.alg}${out.curve ? ' ' + out.curve : ''}), key id ${out.keyid}, issued by ${out.issuer}\n` +
+                  `  ${out.key} (0600)\n  ${out.cert}\n  ${out.der} (for keyctl padd asymmetric / imakit keys import)\n`,
               );
             return 0;
           },
@@ -312,16 +238,6 @@ function registerInfo(keys: Command, ctx: CommandContext): void {
     );
 }
 
-/** evmctl `convert`: `IN.bin` (the v1 key blob) and `IN.keyid` (`%llX`, no newline). */
-function evmctlConvert(data: Uint8Array): { bin: Uint8Array; keyid: string } {
-  const pub = loadPublicKey(data);
-  if (pub.alg !== 'rsa') throw new ImakitError('E_KEY_TYPE', 'evmctl convert (v1 keys) is RSA only');
-  const k = AsnConvert.parse(pub.subjectPublicKey, RSAPublicKey);
-  const n = new Uint8Array(k.modulus);
-  const e = new Uint8Array(k.publicExponent);
-  return { bin: rsaKeyBlobV1(n, e), keyid: formatKeyIdV1(keyIdV1(n, e)) };
-}
-
 function registerConvert(keys: Command, ctx: CommandContext): void {
   keys
     .command('convert')
@@ -336,38 +252,9 @@ function registerConvert(keys: Command, ctx: CommandContext): void {
     .action((file: string, f: CommonFlags & { to: string; out?: string }) =>
       ctx.run(
         () => {
-          const data = readKeyFile(file);
-          const w = { overwrite: f.force === true };
-          const written: string[] = [];
-          if (f.to === 'evmctl') {
-            const r = evmctlConvert(data);
-            const prefix = f.out ?? file;
-            writePublicFile(`${prefix}.bin`, r.bin, w);
-            writePublicFile(`${prefix}.keyid`, r.keyid, w);
-            written.push(`${prefix}.bin`, `${prefix}.keyid`);
-          } else if (f.to === 'pem' || f.to === 'der') {
-            if (f.out === undefined) throw usage('--out is required for --to pem|der');
-            const isPrivate = containsPrivateKey(data) || (!looksLikePem(data) && isDerPrivate(data));
-            let der: Uint8Array;
-            let label: string;
-            if (isPrivate) {
-              // re-encode as unencrypted PKCS#8 (convert is not a way to strip or add passphrases)
-              if (looksLikePem(data) && /ENCRYPTED/.test(Buffer.from(data).toString('latin1')))
-                throw usage('encrypted private keys are not converted; use openssl pkcs8');
-              der = new Uint8Array(
-                privateKeyObject(data, undefined, file).export({ type: 'pkcs8', format: 'der' }),
-              );
-              label = 'PRIVATE KEY';
-            } else {
-              const pub = loadPublicKey(data);
-              der = pub.cert ? pub.cert.der : pub.spkiDer;
-              label = pub.cert ? 'CERTIFICATE' : 'PUBLIC KEY';
-            }
-            const out = f.to === 'pem' ? pemEncode(label, der) : der;
-            if (isPrivate) writeSecretFile(f.out, out, w);
-            else writePublicFile(f.out, out, w);
-            written.push(f.out);
-          } else throw usage(`--to must be pem, der or evmctl (got '${f.to}')`);
+          if (f.to !== 'evmctl' && f.to !== 'pem' && f.to !== 'der')
+            throw usage(`--to must be pem, der or evmctl (got '${f.to}')`);
+          const written = convertKeyFile(file, f.to, f.out, { overwrite: f.force === true });
           if (f.json) json(ctx, { written });
           else ctx.io.stdout(written.map((p) => `wrote ${p}\n`).join(''));
           return 0;
@@ -375,15 +262,6 @@ function registerConvert(keys: Command, ctx: CommandContext): void {
         { json: f.json === true },
       ),
     );
-}
-
-function isDerPrivate(data: Uint8Array): boolean {
-  try {
-    createPrivateKey({ key: Buffer.from(data), format: 'der', type: 'pkcs8' });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function registerImport(keys: Command, ctx: CommandContext): void {
@@ -397,14 +275,16 @@ function registerImport(keys: Command, ctx: CommandContext): void {
     .action((file: string, f: { keyring: string; create?: boolean; json?: boolean }) =>
       ctx.run(
         () => {
-          const der = certDer(readKeyFile(file), file);
-          const cert = parseCertificate(der);
-          const ring = resolveKeyring(f.keyring, { create: f.create === true });
-          const serial = addCertificate(der, ring);
-          const keyid = formatKeyId(keyIdOfCertificate(cert));
+          const r = importCertificateFile(file, f.keyring, f.create === true);
           if (f.json)
-            json(ctx, { serial, keyring: f.keyring, keyringId: ring, keyid, subject: cert.subject });
-          else ctx.io.stdout(`${serial}\n`);
+            json(ctx, {
+              serial: r.serial,
+              keyring: f.keyring,
+              keyringId: r.keyringId,
+              keyid: r.keyid,
+              subject: r.subject,
+            });
+          else ctx.io.stdout(`${r.serial}\n`);
           return 0;
         },
         { json: f.json === true },
@@ -427,7 +307,7 @@ function registerKmk(keys: Command, ctx: CommandContext): void {
         () => {
           const len = intOpt(f.len, '--len', 32);
           if (len < 1 || len > 32767) throw usage('--len must be 1..32767');
-          writeSecretFile(f.out, new Uint8Array(randomBytes(len)), { overwrite: f.force === true });
+          writeMasterKeyFile(f.out, len, { overwrite: f.force === true });
           if (f.json) json(ctx, { written: f.out, len });
           else
             ctx.io.stdout(
@@ -461,12 +341,15 @@ function registerEvmKey(keys: Command, ctx: CommandContext): void {
           () => {
             const len = intOpt(f.len, '--len', 32);
             if (len < 20 || len > 128) throw usage('--len must be 20..128 (EVM uses at most 128 bytes)');
-            const r = newEvmKeyBlob({ masterKey: readKeyFile(f.kmk), len, masterDesc: f.masterDesc });
-            const w = { overwrite: f.force === true };
-            writeSecretFile(f.out, r.payloadHex, w);
-            if (f.plainOut !== undefined) writeSecretFile(f.plainOut, r.plain, w);
-            r.plain.fill(0);
-            if (f.json) json(ctx, { written: f.out, plain: f.plainOut, len, loadCommand: r.loadCommand });
+            const loadCommand = createEvmKeyFiles({
+              kmk: f.kmk,
+              out: f.out,
+              len,
+              masterDesc: f.masterDesc,
+              plainOut: f.plainOut,
+              write: { overwrite: f.force === true },
+            });
+            if (f.json) json(ctx, { written: f.out, plain: f.plainOut, len, loadCommand });
             else
               ctx.io.stdout(
                 `wrote ${f.out}; load it with: keyctl add encrypted evm-key "load $(cat ${f.out})" @u\n`,
@@ -486,19 +369,9 @@ function registerEvmKey(keys: Command, ctx: CommandContext): void {
     .action((blob: string, f: CommonFlags & { kmk: string; out: string }) =>
       ctx.run(
         () => {
-          const data = readKeyFile(blob);
-          let plain: Uint8Array;
-          try {
-            plain = decryptEvmKeyBlob(data, readKeyFile(f.kmk));
-          } catch (e) {
-            if (e instanceof ImakitError)
-              throw new ImakitError(e.code, e.message, { ...e.context, path: blob });
-            throw e;
-          }
-          writeSecretFile(f.out, plain, { overwrite: f.force === true });
-          if (f.json) json(ctx, { written: f.out, len: plain.length });
-          else ctx.io.stdout(`wrote ${f.out} (${plain.length} bytes, 0600)\n`);
-          plain.fill(0);
+          const len = decryptEvmKeyFile(blob, f.kmk, f.out, { overwrite: f.force === true });
+          if (f.json) json(ctx, { written: f.out, len });
+          else ctx.io.stdout(`wrote ${f.out} (${len} bytes, 0600)\n`);
           return 0;
         },
         { json: f.json === true },

@@ -56,3 +56,28 @@ export function run(
   if (r.error) throw r.error;
   return { status: r.status ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
+
+/**
+ * The independent reference HMAC (`evm_ref.py` in the shared vectors) of a real file: Python reads
+ * everything itself (os.lstat, os.getxattr, the generation from `lsattr -vd`), so nothing of
+ * imakit's file reading is trusted. Returns the 20-byte HMAC as lowercase hex.
+ */
+export function evmRefHmac(file: string, keyFile: string, fsUuid: string): string {
+  const py = `
+import os, subprocess, sys
+sys.path.insert(0, sys.argv[1])
+import evm_ref
+f, key, uuid = sys.argv[2], open(sys.argv[3], 'rb').read(), sys.argv[4]
+evm_ref.EVM_XATTRS = ["security.selinux", "security.apparmor", "security.ima", "security.capability"]
+xs = {}
+for n in evm_ref.EVM_XATTRS:
+    try: xs[n] = os.getxattr(f, n, follow_symlinks=False)
+    except OSError: pass
+st = os.lstat(f)
+gen = int(subprocess.run(["lsattr", "-vd", f], capture_output=True, text=True, check=True).stdout.split()[0])
+print(evm_ref.evm_hmac(key, xs, st.st_ino, gen, st.st_uid, st.st_gid, st.st_mode, fsuuid=uuid).hex())
+`;
+  const r = run('python3', ['-c', py, VECTORS_DIR, file, keyFile, fsUuid]);
+  if (r.status !== 0) throw new Error(`evm_ref.py failed (${r.status}): ${r.stderr}`);
+  return r.stdout.trim();
+}

@@ -2,7 +2,8 @@
  * Tiny loaders shared by tests (style.md practice 14). Vectors live in the shared reference tree
  * beside the repository (`../shared/vectors`), located from this file, never from a machine path.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +45,13 @@ export function vectorOutputLine(contains: string): string {
 export function tempDir(prefix = 'imakit-test-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A file of `size` fresh random bytes at `dir/name`; returns its path. */
+export function freshFile(dir: string, name: string, size: number): string {
+  const p = join(dir, name);
+  writeFileSync(p, randomBytes(size));
+  return p;
 }
 
 /** Run an external tool; returns status, stdout, stderr as text. */

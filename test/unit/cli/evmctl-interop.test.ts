@@ -6,10 +6,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, writeFileSync, symlinkSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { main } from '../../../src/cli/main.ts';
 import { memoryIo } from '../../../src/cli/io.ts';
-import { tempDir, vectorPath, vectorOutputLine, run } from '../../helpers.ts';
+import { freshFile, tempDir, vectorPath, vectorOutputLine, run } from '../../helpers.ts';
 
 const RSA_KEY = vectorPath('rsa2048.key');
 const RSA_CER = vectorPath('rsa2048.cer');
@@ -33,11 +33,10 @@ function xattrHex(path: string, name: string): string {
   ).toString('hex');
 }
 
-function fresh(dir: string, name: string, size = 3000): string {
-  const p = join(dir, name);
-  writeFileSync(p, randomBytes(size));
-  return p;
-}
+const fresh = (dir: string, name: string, size = 3000): string => freshFile(dir, name, size);
+
+/** Inode fields forced on the command line, so both tools hash identical metadata. */
+const FIXED_INODE = ['--ino', '1000', '--generation', '12345', '--uid', '0', '--gid', '0', '--mode', '33188'];
 
 test('ima_hash -n: output identical to evmctl for every algorithm both support', async () => {
   const { dir, cleanup } = tempDir();
@@ -177,20 +176,7 @@ test('EVM sign/verify both ways (0x03 with -u and --generation, portable 0x05 wi
     assert.equal(ours.status, theirs.status);
     assert.notEqual(ours.status, 0);
     // identical EVM signature when the inputs are identical (same inode fields forced)
-    const forced = [
-      '--uuid=28b23254-9467-44c0-b6ba-34b12e85a26f',
-      '--ino',
-      '1000',
-      '--generation',
-      '12345',
-      '--uid',
-      '0',
-      '--gid',
-      '0',
-      '--mode',
-      '33188',
-      '-n',
-    ];
+    const forced = ['--uuid=28b23254-9467-44c0-b6ba-34b12e85a26f', ...FIXED_INODE, '-n'];
     const ev = run('evmctl', ['sign', ...forced, '--key', RSA_KEY, b])
       .stdout.trim()
       .split('\n')
@@ -214,24 +200,7 @@ test('hmac is kernel-correct: equals the shared vector (SHA-1, 128-byte key, wit
     copyFileSync(vectorPath('hello.txt'), f);
     const key = vectorPath('evm-key-plain.bin');
     const ima = '0404a948904f2f0f479b8f8197694b30184b0d2ed1c1cd2a1ec0fb85d299a192a447';
-    const common = [
-      '--hmackey',
-      key,
-      '--ima',
-      ima,
-      '--ino',
-      '1000',
-      '--generation',
-      '12345',
-      '--uid',
-      '0',
-      '--gid',
-      '0',
-      '--mode',
-      '33188',
-      '-n',
-      '--caps',
-    ];
+    const common = ['--hmackey', key, '--ima', ima, ...FIXED_INODE, '-n', '--caps'];
     const withUuid = await imakit(['hmac', ...common, '--uuid=28b23254-9467-44c0-b6ba-34b12e85a26f', f]);
     assert.equal(withUuid.status, 0, withUuid.stderr);
     assert.equal(withUuid.stdout.trim(), '02debcd8116442ae9303c630cfaf20238750ad7d18');

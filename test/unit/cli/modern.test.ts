@@ -22,7 +22,7 @@ import { main } from '../../../src/cli/main.ts';
 import { memoryIo } from '../../../src/cli/io.ts';
 import { getXattr, setXattr } from '../../../src/host/xattr.ts';
 import { toHex } from '../../../src/core/bytes.ts';
-import { REPO_ROOT, evmRefHmac, tempDir, vectorPath, run } from '../../helpers.ts';
+import { REPO_ROOT, evmRefHmac, freshFile, tempDir, vectorPath, run } from '../../helpers.ts';
 
 const RSA_KEY = vectorPath('rsa2048.key');
 const RSA_CER = vectorPath('rsa2048.cer');
@@ -38,11 +38,7 @@ async function imakit(args: string[], env: Record<string, string> = {}) {
   return { status, out: io.out(), err: io.err() };
 }
 
-function fresh(dir: string, name: string, size = 4000): string {
-  const p = join(dir, name);
-  writeFileSync(p, randomBytes(size));
-  return p;
-}
+const fresh = (dir: string, name: string, size = 4000): string => freshFile(dir, name, size);
 
 const hexOf = (b: Uint8Array | null): string => (b === null ? '' : toHex(b));
 

@@ -27,6 +27,8 @@ import { parsePkcs7 } from '../../../src/core/pkcs7.ts';
 import { parseBinaryList, encodeBinaryList, type UntrustedEntry } from '../../../src/core/ima-list/binary.ts';
 import { joinTemplateData } from '../../../src/core/ima-list/fields.ts';
 import { verifyListSignatures } from '../../../src/core/ima-list/list-signatures.ts';
+import { main } from '../../../src/cli/main.ts';
+import { memoryIo } from '../../../src/cli/io.ts';
 import { run, tempDir } from '../../helpers.ts';
 
 const sha256 = hashAlgoByName('sha256');
@@ -296,7 +298,7 @@ test('splitModsig: the kernel trailer checks (mod_check_sig)', () => {
   assert.equal(code(mut(8, 0xff)), 'E_CODEC_BAD_LENGTH'); // 4 GiB sig_len, nothing allocated
 });
 
-test('ima-modsig list entries verify through verifyListSignatures (binary list codec round trip)', () => {
+test('ima-modsig list entries verify through verifyListSignatures (binary list codec round trip) and the CLI', async () => {
   const { dir, cleanup } = tempDir('imakit-modsig-');
   try {
     const rsa = makeSigner(dir, 'rsa', ['-newkey', 'rsa:2048']);
@@ -370,6 +372,58 @@ test('ima-modsig list entries verify through verifyListSignatures (binary list c
       verifyListSignatures(parsed, keyringOf(dir, rsa.cert, ec.cert), 'le', { modsig: false }).length,
       0,
     );
+
+    // CLI on the same list: `log verify` reports the modsig verdicts and exits 1 on the failed one;
+    // the evmctl drop-in ignores modsig like evmctl 1.4 itself, run here on the same files
+    const listFile = join(dir, 'l.bin');
+    const pcrFile = join(dir, 'pcrs');
+    writeFileSync(listFile, list);
+    let pcr = new Uint8Array(20);
+    for (const e of entries) pcr = new Uint8Array(createHash('sha1').update(pcr).update(e.digest).digest());
+    const hex10 = Buffer.from(pcr).toString('hex');
+    const pcrLines = Array.from(
+      { length: 24 },
+      (_, i) => `PCR-${String(i).padStart(2, '0')}: ${i === 10 ? hex10 : '00'.repeat(20)}\n`,
+    );
+    writeFileSync(pcrFile, pcrLines.join(''));
+    const cli = async (argv: string[]) => {
+      const io = memoryIo({ cwd: dir });
+      const status = await main(argv, io);
+      return { status, text: io.out() + io.err() };
+    };
+    const certs = [join(dir, rsa.cert), join(dir, ec.cert)];
+    const lv = await cli([
+      'log',
+      'verify',
+      '--key',
+      certs[0]!,
+      '--key',
+      certs[1]!,
+      '--pcrs',
+      `sha1,${pcrFile}`,
+      listFile,
+    ]);
+    assert.equal(lv.status, 1, lv.text);
+    assert.match(lv.text, /signatures: 2 pass, 1 fail, 1 unknown-key/);
+    assert.match(lv.text, /c\.ko: fail: modsig/);
+    assert.match(lv.text, /d\.ko: unknown-key: modsig/);
+    const evArgs = [
+      'ima_measurement',
+      '--verify-sig',
+      '--key',
+      certs.join(','),
+      '--pcrs',
+      `sha1,${pcrFile}`,
+      listFile,
+    ];
+    const ev = run('evmctl', evArgs);
+    assert.equal(ev.status, 0, ev.stderr);
+    assert.match(ev.stdout + ev.stderr, /Template "ima-modsig" contains unprocessed data/);
+    assert.doesNotMatch(ev.stdout + ev.stderr, /verification failed/);
+    const drop = await cli(['evmctl', ...evArgs]);
+    assert.equal(drop.status, 0, drop.text);
+    assert.match(drop.text, /Matched per TPM bank/);
+    assert.doesNotMatch(drop.text, /verification failed/);
   } finally {
     cleanup();
   }

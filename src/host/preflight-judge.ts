@@ -151,7 +151,7 @@ export class PreflightJudge {
     let digest: Uint8Array | null = null;
     if (algo !== null) {
       try {
-        digest = hashFile(abs, algo, this.buffer);
+        digest = hashFile(abs, algo, st.size, this.buffer);
       } catch (err) {
         return unreadable(rel, abs, err);
       }
@@ -177,6 +177,7 @@ export class PreflightJudge {
       if (op === 'read') ({ ok, hooks } = this.emu.readFile(rel, this.task, s.fs));
       else if (op === 'mmap') ({ ok, hooks } = this.emu.mmapExec(rel, this.task, s.fs));
       else ({ ok, hooks } = this.emu.exec(rel, this.task, s.fs));
+      this.emu.forgetFile(rel, s.fs);
       const rec = hooks.flatMap((h) => h.audit).find((a) => a.type === 1800);
       const after = inode.xattrs.get('security.ima');
       if (s.appraise === 'fix' && !sameBytes(after ?? null, ima)) fixWrite = true;
@@ -235,12 +236,18 @@ function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
  * Hash a file: open without following symlinks (O_NONBLOCK: a FIFO swapped in after the walk must
  * not hang us), read into the judge's reused buffer, close.
  */
-function hashFile(path: string, algo: string, buffer: Buffer): Uint8Array {
+function hashFile(path: string, algo: string, size: number, buffer: Buffer): Uint8Array {
   const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
     const h = createHasher(algo);
     let n: number;
-    while ((n = readSync(fd, buffer, 0, buffer.length, null)) > 0) h.update(buffer.subarray(0, n));
+    let total = 0;
+    while ((n = readSync(fd, buffer, 0, buffer.length, null)) > 0) {
+      h.update(buffer.subarray(0, n));
+      total += n;
+      // a short read that reaches lstat's size is the end: skip the read(2) that would return 0
+      if (n < buffer.length && total >= size) break;
+    }
     return h.digest();
   } finally {
     closeSync(fd);

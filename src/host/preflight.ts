@@ -13,10 +13,7 @@
 import { readdirSync, readFileSync, statfsSync, lstatSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, relative } from 'node:path';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import { ImakitError, fromSystemError, type ErrorCode, CATALOGUE } from '../errors.ts';
+import { ImakitError, fromSystemError } from '../errors.ts';
 import { formatPolicy } from '../core/policy/index.ts';
 import { FS_MAGIC } from '../core/policy/builtin.ts';
 import { formatUuid } from '../core/uuid.ts';
@@ -32,7 +29,7 @@ import {
   type KeyNote,
   type PreflightResult,
 } from './preflight-judge.ts';
-import type { PreflightWorkerReply, PreflightWorkerRequest } from './preflight-worker.ts';
+import { JudgePool } from './preflight-pool.ts';
 
 export type { PreflightResult, KeyNote } from './preflight-judge.ts';
 
@@ -100,10 +97,6 @@ export interface PreflightReport {
 
 /** Trees with fewer files are judged inline unless `workers` is given. */
 const WORKER_MIN_FILES = 2048;
-/** Paths per worker message. */
-const BATCH = 128;
-/** Batches a worker may hold at once (it never idles waiting for the next). */
-const IN_FLIGHT = 2;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
@@ -126,24 +119,45 @@ export async function preflight(
   const setup = buildSetup(root, opts);
   // the main thread's judge validates the policy and keys before any worker starts
   const local = new PreflightJudge(setup);
-  const { files, errors } = walkFiles(root);
-  const want = opts.workers ?? (files.length >= WORKER_MIN_FILES ? Math.min(availableParallelism(), 8) : 0);
-  if (!Number.isInteger(want) || want < 0 || want > 256)
+  let walkErrors: Array<{ path: string; code: string; message: string }> = [];
+  let workers = 0;
+  if (
+    opts.workers !== undefined &&
+    (!Number.isInteger(opts.workers) || opts.workers < 0 || opts.workers > 256)
+  )
     throw new ImakitError('E_USAGE', `workers: ${String(opts.workers)}: use 0..256`);
-  const workers = Math.min(want, Math.ceil(files.length / BATCH));
-  const pairs = files.map((p) => [p, relative(root, p)] as const);
-  const judged =
-    workers > 0
-      ? await judgeInWorkers(setup, pairs, workers, hooks)
-      : pairs.map(([abs, rel], i) => {
-          const j = local.judge(abs, rel);
-          if ((i & 255) === 255 || i === pairs.length - 1) hooks.onProgress?.(i + 1, pairs.length);
-          return j;
-        });
+  // workers start while the walk goes on, once the tree is known to be large enough to pay them
+  let pool: JudgePool | null = null;
+  let judged: FileJudgement[];
+  try {
+    const { files, errors } = walkFiles(root, (count) => {
+      if (pool !== null) return;
+      if (opts.workers !== undefined ? opts.workers > 0 && count === 1 : count === WORKER_MIN_FILES)
+        pool = new JudgePool(setup, opts.workers ?? Math.min(availableParallelism(), 8));
+    });
+    walkErrors = errors;
+    const pairs = files.map((p) => [p, relative(root, p)] as const);
+    const p = pool as JudgePool | null;
+    workers = p?.size ?? 0;
+    judged =
+      p !== null
+        ? await p.run(pairs, hooks.onProgress)
+        : pairs.map(([abs, rel], i) => {
+            const j = local.judge(abs, rel);
+            if ((i & 255) === 255 || i === pairs.length - 1) hooks.onProgress?.(i + 1, pairs.length);
+            return j;
+          });
+  } finally {
+    await (pool as JudgePool | null)?.close();
+  }
 
   const results: PreflightResult[] = [];
   const causes: Record<string, number> = {};
-  const unreadable = errors.map((e) => ({ path: relative(root, e.path), code: e.code, message: e.message }));
+  const unreadable = walkErrors.map((e) => ({
+    path: relative(root, e.path),
+    code: e.code,
+    message: e.message,
+  }));
   let fixWrites = 0;
   let hashed = 0;
   let nFiles = 0;
@@ -298,7 +312,10 @@ function treeFs(root: string, uuid: string | null, fsType: string | undefined): 
  * directories that could not be read. Symlinks, FIFOs, sockets and devices are not files IMA
  * appraises through a path walk, and opening a FIFO could block.
  */
-function walkFiles(root: string): {
+function walkFiles(
+  root: string,
+  onCount: (count: number) => void,
+): {
   files: string[];
   errors: Array<{ path: string; code: string; message: string }>;
 } {
@@ -319,7 +336,7 @@ function walkFiles(root: string): {
     for (const d of ents) {
       const p = join(dir, d.name);
       if (d.isDirectory()) subdirs.push(p);
-      else if (d.isFile()) files.push(p);
+      else if (d.isFile()) onCount(files.push(p));
       else if (
         !d.isSymbolicLink() &&
         !d.isFIFO() &&
@@ -327,85 +344,11 @@ function walkFiles(root: string): {
         !d.isBlockDevice() &&
         !d.isCharacterDevice()
       )
-        files.push(p); // DT_UNKNOWN: the judge's lstat decides
+        onCount(files.push(p)); // DT_UNKNOWN: the judge's lstat decides
     }
     for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i] as string);
   }
   return { files, errors };
-}
-
-/**
- * Worker bootstrap (as host/hash-pool.ts): Node 20 does not apply `--import` ESM hooks in worker
- * threads, so the worker registers tsx's CommonJS hook, then requires the TypeScript entry.
- */
-const WORKER_BOOT = `const { workerData } = require('node:worker_threads');
-require(workerData.tsx).register();
-require(workerData.entry);`;
-
-function rebuild(code: string, message: string): ImakitError {
-  return new ImakitError(Object.hasOwn(CATALOGUE, code) ? (code as ErrorCode) : 'E_INTERNAL', message);
-}
-
-/** Judge `pairs` in `n` workers; results in the walk's order. */
-async function judgeInWorkers(
-  setup: JudgeSetup,
-  pairs: ReadonlyArray<readonly [string, string]>,
-  n: number,
-  hooks: PreflightHooks,
-): Promise<FileJudgement[]> {
-  const out: FileJudgement[] = new Array<FileJudgement>(pairs.length);
-  const workerData = {
-    tsx: createRequire(import.meta.url).resolve('tsx/cjs/api'),
-    entry: fileURLToPath(new URL('./preflight-worker.ts', import.meta.url)),
-  };
-  const workers: Worker[] = [];
-  let next = 0;
-  let done = 0;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      let finished = false;
-      const fail = (e: unknown): void => {
-        if (finished) return;
-        finished = true;
-        reject(e);
-      };
-      const send = (w: Worker): boolean => {
-        if (next >= pairs.length) return false;
-        const start = next;
-        next = Math.min(pairs.length, next + BATCH);
-        const msg: PreflightWorkerRequest = { type: 'batch', id: start, files: pairs.slice(start, next) };
-        w.postMessage(msg);
-        return true;
-      };
-      for (let i = 0; i < n; i++) {
-        // execArgv []: the parent's flags (--import tsx) would break the CommonJS bootstrap
-        const w = new Worker(WORKER_BOOT, { eval: true, workerData, execArgv: [] });
-        workers.push(w);
-        w.on('error', fail);
-        w.on('exit', (code) => {
-          if (!finished) fail(new ImakitError('E_INTERNAL', `preflight worker exited with code ${code}`));
-        });
-        w.on('message', (m: PreflightWorkerReply) => {
-          if (m.type === 'error') return fail(rebuild(m.code, m.message));
-          if (m.type === 'ready') {
-            for (let k = 0; k < IN_FLIGHT; k++) send(w);
-            return;
-          }
-          m.out.forEach((j, k) => (out[m.id + k] = j));
-          done += m.out.length;
-          hooks.onProgress?.(done, pairs.length);
-          if (done === pairs.length) {
-            finished = true;
-            resolve();
-          } else send(w);
-        });
-        w.postMessage({ type: 'init', setup } satisfies PreflightWorkerRequest);
-      }
-    });
-  } finally {
-    await Promise.all(workers.map((w) => w.terminate()));
-  }
-  return out;
 }
 
 /** Shaped like host/demo.ts `DemoPrediction`. */

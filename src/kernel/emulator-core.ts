@@ -282,6 +282,18 @@ export class EmulatorCore {
     return undefined;
   }
 
+  /**
+   * Drop an inode that nothing holds open (its iint goes with it, as on the kernel's last iput):
+   * callers judging many independent files (preflight) keep the table, and memory, flat.
+   * @returns false when there is no such inode or it is open
+   */
+  forgetFile(path: string, fs: FsInfo): boolean {
+    const k = this.key(fs, path);
+    const inode = this.inodes.get(k);
+    if (!inode || inode.readers > 0 || inode.writers > 0) return false;
+    return this.inodes.delete(k);
+  }
+
   /** Every inode, in creation order. */
   files(): Inode[] {
     return [...this.inodes.values()];

@@ -489,3 +489,29 @@ test('property: mutated PKCS#7 and trailers only raise typed errors; verifyModsi
     cleanup();
   }
 });
+
+test('modsig: a serial with its high bit set keeps its leading 0x00 on both sides (kernel compares raw INTEGER contents)', () => {
+  const { dir, cleanup } = tempDir('imakit-modsig-');
+  try {
+    openssl(
+      ['req', '-new', '-x509', '-nodes', '-newkey', 'rsa:2048', '-keyout', 'h.key', '-out', 'h.pem'].concat([
+        '-subj',
+        '/CN=high serial',
+        '-set_serial',
+        '0x80112233',
+        '-days',
+        '2',
+      ]),
+      dir,
+    );
+    const content = new Uint8Array(randomBytes(300));
+    const p7 = cmsSign(dir, { name: 'h', cert: 'h.pem', key: 'h.key' }, content);
+    const sid = parsePkcs7(p7).signers[0]!.sid;
+    assert.equal(sid.kind, 'issuer-serial');
+    if (sid.kind === 'issuer-serial') assert.equal(Buffer.from(sid.serial).toString('hex'), '0080112233');
+    const v = verifyModsig({ pkcs7: p7, digest: H(content), algo: sha256 }, keyringOf(dir, 'h.pem'));
+    assert.equal(v.status, 'pass', v.detail);
+  } finally {
+    cleanup();
+  }
+});

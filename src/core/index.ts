@@ -14,6 +14,8 @@ export * from './key-info.ts';
 export * from './keyid.ts';
 export * from './keys.ts';
 export * from './md4.ts';
+export * from './modsig.ts';
+export * from './pkcs7.ts';
 export * from './pcr-values.ts';
 export * from './sign-digest.ts';
 export * from './signature-header.ts';

@@ -14,6 +14,10 @@ import { run, tempDir, vectorPath } from '../../helpers.ts';
 import { loadPrivateKey } from '../../../src/core/keys.ts';
 import { signImaDigest } from '../../../src/core/ima-signature.ts';
 import { hashAlgoByName } from '../../../src/core/hash-algo.ts';
+import { createEvmKeyBlob } from '../../../src/core/evm-key-blob.ts';
+import { resolveEvmConfig } from '../../../src/core/evm-config.ts';
+import { parseUuid } from '../../../src/core/uuid.ts';
+import { evmLabelFile } from '../../../src/host/evm-file.ts';
 
 async function cli(args: string[]) {
   const io = memoryIo();
@@ -288,6 +292,57 @@ test('emulate: runs a scenario, writes the harness artifacts; bad scenarios name
     const bad = await cli(['emulate', s]);
     assert.equal(bad.code, 2);
     assert.match(bad.err, /workload\[0\]\.uid/);
+  } finally {
+    cleanup();
+  }
+});
+
+test('preflight --evm-key / --evm-key-blob --kmk: security.evm judged like the kernel with EVM initialised', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const root = join(dir, 'tree');
+    mkdirSync(root);
+    const uuid = '1b2c3d4e-5f60-4718-8a9b-acbdcedf0011';
+    const key = Uint8Array.from(Buffer.alloc(32, 7));
+    const kmk = Uint8Array.from(Buffer.alloc(32, 9));
+    writeFileSync(join(dir, 'evm.key'), key);
+    writeFileSync(join(dir, 'kmk'), kmk);
+    writeFileSync(join(dir, 'evm.blob'), createEvmKeyBlob({ masterKey: kmk, plain: key }).payloadHex);
+    const config = resolveEvmConfig('debian-6.1');
+    for (const f of ['intact.txt', 'chmod.txt']) {
+      const p = join(root, f);
+      writeFileSync(p, `${f}\n`);
+      const d = createHash('sha256').update(`${f}\n`).digest();
+      run('setfattr', ['-n', 'security.ima', '-v', `0x0404${d.toString('hex')}`, p]);
+      evmLabelFile(p, { evm: { kind: 'hmac', hmacKey: key }, input: { config, uuid: parseUuid(uuid) } });
+    }
+    chmodSync(join(root, 'chmod.txt'), 0o600);
+    const pol = join(dir, 'p.policy');
+    writeFileSync(pol, 'appraise func=FILE_CHECK\n');
+    const base = ['preflight', root, '--policy', pol, '--op', 'read', '--fsuuid', uuid, '--json'];
+    for (const keyArgs of [
+      ['--evm-key', join(dir, 'evm.key')],
+      ['--evm-key-blob', join(dir, 'evm.blob'), '--kmk', join(dir, 'kmk')],
+    ]) {
+      const r = await cli([...base, ...keyArgs]);
+      assert.equal(r.code, 1, r.err);
+      const j = JSON.parse(r.out);
+      assert.equal(j.summary.evm, true);
+      const by = Object.fromEntries(j.results.map((x: { path: string; cause: string }) => [x.path, x.cause]));
+      assert.deepEqual(by, { 'intact.txt': null, 'chmod.txt': 'invalid-HMAC' });
+    }
+    // without EVM the IMA hashes are right: nothing denied
+    assert.equal((await cli(base)).code, 0);
+    // flags that do not go together, and a wrong master key
+    assert.equal(
+      (await cli([...base, '--evm-key', join(dir, 'evm.key'), '--kmk', join(dir, 'kmk')])).code,
+      2,
+    );
+    assert.equal((await cli([...base, '--evm-key-blob', join(dir, 'evm.blob')])).code, 2);
+    assert.notEqual(
+      (await cli([...base, '--evm-key-blob', join(dir, 'evm.blob'), '--kmk', join(dir, 'evm.key')])).code,
+      0,
+    );
   } finally {
     cleanup();
   }

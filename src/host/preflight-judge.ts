@@ -78,14 +78,7 @@ export class PreflightJudge {
   private readonly emu: Emulator;
   private readonly policy: CompiledPolicy;
   private readonly task: Task;
-  private readonly subject: {
-    uid: number;
-    euid: number;
-    gid: number;
-    egid: number;
-    capSetuid: boolean;
-    capSetgid: boolean;
-  };
+  private readonly subject: ReturnType<Emulator['subject']>;
   private readonly buffer = Buffer.allocUnsafe(READ_BUFFER_SIZE);
   private readonly evmNames: readonly string[] | null;
 
@@ -120,7 +113,7 @@ export class PreflightJudge {
     this.evmNames = setup.evmHmacKey !== null ? [...this.emu.evm.config.all, 'security.evm'] : null;
     const uid = setup.uid;
     this.task = { uid, gid: uid, comm: 'preflight' };
-    this.subject = { uid, euid: uid, gid: uid, egid: uid, capSetuid: uid === 0, capSetgid: uid === 0 };
+    this.subject = this.emu.subject(this.task);
     this.policy = compilePolicy(this.emu.rules, { defaultPcr: profile.pcrIdx });
   }
 

@@ -380,6 +380,25 @@ export class EmulatorCore {
     return true;
   }
 
+  /** The object side of a policy match (ima_match_rules): owner, group, filesystem, LSM label. */
+  objectOf(inode: Inode): {
+    uid: number;
+    gid: number;
+    fsmagic: number;
+    fsname: string;
+    fsuuid: string | null;
+    label?: Inode['label'];
+  } {
+    return {
+      uid: inode.uid,
+      gid: inode.gid,
+      fsmagic: inode.fs.magic,
+      fsname: inode.fs.name,
+      fsuuid: inode.fs.uuid,
+      label: inode.label,
+    };
+  }
+
   subject(t: Task): {
     uid: number;
     euid: number;

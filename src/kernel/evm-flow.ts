@@ -63,13 +63,8 @@ export function setattr(
         func: 'POST_SETATTR',
         mask: 0,
         subject: k.subject(task),
-        object: {
-          uid: inode.uid,
-          gid: inode.gid,
-          fsmagic: inode.fs.magic,
-          fsname: inode.fs.name,
-          fsuuid: inode.fs.uuid,
-        },
+        // ima_must_appraise(POST_SETATTR) matches the inode like any hook, LSM labels included
+        object: k.objectOf(inode),
       },
       IMA.APPRAISE,
     );

@@ -50,14 +50,7 @@ export function processMeasurement(
       func,
       mask,
       subject: k.subject(task),
-      object: {
-        uid: inode.uid,
-        gid: inode.gid,
-        fsmagic: inode.fs.magic,
-        fsname: inode.fs.name,
-        fsuuid: inode.fs.uuid,
-        label: inode.label,
-      },
+      object: k.objectOf(inode),
     },
     policyFlag,
   );

@@ -6,7 +6,7 @@ import { REPO_ROOT } from '../helpers.ts';
 
 // The package's public entry points resolve by name (self-reference through package.json "exports")
 // and carry the functions the README documents.
-test('imakit/core, imakit/host and imakit/errors export the documented API', async () => {
+test('imakit/core, imakit/kernel, imakit/host and imakit/errors export the documented API', async () => {
   const core = await import('imakit/core');
   for (const name of [
     'parseImaXattr',
@@ -44,6 +44,9 @@ test('imakit/core, imakit/host and imakit/errors export the documented API', asy
     'runDemo',
   ])
     assert.equal(typeof (host as Record<string, unknown>)[name], 'function', `imakit/host ${name}`);
+  const kernel = await import('imakit/kernel');
+  for (const name of ['Emulator', 'getProfile', 'runScenario'])
+    assert.equal(typeof (kernel as Record<string, unknown>)[name], 'function', `imakit/kernel ${name}`);
   const errors = await import('imakit/errors');
   assert.equal(typeof errors.ImakitError, 'function');
   assert.equal(errors.CATALOGUE.E_CODEC_TRUNCATED.exit, 2);

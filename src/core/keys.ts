@@ -86,7 +86,13 @@ export function loadPrivateKey(data: Uint8Array, opts: LoadPrivateKeyOptions = {
   if (looksLikePem(data)) {
     const blocks = pemDecode(data);
     const keyBlock = blocks.find((b) => PRIVATE_LABELS.has(b.label));
-    if (!keyBlock) throw new ImakitError('E_KEY_PARSE', 'no private key PEM block found');
+    if (!keyBlock) {
+      const found = [...new Set(blocks.map((b) => b.label))].join(', ');
+      throw new ImakitError(
+        'E_KEY_PARSE',
+        `no private key PEM block found${found ? ` (the file holds: ${found}; a certificate or public key cannot sign)` : ''}`,
+      );
+    }
     certs = blocks.filter((b) => b.label === 'CERTIFICATE').map((b) => parseCertificate(b.der));
     const encrypted = keyBlock.label === 'ENCRYPTED PRIVATE KEY' || isProcTypeEncrypted(keyBlock);
     keyObject = nodePrivateKey(
@@ -229,13 +235,20 @@ function pemArgs(
 function loadDerPrivate(data: Uint8Array, opts: LoadPrivateKeyOptions): KeyObject {
   const buf = Buffer.from(data.buffer, data.byteOffset, data.length);
   // EncryptedPrivateKeyInfo starts SEQUENCE { SEQUENCE algId, ...}; PrivateKeyInfo SEQUENCE { INTEGER 0, ...}.
-  let encrypted = false;
+  let kind: DerKind;
   try {
-    const top = readDerTlv(data, 0);
-    encrypted = top.tag === 0x30 && data[top.contentStart] === 0x30;
+    kind = derKind(data);
   } catch (e) {
     throw new ImakitError('E_KEY_PARSE', `not a DER private key: ${errText(e)}`, {}, { cause: e });
   }
+  // A certificate or a public key given as the signing key used to look "encrypted" (it also
+  // starts SEQUENCE { SEQUENCE ...}) and was reported as a missing passphrase: say what it is.
+  if (kind === 'certificate' || kind === 'public-key')
+    throw new ImakitError(
+      'E_KEY_PARSE',
+      `this is a DER ${kind === 'certificate' ? 'X.509 certificate' : 'public key (SubjectPublicKeyInfo)'}, not a private key`,
+    );
+  const encrypted = kind === 'encrypted';
   if (encrypted)
     return nodePrivateKey(
       () => createPrivateKey({ key: buf, format: 'der', type: 'pkcs8', passphrase: opts.passphrase ?? '' }),
@@ -251,6 +264,26 @@ function loadDerPrivate(data: Uint8Array, opts: LoadPrivateKeyOptions): KeyObjec
     }
   }
   throw new ImakitError('E_KEY_PARSE', `cannot parse DER private key: ${errText(last)}`, {}, { cause: last });
+}
+
+type DerKind = 'encrypted' | 'certificate' | 'public-key' | 'other';
+
+/**
+ * Classify a DER blob by its outer shape, enough to tell keys from certificates:
+ * EncryptedPrivateKeyInfo = SEQUENCE { SEQUENCE { OID, ...}, OCTET STRING },
+ * SubjectPublicKeyInfo = SEQUENCE { SEQUENCE algId, BIT STRING },
+ * Certificate = SEQUENCE { SEQUENCE tbs, SEQUENCE sigAlg, BIT STRING } (RFC 5208, 5280).
+ */
+function derKind(data: Uint8Array): DerKind {
+  const top = readDerTlv(data, 0);
+  if (top.tag !== 0x30 || top.contentStart >= top.end || data[top.contentStart] !== 0x30) return 'other';
+  const first = readDerTlv(data, top.contentStart);
+  if (first.end >= top.end) return 'other';
+  const second = readDerTlv(data, first.end);
+  if (second.tag === 0x04 && data[first.contentStart] === 0x06) return 'encrypted';
+  if (second.tag === 0x03) return 'public-key';
+  if (second.tag === 0x30 && second.end < top.end && data[second.end] === 0x03) return 'certificate';
+  return 'other';
 }
 
 /** Call Node, mapping passphrase failures to E_KEY_PASSPHRASE and never letting OpenSSL prompt. */

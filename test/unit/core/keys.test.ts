@@ -176,3 +176,49 @@ test('bad private key inputs: garbage, public-only, unsupported type, mismatched
     cleanup();
   }
 });
+
+test('a certificate or public key given as the signing key is named as such, not "encrypted"', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    ossl([
+      'pkey',
+      '-in',
+      vectorPath('rsa2048.key'),
+      '-pubout',
+      '-outform',
+      'DER',
+      '-out',
+      join(dir, 'pub.der'),
+    ]);
+    ossl(['x509', '-inform', 'der', '-in', vectorPath('p256.cer'), '-out', join(dir, 'p256.pem')]);
+    const cases: [Uint8Array, RegExp][] = [
+      [vector('rsa2048.cer'), /DER X\.509 certificate, not a private key/],
+      [vector('p256.cer'), /DER X\.509 certificate, not a private key/],
+      [readFileSync(join(dir, 'pub.der')), /DER public key .*not a private key/],
+      [readFileSync(join(dir, 'p256.pem')), /holds: CERTIFICATE; a certificate or public key cannot sign/],
+      [vector('rsa2048.pub'), /holds: PUBLIC KEY/],
+    ];
+    for (const [data, re] of cases)
+      assert.throws(
+        () => loadPrivateKey(data),
+        (e: unknown) => isImakitError(e, 'E_KEY_PARSE') && re.test(e.message),
+      );
+    // An encrypted DER PKCS#8 is still recognised as encrypted (needs its passphrase).
+    ossl([
+      'pkcs8',
+      '-topk8',
+      '-in',
+      vectorPath('rsa2048.key'),
+      '-outform',
+      'DER',
+      '-passout',
+      'pass:pw',
+      '-out',
+      join(dir, 'enc.der'),
+    ]);
+    assert.throws(() => loadPrivateKey(readFileSync(join(dir, 'enc.der'))), code('E_KEY_PASSPHRASE'));
+    assert.equal(loadPrivateKey(readFileSync(join(dir, 'enc.der')), { passphrase: 'pw' }).alg, 'rsa');
+  } finally {
+    cleanup();
+  }
+});

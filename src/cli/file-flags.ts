@@ -205,7 +205,7 @@ function failWord(code: string | undefined): string {
 
 /**
  * The text line for one file verdict (`imakit verify`, `imakit evm verify`):
- * `PATH: ok (signature rsa-2048 sha256 keyid 4d0e4f4d)`, `PATH: FAILED invalid-hash`,
+ * `PATH: ok (signature rsa-2048 sha256 keyid 4d0e4f4d)`, `PATH: FAILED invalid-hash`, `PATH: FAILED malformed-label (…)`,
  * `PATH: FAILED unknown-key 4d0e4f4d`, `PATH: no label`, `PATH: unsupported (…)`, `PATH: error (…) [CODE]`.
  */
 export function verdictLine(v: {
@@ -223,8 +223,11 @@ export function verdictLine(v: {
       const what = [v.kind, v.keyAlg, v.algo].filter((x) => x !== undefined).join(' ');
       return `${v.path}: ok (${what}${v.keyid ? ` keyid ${v.keyid}` : ''})`;
     }
-    case 'fail':
-      return `${v.path}: FAILED ${failWord(v.code)}`;
+    case 'fail': {
+      // A malformed label's reason (offset, field) is the only clue to what is wrong with it.
+      const word = failWord(v.code);
+      return `${v.path}: FAILED ${word}${word === 'malformed-label' ? ` (${v.detail})` : ''}`;
+    }
     case 'unknown-key':
       return `${v.path}: FAILED unknown-key ${v.keyid ?? ''}`.trimEnd();
     case 'no-label':

@@ -1,0 +1,163 @@
+/**
+ * Bad input as a user hits it, table-driven through the real CLI (main(argv, memoryIo())): each
+ * case gives argv, the exit status (README table: 1 verification failed, 2 bad input, 3 I/O,
+ * 4 unsupported, 5 environment), the error code, and a regexp the message must match (it names
+ * the file, entry, offset or line and the reason, once). Every case also runs with --json
+ * (`{"error":{code,message}}` or per-file verdicts carrying the code), never prints a stack
+ * trace, and leaves every file's xattrs as they were.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { main } from '../../../src/cli/main.ts';
+import { memoryIo } from '../../../src/cli/io.ts';
+import { listXattrs, getXattr, setXattr } from '../../../src/host/xattr.ts';
+import { toHex } from '../../../src/core/bytes.ts';
+import { hex, tempDir, vectorPath } from '../../helpers.ts';
+
+const RSA_KEY = vectorPath('rsa2048.key');
+const RSA_CER = vectorPath('rsa2048.cer');
+
+async function imakit(args: string[]) {
+  const io = memoryIo();
+  const status = await main(args, io);
+  return { status, out: io.out(), err: io.err() };
+}
+
+/** Every xattr of every file, as name=hex lines: compared before and after each case. */
+function xattrSnapshot(files: readonly string[]): string {
+  return files
+    .map((f) => {
+      const names = listXattrs(f).sort();
+      return `${f}: ${names.map((n) => `${n}=${toHex(getXattr(f, n) ?? new Uint8Array())}`).join(' ')}`;
+    })
+    .join('\n');
+}
+
+interface Case {
+  readonly name: string;
+  readonly argv: (d: string) => string[];
+  readonly exit: number;
+  readonly code: string;
+  readonly message: RegExp;
+  /** false for commands without --json */
+  readonly json?: boolean;
+}
+
+/** The fixture tree every case reads (labels set once, snapshot compared after each case). */
+function fixtures(d: string): string[] {
+  const files: string[] = [];
+  const mk = (name: string, content: string, ima?: string): void => {
+    const p = join(d, name);
+    writeFileSync(p, content);
+    if (ima !== undefined) setXattr(p, 'security.ima', hex(ima));
+    files.push(p);
+  };
+  mk('plain', 'no label\n');
+  mk('sigsize', 'x\n', '0302044d0e4f4d01ffff00'); // sig_size 511, 2 bytes follow
+  mk('short', 'x\n', '03'); // no version byte
+  mk('hash-short', 'x\n', '0404'); // sha256 digest missing
+  // a binary list whose first entry declares 4 GiB of template data (must not allocate it)
+  const list = Buffer.from(readFileSync(vectorPath('synthetic_binary_runtime_measurements_sha256')));
+  list.writeUInt32LE(0xffffffff, 46);
+  writeFileSync(join(d, 'huge.list'), list);
+  writeFileSync(join(d, 'garbage.pcr'), 'garbage\n');
+  return files;
+}
+
+const CASES: readonly Case[] = [
+  {
+    name: 'verify: oversized sig_size names the offset and field',
+    argv: (d) => ['verify', '-k', RSA_CER, join(d, 'sigsize')],
+    exit: 1,
+    code: 'E_CODEC_TRUNCATED',
+    message:
+      /sigsize: FAILED malformed-label \(.*offset 7, field sig_size: sig_size 511 but only 2 bytes follow\)/,
+  },
+  {
+    name: 'verify: a one-byte label names what is missing',
+    argv: (d) => ['verify', '-k', RSA_CER, join(d, 'short')],
+    exit: 1,
+    code: 'E_CODEC_TRUNCATED',
+    message: /short: FAILED malformed-label \(.*offset 1, field version/,
+  },
+  {
+    name: 'verify: a hash label without its digest',
+    argv: (d) => ['verify', '-k', RSA_CER, join(d, 'hash-short')],
+    exit: 1,
+    code: 'E_CODEC_TRUNCATED',
+    message: /hash-short: FAILED malformed-label \(.*field digest: sha256 digest needs 32 bytes/,
+  },
+  {
+    name: 'sign: a DER certificate as the private key is named, not "encrypted"',
+    argv: (d) => ['sign', '-k', RSA_CER, join(d, 'plain')],
+    exit: 2,
+    code: 'E_KEY_PARSE',
+    message: /rsa2048\.cer: this is a DER X\.509 certificate, not a private key/,
+  },
+  {
+    name: 'sign: a PEM public key as the private key',
+    argv: (d) => ['sign', '-k', vectorPath('rsa2048.pub'), join(d, 'plain')],
+    exit: 2,
+    code: 'E_KEY_PARSE',
+    message: /holds: PUBLIC KEY; a certificate or public key cannot sign/,
+  },
+  {
+    name: 'evm sign --portable without security.ima is bad input (2), path named once',
+    argv: (d) => ['evm', 'sign', '--portable', '-k', RSA_KEY, join(d, 'plain')],
+    exit: 2,
+    code: 'E_XATTR_MISSING',
+    message: /plain, field security\.ima: a portable EVM signature needs security\.ima/,
+  },
+  {
+    name: 'log show: a 4 GiB template-data length names entry, offset and field',
+    argv: (d) => ['log', 'show', join(d, 'huge.list')],
+    exit: 2,
+    code: 'E_LIST_ENDIAN',
+    message: /entry 0, offset 46, field template data length: .*template data length 4294967295 exceeds/,
+  },
+  {
+    name: 'log verify: a PCR file in no known format names file and line once',
+    argv: (d) => ['log', 'verify', '--pcrs', join(d, 'garbage.pcr'), join(d, 'huge.list')],
+    exit: 2,
+    code: 'E_PCR_FILE',
+    message: /garbage\.pcr, line 1, offset 0: not a PCR file/,
+  },
+];
+
+test('bad input: exit status, code, message naming where and why; --json; xattrs untouched', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const files = fixtures(dir);
+    const before = xattrSnapshot(files);
+    for (const c of CASES) {
+      const argv = c.argv(dir);
+      const r = await imakit(argv);
+      const text = r.out + r.err;
+      assert.equal(r.status, c.exit, `${c.name}: exit\n${text}`);
+      assert.match(text, c.message, c.name);
+      assert.ok(!/\n\s+at .*\(.*:\d+:\d+\)/.test(text), `${c.name}: stack trace\n${text}`);
+      assert.equal(xattrSnapshot(files), before, `${c.name}: xattrs changed`);
+      // the path is not repeated inside its own message ("p: p: reason")
+      for (const f of files) assert.ok(!text.includes(`${f}: ${f}`), `${c.name}: path twice\n${text}`);
+      if (c.json === false) continue;
+      const verbs = argv[0] === 'evm' || argv[0] === 'log' ? 2 : 1;
+      const j = await imakit([...argv.slice(0, verbs), '--json', ...argv.slice(verbs)]);
+      assert.equal(j.status, c.exit, `${c.name} --json: exit`);
+      assert.ok(j.out.includes(`"code": "${c.code}"`), `${c.name} --json: code\n${j.out}${j.err}`);
+      const doc = JSON.parse(j.out) as { error?: { code: string; message: string } };
+      if (doc.error) assert.equal(doc.error.code, c.code, c.name);
+      assert.equal(xattrSnapshot(files), before, `${c.name} --json: xattrs changed`);
+    }
+  } finally {
+    cleanup();
+  }
+});
+
+test('hash of a /proc pseudo-file says it is one (size 0 but content), exit 3', async () => {
+  const r = await imakit(['hash', '--print', '/proc/version']);
+  assert.equal(r.status, 3, r.err);
+  assert.match(r.err, /\/proc\/version: the file reports size 0 but \d+ bytes were read \(a pseudo-file/);
+  assert.match(r.err, /E_IO_CHANGED/);
+});

@@ -96,7 +96,8 @@ export const CATALOGUE = Object.freeze({
   E_XATTR_READ: entry(EXIT.IO, 500, 'cannot read extended attribute'),
   E_XATTR_WRITE: entry(EXIT.IO, 500, 'cannot write extended attribute'),
   E_XATTR_UNSUPPORTED: entry(EXIT.ENVIRONMENT, 500, 'filesystem does not support extended attributes'),
-  E_XATTR_MISSING: entry(EXIT.VERIFY_FAILED, 404, 'extended attribute not present'),
+  // a precondition of the requested operation (portable EVM signing needs security.ima): bad input
+  E_XATTR_MISSING: entry(EXIT.BAD_INPUT, 404, 'extended attribute not present'),
   E_PERMISSION: entry(EXIT.ENVIRONMENT, 403, 'operation not permitted (needs root / CAP_SYS_ADMIN)'),
   E_FS_UUID: entry(EXIT.ENVIRONMENT, 500, 'cannot determine the filesystem UUID'),
   E_INODE_GENERATION: entry(
@@ -158,10 +159,13 @@ export interface ErrorContext {
 export class ImakitError extends Error {
   readonly code: ErrorCode;
   readonly context: Readonly<ErrorContext>;
+  /** The reason alone, without the where-prefix of `message`: re-wrap with `detail`, not `message`. */
+  readonly detail: string;
   constructor(code: ErrorCode, detail?: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
     super(formatMessage(code, detail, context), options);
     this.name = 'ImakitError';
     this.code = code;
+    this.detail = detail ?? CATALOGUE[code].message;
     this.context = Object.freeze({ ...context });
   }
   /** CLI exit status for this error. */
@@ -189,7 +193,9 @@ function formatMessage(code: ErrorCode, detail: string | undefined, c: ErrorCont
   if (c.offset !== undefined) where.push(`offset ${c.offset}`);
   if (c.field !== undefined) where.push(`field ${c.field}`);
   if (c.token !== undefined) where.push(`token '${c.token}'`);
-  const base = detail ?? CATALOGUE[code].message;
+  let base = detail ?? CATALOGUE[code].message;
+  // Details written as "PATH: reason" would name the path twice once the context is prefixed.
+  if (c.path !== undefined && base.startsWith(`${c.path}: `)) base = base.slice(c.path.length + 2);
   return where.length > 0 ? `${where.join(', ')}: ${base}` : base;
 }
 

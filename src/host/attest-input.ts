@@ -49,7 +49,7 @@ export function readPcrOptions(
       parts.push(parsePcrText(text, bank));
     } catch (e) {
       if (e instanceof ImakitError)
-        throw new ImakitError(e.code, e.message, { ...e.context, path: file }, { cause: e });
+        throw new ImakitError(e.code, e.detail, { ...e.context, path: file }, { cause: e });
       throw e;
     }
   }
@@ -131,7 +131,7 @@ export function readEventLogFile(path: string): TcgEventLog {
     return parseEventLog(readInput(path));
   } catch (e) {
     if (e instanceof ImakitError && e.context.path === undefined)
-      throw new ImakitError(e.code, e.message, { ...e.context, path }, { cause: e });
+      throw new ImakitError(e.code, e.detail, { ...e.context, path }, { cause: e });
     throw e;
   }
 }

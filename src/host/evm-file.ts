@@ -244,7 +244,7 @@ export function readEvmHmacKey(src: EvmHmacKeySource): Uint8Array {
     return decryptEvmKeyBlob(blob, kmk);
   } catch (e) {
     if (e instanceof ImakitError && e.context.path === undefined)
-      throw new ImakitError(e.code, e.message, { ...e.context, path: src.blob }, { cause: e });
+      throw new ImakitError(e.code, e.detail, { ...e.context, path: src.blob }, { cause: e });
     throw e;
   }
 }

@@ -23,7 +23,7 @@ function privateKeyObject(data: Uint8Array, passphrase: string | undefined, path
   try {
     loadPrivateKey(data, passphrase === undefined ? {} : { passphrase });
   } catch (e) {
-    if (e instanceof ImakitError) throw new ImakitError(e.code, e.message, { path });
+    if (e instanceof ImakitError) throw new ImakitError(e.code, e.detail, { path });
     throw e;
   }
   const key = Buffer.from(data);
@@ -273,7 +273,7 @@ export function decryptEvmKeyFile(
   try {
     plain = decryptEvmKeyBlob(data, readKeyFile(kmk));
   } catch (e) {
-    if (e instanceof ImakitError) throw new ImakitError(e.code, e.message, { ...e.context, path: blob });
+    if (e instanceof ImakitError) throw new ImakitError(e.code, e.detail, { ...e.context, path: blob });
     throw e;
   }
   try {

@@ -191,7 +191,7 @@ function withPath<T>(path: string, fn: () => T): T {
     return fn();
   } catch (e) {
     if (e instanceof ImakitError && e.context.path === undefined)
-      throw new ImakitError(e.code, e.message, { ...e.context, path }, { cause: e });
+      throw new ImakitError(e.code, e.detail, { ...e.context, path }, { cause: e });
     throw e;
   }
 }

@@ -92,7 +92,7 @@ export function parseAsciiLine(text: string, index: number, line: number, endian
         );
     } catch (e) {
       if (e instanceof CodecError)
-        throw new CodecError(e.code, e.message, { offset: 0, line, entry: index, field: e.context.field });
+        throw new CodecError(e.code, e.detail, { offset: 0, line, entry: index, field: e.context.field });
       throw e;
     }
   } else fields = rest === undefined ? [] : [rest];

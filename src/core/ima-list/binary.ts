@@ -241,6 +241,48 @@ function probeFormat(bytes: Uint8Array, fmt: ListFormat, probe: number): number 
 }
 
 /**
+ * Why the first entry fails to parse under the reading that gets farthest into it (a PCR in
+ * range, then the furthest failing offset): a 4 GiB template-data length or an entry cut short
+ * is then named instead of only "no byte order fits".
+ */
+function firstEntryFailure(
+  head: Uint8Array,
+  endians: readonly Endian[],
+  sizes: readonly number[],
+  bank: string | undefined,
+): { how: string; offset: number; field: string; reason: string } | undefined {
+  let best: { how: string; offset: number; field: string; reason: string } | undefined;
+  for (const endian of endians)
+    for (const size of sizes) {
+      const fmt: ListFormat = { endian, digestSize: size, bank: bank ?? bankForSize(size) };
+      const how = `${endian === 'le' ? 'little' : 'big'}-endian, ${size}-byte ${fmt.bank} digests`;
+      let found: { how: string; offset: number; field: string; reason: string };
+      try {
+        const next = scanEntry(head, 0, head.length, fmt, 0, 0, newCursor());
+        if (next >= 0) continue; // parses, but the template name is not printable
+        found = {
+          how,
+          offset: head.length,
+          field: 'entry',
+          reason: `entry 0 is cut short at offset ${head.length}`,
+        };
+      } catch (e) {
+        if (!(e instanceof CodecError)) throw e;
+        const offset = e.context.offset ?? 0;
+        const reason = e.message.replace(/^entry \d+, offset \d+(, field [^:]+)?: /, '');
+        found = { how, offset, field: e.context.field ?? 'entry', reason };
+      }
+      // a reading whose template name parsed beats one that failed at the name length
+      const stage = (f: { field: string }): number =>
+        f.field === 'pcr' ? 0 : f.field === 'template name length' ? 1 : 2;
+      if (stage(found) === 0) continue;
+      if (!best || stage(found) > stage(best) || (stage(found) === stage(best) && found.offset > best.offset))
+        best = found;
+    }
+  return best;
+}
+
+/**
  * Detect byte order and digest size from the start of a list. A bank hint (from a
  * `*_runtime_measurements_<alg>` file name or the caller) fixes the digest size.
  * @throws CodecError E_LIST_ENDIAN when neither byte order yields a plausible first entry
@@ -269,10 +311,12 @@ export function detectListFormat(
   if (!best) {
     const leP = rd32(head, 0, true);
     const beP = head.length >= 4 ? rd32(head, 0, false) : 0;
+    const why = firstEntryFailure(head, endians, sizes, hinted?.name);
     throw new CodecError(
       'E_LIST_ENDIAN',
-      `no byte order/digest size yields a valid first entry (pcr word reads ${leP} little-endian, ${beP} big-endian)`,
-      { offset: 0, field: 'pcr', entry: 0 },
+      `no byte order/digest size yields a valid first entry (pcr word reads ${leP} little-endian, ${beP} big-endian)` +
+        (why ? `; the closest reading (${why.how}): ${why.reason}` : ''),
+      { offset: why?.offset ?? 0, field: why?.field ?? 'pcr', entry: 0 },
     );
   }
   const f = Object.freeze(best.fmt);

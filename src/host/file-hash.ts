@@ -123,7 +123,10 @@ export function hashFileSync(
     )
       throw new ImakitError(
         'E_IO_CHANGED',
-        `file changed while it was read (size ${before.size} → ${after.size}, read ${total} bytes)`,
+        before.size === 0n && after.size === 0n && total > 0
+          ? // procfs/sysfs files stat as empty but read content: their bytes are not a stable file
+            `the file reports size 0 but ${total} bytes were read (a pseudo-file such as /proc or /sys? it has no stable content to hash)`
+          : `file changed while it was read (size ${before.size} → ${after.size}, read ${total} bytes)`,
         { path },
       );
     const digests = new Map<string, Uint8Array>();

@@ -215,6 +215,9 @@ export function fromSystemError(e: unknown, code: ErrorCode, path: string): Imak
     if (code === E_XATTR_WRITE_CODE || code === E_XATTR_READ_CODE)
       return new ImakitError('E_PERMISSION', text, { path }, { cause: e });
   }
+  // a directory where a file was expected is bad input (exit 2), not an I/O failure
+  if (errno === 'EISDIR')
+    return new ImakitError('E_IO_NOT_REGULAR', 'is a directory, expected a file', { path }, { cause: e });
   if (errno === 'ENOTSUP' || errno === 'EOPNOTSUPP')
     return new ImakitError('E_XATTR_UNSUPPORTED', text, { path }, { cause: e });
   return new ImakitError(code, text, { path }, { cause: e });

@@ -40,7 +40,10 @@ export interface DecodeListHints {
 /** True when `bytes` look like an ascii measurement list rather than a binary one. */
 export function looksAscii(bytes: Uint8Array): boolean {
   const head = new TextDecoder('latin1').decode(bytes.subarray(0, 200));
-  return /^ ?\d{1,2} [0-9a-f]{40,128} \S+/.test(head);
+  // PCR number, space, 8+ hex digits: a binary list starts with a u32 PCR word (0a 00 00 00 or
+  // 00 00 00 0a), never with this, so a damaged ascii line still goes to the ascii parser, whose
+  // errors name the line.
+  return /^ ?\d{1,2} [0-9a-f]{8}/.test(head);
 }
 
 /**

@@ -13,8 +13,19 @@ export interface CliIo {
   readonly readStdin: () => Promise<string>;
 }
 
+/**
+ * `imakit log show LIST | head`: the reader closing the pipe is not an imakit error. Node ignores
+ * SIGPIPE, so the failed write would surface as an unhandled EPIPE stack trace; exit as a
+ * SIGPIPE-killed tool does (128 + 13), quietly.
+ */
+function onStdoutError(e: NodeJS.ErrnoException): void {
+  if (e.code === 'EPIPE') process.exit(141);
+  throw e;
+}
+
 /** The real process's streams. */
 export function processIo(): CliIo {
+  if (!process.stdout.listeners('error').includes(onStdoutError)) process.stdout.on('error', onStdoutError);
   return {
     stdout: (s) => process.stdout.write(s),
     stderr: (s) => process.stderr.write(s),

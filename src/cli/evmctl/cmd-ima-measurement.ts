@@ -41,7 +41,12 @@ export function readPcrsOptions(specs: readonly string[]): Map<string, Map<numbe
     } catch (e) {
       throw Object.assign(new Error(`Failed to open ${file}`), { cause: e });
     }
-    out.set(bank, parseEvmctlPcrs(text, bank));
+    try {
+      out.set(bank, parseEvmctlPcrs(text, bank));
+    } catch (e) {
+      // name the file: the parser only knows the line
+      throw Object.assign(new Error(`${file}: ${e instanceof Error ? e.message : String(e)}`), { cause: e });
+    }
   }
   return out;
 }

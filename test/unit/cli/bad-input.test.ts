@@ -8,13 +8,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main } from '../../../src/cli/main.ts';
 import { memoryIo } from '../../../src/cli/io.ts';
 import { listXattrs, getXattr, setXattr } from '../../../src/host/xattr.ts';
 import { toHex } from '../../../src/core/bytes.ts';
-import { hex, tempDir, vectorPath } from '../../helpers.ts';
+import { REPO_ROOT, hex, run, tempDir, vectorPath } from '../../helpers.ts';
 
 const RSA_KEY = vectorPath('rsa2048.key');
 const RSA_CER = vectorPath('rsa2048.cer');
@@ -63,6 +63,10 @@ function fixtures(d: string): string[] {
   list.writeUInt32LE(0xffffffff, 46);
   writeFileSync(join(d, 'huge.list'), list);
   writeFileSync(join(d, 'garbage.pcr'), 'garbage\n');
+  // an ascii list whose first line is cut inside the template digest
+  const ascii = readFileSync(vectorPath('synthetic_ascii_runtime_measurements_sha256'), 'latin1');
+  writeFileSync(join(d, 'cut.ascii'), ascii.slice(0, 40) + '\n');
+  mkdirSync(join(d, 'dir'));
   return files;
 }
 
@@ -124,6 +128,27 @@ const CASES: readonly Case[] = [
     code: 'E_PCR_FILE',
     message: /garbage\.pcr, line 1, offset 0: not a PCR file/,
   },
+  {
+    name: 'log show: a directory as the list is bad input naming it',
+    argv: (d) => ['log', 'show', join(d, 'dir')],
+    exit: 2,
+    code: 'E_IO_NOT_REGULAR',
+    message: /dir: is a directory, expected a file/,
+  },
+  {
+    name: 'eventlog show: a directory as the log',
+    argv: (d) => ['eventlog', 'show', join(d, 'dir')],
+    exit: 2,
+    code: 'E_IO_NOT_REGULAR',
+    message: /dir: is a directory, expected a file/,
+  },
+  {
+    name: 'log show: a cut ascii line goes to the ascii parser, which names the line',
+    argv: (d) => ['log', 'show', join(d, 'cut.ascii')],
+    exit: 2,
+    code: 'E_CODEC_BAD_TEXT',
+    message: /entry 0, line 1, offset 0: expected '<pcr> <digest> <template> <fields>'/,
+  },
 ];
 
 test('bad input: exit status, code, message naming where and why; --json; xattrs untouched', async () => {
@@ -142,7 +167,7 @@ test('bad input: exit status, code, message naming where and why; --json; xattrs
       // the path is not repeated inside its own message ("p: p: reason")
       for (const f of files) assert.ok(!text.includes(`${f}: ${f}`), `${c.name}: path twice\n${text}`);
       if (c.json === false) continue;
-      const verbs = argv[0] === 'evm' || argv[0] === 'log' ? 2 : 1;
+      const verbs = ['evm', 'log', 'eventlog'].includes(argv[0]!) ? 2 : 1;
       const j = await imakit([...argv.slice(0, verbs), '--json', ...argv.slice(verbs)]);
       assert.equal(j.status, c.exit, `${c.name} --json: exit`);
       assert.ok(j.out.includes(`"code": "${c.code}"`), `${c.name} --json: code\n${j.out}${j.err}`);
@@ -160,4 +185,31 @@ test('hash of a /proc pseudo-file says it is one (size 0 but content), exit 3', 
   assert.equal(r.status, 3, r.err);
   assert.match(r.err, /\/proc\/version: the file reports size 0 but \d+ bytes were read \(a pseudo-file/);
   assert.match(r.err, /E_IO_CHANGED/);
+});
+
+test('evmctl ima_measurement: a bad --pcrs file is named', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    writeFileSync(join(dir, 'bad.pcr'), 'garbage\n');
+    const list = vectorPath('synthetic_binary_runtime_measurements_sha256');
+    const r = await imakit(['evmctl', 'ima_measurement', '--pcrs', `sha256,${join(dir, 'bad.pcr')}`, list]);
+    assert.equal(r.status, 1); // evmctl's status for every failure
+    assert.match(r.err, /bad\.pcr: line 1, offset 0: expected 'PCR-NN: <hex>', got 'garbage'/);
+  } finally {
+    cleanup();
+  }
+});
+
+test('output piped into a reader that closes early: quiet exit 141 (as SIGPIPE), no EPIPE trace', () => {
+  const list = vectorPath('synthetic_ascii_runtime_measurements_sha256');
+  // `true` exits long before the CLI has started, so the first write meets a closed pipe
+  const r = run(
+    'bash',
+    ['-c', `node bin/imakit.js log show '${list}' | true; echo "status=\${PIPESTATUS[0]}"`],
+    {
+      cwd: REPO_ROOT,
+    },
+  );
+  assert.match(r.stdout, /status=141/, r.stderr);
+  assert.doesNotMatch(r.stderr, /EPIPE|Unhandled/);
 });

@@ -34,11 +34,29 @@ export interface LoadedRules {
 
 /** Read a policy file (E_IO_READ with its path). */
 export function readPolicyFile(path: string): string {
+  let bytes: Uint8Array;
   try {
-    return readFileSync(path, 'utf8');
+    bytes = readFileSync(path);
   } catch (e) {
     throw fromSystemError(e, 'E_IO_READ', path);
   }
+  // A binary file given as the policy would otherwise be reported as hundreds of unknown
+  // "keywords" made of its bytes: a NUL never occurs in a text policy, so name it once.
+  const nul = bytes.indexOf(0);
+  if (nul >= 0) {
+    const line = 1 + bytes.subarray(0, nul).filter((b) => b === 0x0a).length;
+    throw new ImakitError(
+      'E_POLICY_SYNTAX',
+      `not a text policy: NUL byte at offset ${nul} (a binary file?)`,
+      {
+        path,
+        line,
+        offset: nul,
+      },
+    );
+  }
+  const text = new TextDecoder('utf-8').decode(bytes);
+  return text;
 }
 
 /** Parse a policy text as a custom policy written after boot on `profile`. */

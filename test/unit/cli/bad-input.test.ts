@@ -67,6 +67,10 @@ function fixtures(d: string): string[] {
   const ascii = readFileSync(vectorPath('synthetic_ascii_runtime_measurements_sha256'), 'latin1');
   writeFileSync(join(d, 'cut.ascii'), ascii.slice(0, 40) + '\n');
   mkdirSync(join(d, 'dir'));
+  writeFileSync(
+    join(d, 'binary.pol'),
+    Buffer.from('measure func=FILE_CHECK\n\x7fELF\x02\x01\x00\x00', 'latin1'),
+  );
   return files;
 }
 
@@ -149,6 +153,13 @@ const CASES: readonly Case[] = [
     code: 'E_CODEC_BAD_TEXT',
     message: /entry 0, line 1, offset 0: expected '<pcr> <digest> <template> <fields>'/,
   },
+  {
+    name: 'policy check: a binary file is one error naming the NUL byte, not garbage "keywords"',
+    argv: (d) => ['policy', 'check', join(d, 'binary.pol')],
+    exit: 2,
+    code: 'E_POLICY_SYNTAX',
+    message: /binary\.pol, line 2, offset 30: not a text policy: NUL byte at offset 30/,
+  },
 ];
 
 test('bad input: exit status, code, message naming where and why; --json; xattrs untouched', async () => {
@@ -167,7 +178,7 @@ test('bad input: exit status, code, message naming where and why; --json; xattrs
       // the path is not repeated inside its own message ("p: p: reason")
       for (const f of files) assert.ok(!text.includes(`${f}: ${f}`), `${c.name}: path twice\n${text}`);
       if (c.json === false) continue;
-      const verbs = ['evm', 'log', 'eventlog'].includes(argv[0]!) ? 2 : 1;
+      const verbs = ['evm', 'log', 'eventlog', 'policy'].includes(argv[0]!) ? 2 : 1;
       const j = await imakit([...argv.slice(0, verbs), '--json', ...argv.slice(verbs)]);
       assert.equal(j.status, c.exit, `${c.name} --json: exit`);
       assert.ok(j.out.includes(`"code": "${c.code}"`), `${c.name} --json: code\n${j.out}${j.err}`);

@@ -353,5 +353,17 @@ function errText(e: unknown): string {
 
 /** For diagnostics: does this data look like it holds a private key? */
 export function containsPrivateKey(data: Uint8Array): boolean {
-  return /-----BEGIN (ENCRYPTED |RSA |EC )?PRIVATE KEY-----/.test(latin1(data.subarray(0, 1 << 16)));
+  if (looksLikePem(data))
+    return /-----BEGIN (ENCRYPTED |RSA |EC )?PRIVATE KEY-----/.test(latin1(data.subarray(0, 1 << 16)));
+  // DER: EncryptedPrivateKeyInfo, or a private key whose first element is a small version INTEGER
+  // (PKCS#8 and PKCS#1 version 0, SEC1 version 1); a PKCS#1 public key starts with its modulus.
+  try {
+    if (derKind(data) === 'encrypted') return true;
+    const top = readDerTlv(data, 0);
+    if (top.tag !== 0x30 || top.contentStart >= top.end) return false;
+    const ver = readDerTlv(data, top.contentStart);
+    return ver.tag === 0x02 && ver.end - ver.contentStart === 1 && data[ver.contentStart]! <= 1;
+  } catch {
+    return false;
+  }
 }

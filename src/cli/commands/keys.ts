@@ -225,10 +225,18 @@ function registerInfo(keys: Command, ctx: CommandContext): void {
     .action((file: string, f: { profile: string; pass?: string; json?: boolean }) =>
       ctx.run(
         () => {
-          const info = describeKey(readKeyFile(file), {
-            profile: f.profile,
-            ...(f.pass === undefined ? {} : { passphrase: f.pass }),
-          });
+          let info: KeyInfo;
+          try {
+            info = describeKey(readKeyFile(file), {
+              profile: f.profile,
+              ...(f.pass === undefined ? {} : { passphrase: f.pass }),
+            });
+          } catch (e) {
+            // the parser does not know the file: name it
+            if (e instanceof ImakitError && e.context.path === undefined)
+              throw new ImakitError(e.code, e.detail, { ...e.context, path: file }, { cause: e });
+            throw e;
+          }
           if (f.json) json(ctx, { file, ...info });
           else ctx.io.stdout(renderKeyInfo(info));
           return 0;

@@ -67,6 +67,7 @@ function fixtures(d: string): string[] {
   const ascii = readFileSync(vectorPath('synthetic_ascii_runtime_measurements_sha256'), 'latin1');
   writeFileSync(join(d, 'cut.ascii'), ascii.slice(0, 40) + '\n');
   mkdirSync(join(d, 'dir'));
+  writeFileSync(join(d, 'garbage.key'), Buffer.from([0x30, 0x82, 0xff, 0xff, 1, 2, 3]));
   writeFileSync(
     join(d, 'binary.pol'),
     Buffer.from('measure func=FILE_CHECK\n\x7fELF\x02\x01\x00\x00', 'latin1'),
@@ -160,6 +161,13 @@ const CASES: readonly Case[] = [
     code: 'E_POLICY_SYNTAX',
     message: /binary\.pol, line 2, offset 30: not a text policy: NUL byte at offset 30/,
   },
+  {
+    name: 'keys info: garbage names the file',
+    argv: (d) => ['keys', 'info', join(d, 'garbage.key')],
+    exit: 2,
+    code: 'E_KEY_PARSE',
+    message: /garbage\.key: not a certificate or public key/,
+  },
 ];
 
 test('bad input: exit status, code, message naming where and why; --json; xattrs untouched', async () => {
@@ -178,7 +186,7 @@ test('bad input: exit status, code, message naming where and why; --json; xattrs
       // the path is not repeated inside its own message ("p: p: reason")
       for (const f of files) assert.ok(!text.includes(`${f}: ${f}`), `${c.name}: path twice\n${text}`);
       if (c.json === false) continue;
-      const verbs = ['evm', 'log', 'eventlog', 'policy'].includes(argv[0]!) ? 2 : 1;
+      const verbs = ['evm', 'log', 'eventlog', 'policy', 'keys'].includes(argv[0]!) ? 2 : 1;
       const j = await imakit([...argv.slice(0, verbs), '--json', ...argv.slice(verbs)]);
       assert.equal(j.status, c.exit, `${c.name} --json: exit`);
       assert.ok(j.out.includes(`"code": "${c.code}"`), `${c.name} --json: code\n${j.out}${j.err}`);

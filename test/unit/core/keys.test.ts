@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isImakitError, type ErrorCode } from '../../../src/errors.ts';
 import { toHex } from '../../../src/core/bytes.ts';
-import { loadPrivateKey, loadPublicKey, loadPublicKeys } from '../../../src/core/keys.ts';
+import { containsPrivateKey, loadPrivateKey, loadPublicKey, loadPublicKeys } from '../../../src/core/keys.ts';
 import { sm2PublicFromPrivate } from '../../../src/core/sm2.ts';
 import { formatKeyId } from '../../../src/core/keyid.ts';
 import { run, tempDir, vector, vectorPath } from '../../helpers.ts';
@@ -218,6 +218,34 @@ test('a certificate or public key given as the signing key is named as such, not
     ]);
     assert.throws(() => loadPrivateKey(readFileSync(join(dir, 'enc.der'))), code('E_KEY_PASSPHRASE'));
     assert.equal(loadPrivateKey(readFileSync(join(dir, 'enc.der')), { passphrase: 'pw' }).alg, 'rsa');
+  } finally {
+    cleanup();
+  }
+});
+
+test('containsPrivateKey: DER private keys (PKCS#8, PKCS#1, SEC1, encrypted) yes; DER public keys and certificates no', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const der = (name: string, args: string[]): Uint8Array => {
+      ossl([...args, '-outform', 'DER', '-out', join(dir, name)]);
+      return readFileSync(join(dir, name));
+    };
+    const rsa = vectorPath('rsa2048.key');
+    const yes = {
+      pkcs8: der('p8.der', ['pkey', '-in', rsa]),
+      pkcs1: der('p1.der', ['rsa', '-in', rsa, '-traditional']),
+      sec1: der('ec.der', ['ec', '-in', vectorPath('p256.key')]),
+      encrypted: der('enc.der', ['pkcs8', '-topk8', '-in', rsa, '-passout', 'pass:pw']),
+    };
+    const no = {
+      spki: der('spki.der', ['pkey', '-in', rsa, '-pubout']),
+      pkcs1pub: der('p1pub.der', ['rsa', '-in', rsa, '-RSAPublicKey_out']),
+      cert: vector('rsa2048.cer'),
+      garbage: new Uint8Array([1, 2, 3]),
+    };
+    for (const [k, v] of Object.entries(yes)) assert.equal(containsPrivateKey(v), true, k);
+    for (const [k, v] of Object.entries(no)) assert.equal(containsPrivateKey(v), false, k);
+    assert.equal(containsPrivateKey(vector('rsa2048.key')), true);
   } finally {
     cleanup();
   }

@@ -68,7 +68,11 @@ function writeAtomic(path: string, data: Uint8Array | string, mode: number, opts
         linkSync(tmp, path);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'EEXIST')
-          throw new ImakitError('E_IO_WRITE', 'file exists (refusing to overwrite key material)', { path });
+          throw new ImakitError(
+            'E_IO_WRITE',
+            'file exists (refusing to overwrite key material; --force replaces it)',
+            { path },
+          );
         throw e;
       }
       unlinkSync(tmp);

@@ -5,7 +5,8 @@
  * 0600 and public files 0644, atomically, through host/key-files.ts.
  */
 import { createPrivateKey, randomBytes, type KeyObject } from 'node:crypto';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { RSAPublicKey } from '@peculiar/asn1-rsa';
 import { ImakitError } from '../errors.ts';
@@ -125,6 +126,13 @@ export function createSigningKeyFiles(
 ): IssuedKeyFiles {
   const caPath = join(o.caDir, 'ca.pem');
   const caKeyPath = join(o.caDir, 'ca.key.pem');
+  for (const p of [caPath, caKeyPath])
+    if (!existsSync(p))
+      throw new ImakitError(
+        'E_IO_READ',
+        `no CA in ${o.caDir}: ${basename(p)} is missing (create one with \`imakit keys ca --out ${o.caDir}\`)`,
+        { path: p },
+      );
   const caCert = parseCertificate(certDer(readKeyFile(caPath), caPath));
   const caKey = privateKeyObject(readKeyFile(caKeyPath), o.caPass, caKeyPath);
   const k = generateKeyPair(o.spec);

@@ -168,6 +168,13 @@ const CASES: readonly Case[] = [
     code: 'E_KEY_PARSE',
     message: /garbage\.key: not a certificate or public key/,
   },
+  {
+    name: 'keys gen: --ca pointing to a directory without a CA says so and how to make one',
+    argv: (d) => ['keys', 'gen', '--ca', join(d, 'dir'), '--out', join(d, 'dir')],
+    exit: 3,
+    code: 'E_IO_READ',
+    message: /ca\.pem: no CA in .*dir: ca\.pem is missing \(create one with `imakit keys ca --out/,
+  },
 ];
 
 test('bad input: exit status, code, message naming where and why; --json; xattrs untouched', async () => {

@@ -204,6 +204,14 @@ function failWord(code: string | undefined): string {
 }
 
 /**
+ * `text` without a leading `PATH: ` or `PATH, ` when it names `path` already, so a line that starts
+ * with the path does not repeat it (`f: error (f: f is a FIFO)`).
+ */
+export function withoutPath(path: string, text: string): string {
+  return text.startsWith(`${path}: `) || text.startsWith(`${path}, `) ? text.slice(path.length + 2) : text;
+}
+
+/**
  * The text line for one file verdict (`imakit verify`, `imakit evm verify`):
  * `PATH: ok (signature rsa-2048 sha256 keyid 4d0e4f4d)`, `PATH: FAILED invalid-hash`, `PATH: FAILED malformed-label (…)`,
  * `PATH: FAILED unknown-key 4d0e4f4d`, `PATH: no label`, `PATH: unsupported (…)`, `PATH: error (…) [CODE]`.
@@ -235,7 +243,7 @@ export function verdictLine(v: {
     case 'unsupported':
       return `${v.path}: unsupported (${v.detail})`;
     default:
-      return `${v.path}: error (${v.detail})${v.code ? ` [${v.code}]` : ''}`;
+      return `${v.path}: error (${withoutPath(v.path, v.detail)})${v.code ? ` [${v.code}]` : ''}`;
   }
 }
 

@@ -22,6 +22,7 @@ import {
   PASSWORD_ENV,
   signerFromFlags,
   uuidFlag,
+  withoutPath,
   type HmacKeyFlags,
   type SignerFlags,
 } from '../file-flags.ts';
@@ -69,7 +70,8 @@ export function renderLabelReport(r: LabelTreeReport): string {
     `${r.files} files: ${r.labelled} ${verb}, ${r.unchanged} already correct, ${r.failed} failed, ${r.skipped} skipped`,
     `${mib.toFixed(1)} MiB hashed in ${secs.toFixed(2)} s (${secs > 0 ? (r.files / secs).toFixed(0) : '-'} files/s)`,
   ];
-  for (const f of r.failures.slice(0, 50)) lines.push(`  ${f.path}: ${f.message} [${f.code}]`);
+  for (const f of r.failures.slice(0, 50))
+    lines.push(`  ${f.path}: ${withoutPath(f.path, f.message)} [${f.code}]`);
   if (r.failures.length > 50) lines.push(`  … ${r.failures.length - 50} more failures (use --json)`);
   return lines.join('\n') + '\n';
 }

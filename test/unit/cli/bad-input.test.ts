@@ -67,6 +67,7 @@ function fixtures(d: string): string[] {
   const ascii = readFileSync(vectorPath('synthetic_ascii_runtime_measurements_sha256'), 'latin1');
   writeFileSync(join(d, 'cut.ascii'), ascii.slice(0, 40) + '\n');
   mkdirSync(join(d, 'dir'));
+  assert.equal(run('mkfifo', [join(d, 'fifo')]).status, 0);
   writeFileSync(join(d, 'garbage.key'), Buffer.from([0x30, 0x82, 0xff, 0xff, 1, 2, 3]));
   writeFileSync(
     join(d, 'binary.pol'),
@@ -175,6 +176,13 @@ const CASES: readonly Case[] = [
     code: 'E_IO_READ',
     message: /ca\.pem: no CA in .*dir: ca\.pem is missing \(create one with `imakit keys ca --out/,
   },
+  {
+    name: 'verify: a FIFO is refused without opening it (no hang), path named once',
+    argv: (d) => ['verify', '-k', RSA_CER, join(d, 'fifo')],
+    exit: 2,
+    code: 'E_IO_NOT_REGULAR',
+    message: /fifo: error \([^()]*fifo is not a regular file\) \[E_IO_NOT_REGULAR\]/,
+  },
 ];
 
 test('bad input: exit status, code, message naming where and why; --json; xattrs untouched', async () => {
@@ -191,7 +199,8 @@ test('bad input: exit status, code, message naming where and why; --json; xattrs
       assert.ok(!/\n\s+at .*\(.*:\d+:\d+\)/.test(text), `${c.name}: stack trace\n${text}`);
       assert.equal(xattrSnapshot(files), before, `${c.name}: xattrs changed`);
       // the path is not repeated inside its own message ("p: p: reason")
-      for (const f of files) assert.ok(!text.includes(`${f}: ${f}`), `${c.name}: path twice\n${text}`);
+      for (const f of [...files, join(dir, 'fifo')])
+        assert.ok(!text.includes(`${f}: ${f}`), `${c.name}: path twice\n${text}`);
       if (c.json === false) continue;
       const verbs = ['evm', 'log', 'eventlog', 'policy', 'keys'].includes(argv[0]!) ? 2 : 1;
       const j = await imakit([...argv.slice(0, verbs), '--json', ...argv.slice(verbs)]);

@@ -167,6 +167,7 @@ export async function runVm(spec: VmSpec, opts: VmRunOptions): Promise<VmResult>
   if (opts.outDir !== undefined && existsSync(opts.outDir) && readdirSync(opts.outDir).length > 0)
     throw new ImakitError('E_USAGE', 'the output directory is not empty', { path: opts.outDir });
   const work = mkdtempSync(join(opts.tmpDir ?? tmpdir(), 'imakit-vm-'));
+  const outExisted = opts.outDir !== undefined && existsSync(opts.outDir);
   const outDir = resolve(opts.outDir ?? mkdtempSync(join(opts.tmpDir ?? tmpdir(), 'imakit-vm-out-')));
   let swtpm: Swtpm | undefined;
   try {
@@ -328,6 +329,10 @@ export async function runVm(spec: VmSpec, opts: VmRunOptions): Promise<VmResult>
     return result;
   } finally {
     killGroup(swtpm?.child);
+    // a run that failed before producing anything (success always writes run.json) (a bad --files tree, an unreadable image)
+    // leaves no empty output directory behind; one with a console log keeps it for debugging
+    if (!outExisted && existsSync(outDir) && readdirSync(outDir).length === 0)
+      rmSync(outDir, { recursive: true, force: true });
     // `keep`: the work directory (initramfs, images, swtpm state) stays for debugging
     if (opts.keep === true) writeFileSync(join(outDir, 'work-dir.txt'), work + '\n');
     else rmSync(work, { recursive: true, force: true });

@@ -8,7 +8,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../../src/cli/main.ts';
 import { memoryIo } from '../../../src/cli/io.ts';
@@ -19,8 +20,8 @@ import { REPO_ROOT, hex, run, tempDir, vectorPath } from '../../helpers.ts';
 const RSA_KEY = vectorPath('rsa2048.key');
 const RSA_CER = vectorPath('rsa2048.cer');
 
-async function imakit(args: string[]) {
-  const io = memoryIo();
+async function imakit(args: string[], env: Record<string, string> = {}) {
+  const io = memoryIo({ env });
   const status = await main(args, io);
   return { status, out: io.out(), err: io.err() };
 }
@@ -247,4 +248,21 @@ test('output piped into a reader that closes early: quiet exit 141 (as SIGPIPE),
   );
   assert.match(r.stdout, /status=141/, r.stderr);
   assert.doesNotMatch(r.stderr, /EPIPE|Unhandled/);
+});
+
+test('vm run with a missing --files dir fails before booting and leaves no empty output dir', async () => {
+  const outs = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('imakit-vm-out-'));
+  const before = new Set(outs());
+  // the real environment: the harness finds its kernel cache from it
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined),
+  );
+  const r = await imakit(['vm', 'run', '--files', '/nonexistent-imakit-files-dir'], env);
+  // 2 (E_VM_IMAGE) with the kernel cached; 5 where the harness's kernel or tools are missing
+  assert.ok(r.status === 2 || r.status === 5, r.err);
+  if (r.status === 2) assert.match(r.err, /nonexistent-imakit-files-dir: cannot read the files directory/);
+  assert.deepEqual(
+    outs().filter((n) => !before.has(n)),
+    [],
+  );
 });

@@ -127,10 +127,18 @@ async function run(file: string, f: { out?: string; json?: boolean }, io: CliIo)
     json = JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
     if (e instanceof SyntaxError)
-      throw new ImakitError('E_SCENARIO', `${file}: not JSON: ${e.message}`, { path: file });
+      throw new ImakitError('E_SCENARIO', `not JSON: ${e.message}`, { path: file });
     throw fromSystemError(e, 'E_IO_READ', file);
   }
-  const s = parseScenario(json);
+  let s: ReturnType<typeof parseScenario>;
+  try {
+    s = parseScenario(json);
+  } catch (e) {
+    // the parser names the field; the user also needs the file
+    if (e instanceof ImakitError && e.context.path === undefined)
+      throw new ImakitError(e.code, e.detail, { ...e.context, path: file }, { cause: e });
+    throw e;
+  }
   const base = dirname(resolve(file));
   const files: ScenarioFile[] = s.files.map(({ contentFile, ...rest }) =>
     contentFile !== undefined ? { ...rest, content: readBytes(resolve(base, contentFile)) } : rest,

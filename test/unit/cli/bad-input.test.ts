@@ -68,6 +68,7 @@ function fixtures(d: string): string[] {
   const ascii = readFileSync(vectorPath('synthetic_ascii_runtime_measurements_sha256'), 'latin1');
   writeFileSync(join(d, 'cut.ascii'), ascii.slice(0, 40) + '\n');
   mkdirSync(join(d, 'dir'));
+  writeFileSync(join(d, 'scenario.json'), '{"policy": 5}\n');
   assert.equal(run('mkfifo', [join(d, 'fifo')]).status, 0);
   writeFileSync(join(d, 'garbage.key'), Buffer.from([0x30, 0x82, 0xff, 0xff, 1, 2, 3]));
   writeFileSync(
@@ -183,6 +184,13 @@ const CASES: readonly Case[] = [
     exit: 2,
     code: 'E_IO_NOT_REGULAR',
     message: /fifo: error \(\S*fifo is not a regular file\) \[E_IO_NOT_REGULAR\]/,
+  },
+  {
+    name: 'emulate: a scenario field of the wrong type names the file and the field',
+    argv: (d) => ['emulate', join(d, 'scenario.json')],
+    exit: 2,
+    code: 'E_SCENARIO',
+    message: /scenario\.json, field policy: expected a string, got 5/,
   },
 ];
 

@@ -42,8 +42,14 @@ function mapError(e: unknown, code: ErrorCode, path: string, name?: string): Ima
   const ctx = name === undefined ? { path } : { path, field: name };
   if (errno === 'ENOTSUP' || errno === 'EOPNOTSUPP')
     return new ImakitError('E_XATTR_UNSUPPORTED', detail, ctx, { cause: e });
-  if (errno === 'EPERM' || errno === 'EACCES')
-    return new ImakitError('E_PERMISSION', detail, ctx, { cause: e });
+  if (errno === 'EPERM' || errno === 'EACCES') {
+    // libc's EPERM text ("not permitted for this type of object") hides the usual causes
+    const hint =
+      errno === 'EPERM' && code === 'E_XATTR_WRITE' && name?.startsWith('security.') === true
+        ? ' (security.* xattrs need CAP_SYS_ADMIN; as root, EVM or an LSM refused the value)'
+        : '';
+    return new ImakitError('E_PERMISSION', detail + hint, ctx, { cause: e });
+  }
   return new ImakitError(code, detail, ctx, { cause: e });
 }
 

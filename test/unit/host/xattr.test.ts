@@ -5,7 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import {
   getXattr,
@@ -20,7 +22,7 @@ import {
 } from '../../../src/host/xattr.ts';
 import { toHex } from '../../../src/core/bytes.ts';
 import { isImakitError } from '../../../src/errors.ts';
-import { run, tempDir } from '../../helpers.ts';
+import { REPO_ROOT, run, tempDir } from '../../helpers.ts';
 
 const getfattrHex = (path: string, name: string): string | null => {
   const r = run('getfattr', ['--absolute-names', '-e', 'hex', '-n', name, path]);
@@ -144,4 +146,41 @@ test('EPERM maps to E_PERMISSION (user.* on a device node is refused)', () => {
     () => setXattr('/dev/null', 'user.imakit', new Uint8Array(1)),
     (e) => isImakitError(e, 'E_PERMISSION') && e.context.path === '/dev/null',
   );
+});
+
+test('EPERM writing security.* (no CAP_SYS_ADMIN, as uid 65534) is E_PERMISSION with the likely cause', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    chmodSync(dir, 0o755);
+    const file = join(dir, 'f');
+    writeFileSync(file, 'x\n');
+    chownSync(file, 65534, 65534);
+    const lib = fileURLToPath(new URL('../../../src/host/xattr.ts', import.meta.url));
+    const script = join(dir, 'child.mts');
+    writeFileSync(
+      script,
+      `import { setXattr } from ${JSON.stringify(lib)};
+process.setgid(65534);
+process.setuid(65534);
+try {
+  setXattr(${JSON.stringify(file)}, 'security.ima', new Uint8Array([4, 4]));
+  process.stdout.write('{"written":true}');
+} catch (e) {
+  process.stdout.write(JSON.stringify({ code: e.code, message: e.message }));
+}
+`,
+    );
+    chmodSync(script, 0o644);
+    const r = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', cwd: REPO_ROOT });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { code?: string; message?: string };
+    assert.equal(out.code, 'E_PERMISSION');
+    assert.match(
+      out.message ?? '',
+      /f, field security\.ima: EPERM: .*\(security\.\* xattrs need CAP_SYS_ADMIN/,
+    );
+    assert.equal(getXattr(file, 'security.ima'), null);
+  } finally {
+    cleanup();
+  }
 });

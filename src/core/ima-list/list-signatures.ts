@@ -206,40 +206,12 @@ export function verifyListSignatures(
   const out: EntrySignature[] = [];
   for (const e of entries) {
     const tpl = lookupTemplate(e.templateName);
-    if (tpl && tpl.fields.includes('evmsig')) {
-      let fs: DecodedField[];
-      try {
-        fs = decodeTemplateFields(tpl, e.templateData, endian, e.offset);
-      } catch (err) {
-        out.push({
-          index: e.index,
-          name: '',
-          status: 'unsupported',
-          detail: `fields do not parse: ${(err as Error).message}`,
-        });
-        continue;
-      }
-      const r = verifyEvmSigEntry(e, fs, keyring, endian, opts.evmLayout ?? 64);
-      if (r) out.push(r);
-      if (!tpl.fields.includes('sig')) continue;
-    }
-    if (tpl && tpl.fields.includes('modsig') && opts.modsig !== false) {
-      let fs: DecodedField[];
-      try {
-        fs = decodeTemplateFields(tpl, e.templateData, endian, e.offset);
-      } catch (err) {
-        out.push({
-          index: e.index,
-          name: '',
-          status: 'unsupported',
-          detail: `fields do not parse: ${(err as Error).message}`,
-        });
-        continue;
-      }
-      const r = verifyModsigEntry(e, fs, keyring);
-      if (r) out.push(r);
-    }
-    if (!tpl || !tpl.fields.includes('sig')) continue;
+    if (!tpl) continue;
+    const hasEvmsig = tpl.fields.includes('evmsig');
+    const hasModsig = tpl.fields.includes('modsig') && opts.modsig !== false;
+    const hasSig = tpl.fields.includes('sig');
+    if (!hasEvmsig && !hasModsig && !hasSig) continue;
+    // decode once; an entry whose fields do not parse gets one verdict saying so
     let fs: DecodedField[];
     try {
       fs = decodeTemplateFields(tpl, e.templateData, endian, e.offset);
@@ -252,6 +224,15 @@ export function verifyListSignatures(
       });
       continue;
     }
+    if (hasEvmsig) {
+      const r = verifyEvmSigEntry(e, fs, keyring, endian, opts.evmLayout ?? 64);
+      if (r) out.push(r);
+    }
+    if (hasModsig) {
+      const r = verifyModsigEntry(e, fs, keyring);
+      if (r) out.push(r);
+    }
+    if (!hasSig) continue;
     const name = fieldText(fs, 'n-ng') ?? '';
     const sig = fs.find((f) => f.id === 'sig')!;
     if (sig.data.length === 0) continue;

@@ -5,6 +5,7 @@
  * checked over H(06 ‖ algo ‖ verity digest). Prints `FILE: verification is OK` per good file
  * (stderr, like evmctl's log_info); exit 1 when any file failed.
  */
+import { withoutPath } from '../file-flags.ts';
 import { readFileSync } from 'node:fs';
 import type { Keyring } from '../../core/ima-signature.ts';
 import { formatKeyIdEvmctl } from '../../core/keyid.ts';
@@ -55,7 +56,7 @@ function verifyOne(path: string, opts: EvmctlOptions, keyring: Keyring, io: CliI
       io.stderr(`getxattr failed: ${path}\nerrno: No data available (61)\n`);
       return false;
     default:
-      io.stderr(`${path}: ${v.detail}${v.code ? ` [${v.code}]` : ''}\n`);
+      io.stderr(`${path}: ${withoutPath(path, v.detail)}${v.code ? ` [${v.code}]` : ''}\n`);
       return false;
   }
 }

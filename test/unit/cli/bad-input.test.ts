@@ -231,7 +231,7 @@ test('hash of a /proc pseudo-file says it is one (size 0 but content), exit 3', 
   assert.match(r.err, /E_IO_CHANGED/);
 });
 
-test('evmctl ima_measurement: a bad --pcrs file is named', async () => {
+test('evmctl ima_measurement: a bad --pcrs file is named; ima_verify on a FIFO', async () => {
   const { dir, cleanup } = tempDir();
   try {
     writeFileSync(join(dir, 'bad.pcr'), 'garbage\n');
@@ -239,6 +239,12 @@ test('evmctl ima_measurement: a bad --pcrs file is named', async () => {
     const r = await imakit(['evmctl', 'ima_measurement', '--pcrs', `sha256,${join(dir, 'bad.pcr')}`, list]);
     assert.equal(r.status, 1); // evmctl's status for every failure
     assert.match(r.err, /bad\.pcr: line 1, offset 0: expected 'PCR-NN: <hex>', got 'garbage'/);
+    // ima_verify on a FIFO: refused without opening it, the path said once, evmctl's status 1
+    const fifo = join(dir, 'fifo');
+    assert.equal(run('mkfifo', [fifo]).status, 0);
+    const v = await imakit(['evmctl', 'ima_verify', '-k', RSA_CER, fifo]);
+    assert.equal(v.status, 1);
+    assert.ok(v.err.includes(`${fifo}: ${fifo} is not a regular file [E_IO_NOT_REGULAR]`), v.err);
   } finally {
     cleanup();
   }

@@ -6,6 +6,7 @@
  * `rounds` rounds: prints best and spread of entries/s, the ratio to evmctl of the same round, peak
  * RSS and CPU seconds. The machine may be shared: the load average is printed with the figures.
  * Usage: node --import tsx bench/list-replay.ts [entries] [rounds]
+ *        node --import tsx bench/list-replay.ts --gen DIR [entries]   (write the list only)
  *        (internal) node --import tsx bench/list-replay.ts --lib DIR offload|single
  */
 import { spawnSync } from 'node:child_process';
@@ -37,13 +38,15 @@ if (process.argv[2] === '--lib') {
     expected: readExpected(d),
     offload: process.argv[4] === 'offload' ? workerOffload() : undefined,
   });
-  process.stderr.write(`${v.status} ${v.entries}\n`);
+  process.stderr.write(`${v.status} ${v.entries} ${v.templateDigests}\n`);
   process.exit(v.status === 'pass' ? 0 : 1);
 }
 
-const N = Number(process.argv[2] ?? 1_000_000);
+// --gen DIR N: only write the list and PCR files into DIR (for profiling one path by hand)
+const genOnly = process.argv[2] === '--gen';
+const N = Number(process.argv[genOnly ? 4 : 2] ?? 1_000_000);
 const ROUNDS = Number(process.argv[3] ?? 3);
-const dir = mkdtempSync(join(tmpdir(), 'imakit-bench-'));
+const dir = genOnly ? process.argv[3]! : mkdtempSync(join(tmpdir(), 'imakit-bench-'));
 const bin = resolve(import.meta.dirname, '../bin/imakit.js');
 const self = import.meta.filename;
 
@@ -115,6 +118,7 @@ function timed(cmd: string, args: string[]): Run {
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 generate();
+if (genOnly) process.exit(0);
 const list = join(dir, 'list');
 const pcrArgs = [
   '--ignore-violations',

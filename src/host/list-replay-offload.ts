@@ -18,6 +18,7 @@ import { Worker } from 'node:worker_threads';
 import { CATALOGUE, ImakitError, type ErrorCode } from '../errors.ts';
 import type {
   BankOffload,
+  DeferredValues,
   RemoteReplay,
   RemoteReplayResult,
   ReplayOptions,
@@ -49,7 +50,7 @@ function rebuild(m: Extract<OffloadReply, { type: 'error' }>): ImakitError {
 }
 
 /** Start one worker replay of `opts.banks`. */
-function startWorkerReplay(opts: ReplayOptions): RemoteReplay {
+function startWorkerReplay(opts: ReplayOptions & { readonly valuesOnly?: boolean }): RemoteReplay {
   const workerData = {
     tsx: createRequire(import.meta.url).resolve('tsx/cjs/api'),
     entry: fileURLToPath(new URL('./list-replay-worker.ts', import.meta.url)),
@@ -67,6 +68,9 @@ function startWorkerReplay(opts: ReplayOptions): RemoteReplay {
   let failure: Error | undefined;
   let done: RemoteReplayResult | undefined;
   let waiter: (() => void) | undefined;
+  // valuesOnly: runs of values not yet taken, and spent buffers to hand back with the next chunk
+  const ready: DeferredValues[] = [];
+  const spentValues: Uint8Array[] = [];
   let finished = false;
   const wake = (): void => {
     const w = waiter;
@@ -78,6 +82,7 @@ function startWorkerReplay(opts: ReplayOptions): RemoteReplay {
       inFlight--;
       // the worker hands the chunk's buffer back: reused for a later copy (no garbage per MiB)
       if (m.chunk) spare.push(m.chunk);
+      if (m.values) ready.push({ values: m.values, count: m.count ?? 0 });
     } else if (m.type === 'done') done = m.result;
     else failure = rebuild(m);
     wake();
@@ -92,7 +97,8 @@ function startWorkerReplay(opts: ReplayOptions): RemoteReplay {
   });
   const send = (m: OffloadRequest, transfer?: ArrayBuffer[]): void => worker.postMessage(m, transfer);
   const wait = (): Promise<void> => new Promise((r) => (waiter = r));
-  send({ type: 'start', opts });
+  const { valuesOnly, ...replay } = opts;
+  send({ type: 'start', opts: replay, valuesOnly });
   return {
     async push(chunk) {
       if (failure) throw failure;
@@ -101,7 +107,11 @@ function startWorkerReplay(opts: ReplayOptions): RemoteReplay {
       else copy = undefined;
       copy ??= new Uint8Array(chunk.length);
       copy.set(chunk);
-      send({ type: 'chunk', chunk: copy }, [copy.buffer as ArrayBuffer]);
+      const back = spentValues.pop();
+      send({ type: 'chunk', chunk: copy, spare: back }, [
+        copy.buffer as ArrayBuffer,
+        ...(back ? [back.buffer as ArrayBuffer] : []),
+      ]);
       inFlight++;
       while (inFlight > MAX_IN_FLIGHT && !failure) await wait();
       if (failure) throw failure;
@@ -113,6 +123,14 @@ function startWorkerReplay(opts: ReplayOptions): RemoteReplay {
       await worker.terminate();
       if (failure) throw failure;
       return done!;
+    },
+    async nextValues() {
+      while (ready.length === 0 && !failure) await wait();
+      if (failure) throw failure;
+      return ready.shift()!;
+    },
+    release(values) {
+      if (spentValues.length < MAX_IN_FLIGHT) spentValues.push(values);
     },
     abort() {
       finished = true;

@@ -12,13 +12,19 @@ import { ListReplayer, type ReplayOptions, type RemoteReplayResult } from '../co
 
 /** Main → worker. */
 export type OffloadRequest =
-  | { readonly type: 'start'; readonly opts: ReplayOptions }
-  | { readonly type: 'chunk'; readonly chunk: Uint8Array }
+  | { readonly type: 'start'; readonly opts: ReplayOptions; readonly valuesOnly?: boolean }
+  | { readonly type: 'chunk'; readonly chunk: Uint8Array; readonly spare?: Uint8Array }
   | { readonly type: 'end' };
 
 /** Worker → main. */
 export type OffloadReply =
-  | { readonly type: 'ack'; readonly chunk?: Uint8Array }
+  | {
+      readonly type: 'ack';
+      readonly chunk?: Uint8Array;
+      /** valuesOnly: the values to extend of the entries this chunk completed */
+      readonly values?: Uint8Array;
+      readonly count?: number;
+    }
   | { readonly type: 'done'; readonly result: RemoteReplayResult }
   | {
       readonly type: 'error';
@@ -31,6 +37,11 @@ function serve(port: NonNullable<typeof parentPort>): void {
   let replayer: ListReplayer | undefined;
   let scanner: ChunkScanner | undefined;
   let feed: ((c: EntryCursor) => void) | undefined;
+  // valuesOnly: the current run's buffer, filled `n` entries deep; spares come back from main
+  let out: Uint8Array = new Uint8Array(0);
+  let n = 0;
+  let stride = 0;
+  const spares: Uint8Array[] = [];
   const reply = (m: OffloadReply): void => port.postMessage(m);
   port.on('message', (m: OffloadRequest) => {
     try {
@@ -38,13 +49,36 @@ function serve(port: NonNullable<typeof parentPort>): void {
         const r = new ListReplayer(m.opts);
         replayer = r;
         scanner = new ChunkScanner(m.opts.format);
-        feed = (c) => r.feed(c);
+        stride = m.valuesOnly ? r.emittedStride : 0;
+        feed = m.valuesOnly
+          ? (c) => {
+              if ((n + 1) * stride > out.length) {
+                const grown = new Uint8Array(Math.max(out.length * 2, stride * 4096));
+                grown.set(out.subarray(0, n * stride));
+                out = grown;
+              }
+              r.valuesInto(c, out, n * stride);
+              n++;
+            }
+          : (c) => r.feed(c);
+        if (m.valuesOnly) out = new Uint8Array(stride * 4096);
       } else if (m.type === 'chunk') {
+        if (m.spare) spares.push(m.spare);
+        n = 0;
         scanner!.push(m.chunk, feed!);
         // the scanner copied any partial tail: the buffer goes back to the main thread for reuse
-        port.postMessage({ type: 'ack', chunk: m.chunk } satisfies OffloadReply, [
-          m.chunk.buffer as ArrayBuffer,
-        ]);
+        if (stride > 0) {
+          const values = out;
+          port.postMessage({ type: 'ack', chunk: m.chunk, values, count: n } satisfies OffloadReply, [
+            m.chunk.buffer as ArrayBuffer,
+            values.buffer as ArrayBuffer,
+          ]);
+          const s = spares.pop();
+          out = s && s.length >= values.length ? s : new Uint8Array(values.length);
+        } else
+          port.postMessage({ type: 'ack', chunk: m.chunk } satisfies OffloadReply, [
+            m.chunk.buffer as ArrayBuffer,
+          ]);
       } else {
         scanner!.end();
         reply({

@@ -423,6 +423,7 @@ export class ChunkScanner {
   /** absolute offset of the next entry */
   offset: number;
   private carry: Uint8Array = new Uint8Array(0);
+  private joined: Uint8Array = new Uint8Array(0);
   private readonly c = newCursor();
   private readonly maxData: number;
   constructor(
@@ -441,7 +442,11 @@ export class ChunkScanner {
   push(chunk: Uint8Array, onEntry: (c: EntryCursor) => void): void {
     let work = chunk;
     if (this.carry.length > 0) {
-      work = new Uint8Array(this.carry.length + chunk.length);
+      // one joined buffer, reused: a fresh MiB per chunk is external garbage the young-generation
+      // GC rarely sees on an allocation-free replay, and it piles up in RSS (issue 4)
+      const need = this.carry.length + chunk.length;
+      if (this.joined.length < need) this.joined = new Uint8Array(need + (need >>> 3));
+      work = this.joined.subarray(0, need);
       work.set(this.carry, 0);
       work.set(chunk, this.carry.length);
     }

@@ -92,6 +92,22 @@ export interface ReplayOptions {
    * hash of the list's bank per entry.
    */
   readonly verifyListed?: boolean;
+  /**
+   * extend the list's bank with the LISTED digests, not recomputed (verifyListed must be off).
+   * Sound only when the caller also checks a recomputed bank against its PCRs (verify.ts: the
+   * template data is then bound by that bank and the listed digests by the list's bank).
+   */
+  readonly extendListed?: boolean;
+  /**
+   * banks whose values to extend are computed elsewhere (a worker: {@link ListReplayer.valuesInto})
+   * and handed in with {@link ListReplayer.applyDeferred}, in entry order
+   */
+  readonly deferred?: readonly string[];
+  /**
+   * banks whose values are computed but not extended: written out by
+   * {@link ListReplayer.valuesInto} for a replay elsewhere to extend (the other side's `deferred`)
+   */
+  readonly emitted?: readonly string[];
 }
 
 /** Outcome and state of banks replayed elsewhere. */
@@ -113,10 +129,27 @@ export interface RemoteReplay {
   finish(): Promise<RemoteReplayResult>;
   /** stop early (an error in the local pass); never throws */
   abort(): void;
+  /**
+   * With `valuesOnly`: the values to extend (every remote bank's value per entry, banks in order)
+   * of the entries completed by the oldest pushed chunk not yet taken
+   */
+  nextValues(): Promise<DeferredValues>;
+  /** give a buffer from nextValues back for reuse */
+  release(values: Uint8Array): void;
 }
 
-/** Starts a RemoteReplay for `opts` (whose `banks` are the banks to replay remotely). */
-export type BankOffload = (opts: ReplayOptions) => RemoteReplay;
+/** Values to extend for a run of entries, computed elsewhere. */
+export interface DeferredValues {
+  readonly values: Uint8Array;
+  readonly count: number;
+}
+
+/**
+ * Starts a RemoteReplay for `opts` (whose `banks` are the banks to replay remotely). With
+ * `valuesOnly` the remote side only computes the values to extend (ListReplayer.valuesInto) and
+ * returns them through nextValues; the caller extends them (ListReplayer.applyDeferred).
+ */
+export type BankOffload = (opts: ReplayOptions & { readonly valuesOnly?: boolean }) => RemoteReplay;
 
 interface BankState {
   readonly bank: string;
@@ -128,12 +161,27 @@ interface BankState {
   readonly expected: (Uint8Array | undefined)[];
   readonly lastMatch: Int32Array; // per PCR: index of last matching entry, -2 none
   readonly finalMatch: boolean[];
+  readonly deferred: boolean;
 }
 
 /** Incremental replay over cursors; `feed` each entry in order, then `outcome()`. */
 export class ListReplayer {
   readonly format: ListFormat;
   private readonly banks: BankState[];
+  private readonly live: BankState[];
+  private readonly deferredBanks: BankState[];
+  /** stride of a deferred value run: the deferred banks' sizes summed */
+  readonly deferredStride: number;
+  /** banks computed for valuesInto and not extended here */
+  private readonly emittedBanks: BankState[];
+  /** bytes valuesInto writes per entry */
+  readonly emittedStride: number;
+  /** PCR of every entry fed but not yet applied to the deferred banks (a FIFO) */
+  private pending = new Uint8Array(0);
+  private pendHead = 0;
+  private pendTail = 0;
+  private deferredIndex: number;
+  private readonly extendListed: boolean;
   private readonly listHasher: BankHasher;
   private readonly listComputed: Uint8Array;
   private readonly sha1: BankHasher | undefined;
@@ -163,10 +211,14 @@ export class ListReplayer {
     const padded = names.some((b) => opts.modes?.[b] !== undefined && isPaddedMode(opts.modes[b]!));
     // padded modes extend the (computed) list-bank digest: they need the check's result
     this.verifyListed = (opts.verifyListed ?? true) || padded;
+    this.extendListed = (opts.extendListed ?? false) && !this.verifyListed;
     this.sha1 = padded && opts.format.bank !== 'sha1' ? new BankHasher('sha1') : undefined;
     this.entries = opts.from?.entries ?? 0;
+    this.deferredIndex = this.entries;
+    const deferred = new Set((opts.deferred ?? []).map((b) => resolveHashAlgo(b).name));
     if (opts.from) for (const [pcr, n] of opts.from.counts) this.counts[pcr] = n;
-    this.banks = names.map((b) => {
+    const emitted = new Set((opts.emitted ?? []).map((b) => resolveHashAlgo(b).name));
+    const all = names.map((b) => {
       const a = resolveHashAlgo(b);
       const size = a.size;
       const pcrs = new Uint8Array(PCR_COUNT * size);
@@ -189,8 +241,15 @@ export class ListReplayer {
         expected,
         lastMatch,
         finalMatch: [],
+        deferred: deferred.has(a.name),
       };
     });
+    this.banks = all.filter((b) => !emitted.has(b.bank));
+    this.emittedBanks = all.filter((b) => emitted.has(b.bank));
+    this.emittedStride = this.emittedBanks.reduce((n, b) => n + b.size, 0);
+    this.live = this.banks.filter((b) => !b.deferred);
+    this.deferredBanks = this.banks.filter((b) => b.deferred);
+    this.deferredStride = this.deferredBanks.reduce((n, b) => n + b.size, 0);
   }
 
   /** Number of entries consumed (including those of the state it resumed from). */
@@ -198,12 +257,10 @@ export class ListReplayer {
     return this.entries;
   }
 
-  /** Replay one entry. */
-  feed(c: EntryCursor): void {
+  /** Violation check and (verifyListed) the listed-digest check of one entry; true: a violation. */
+  private check(c: EntryCursor): boolean {
     const buf = c.buf;
     const D = this.format.digestSize;
-    const pcr = c.pcr;
-    const listed = buf.subarray(c.digestOff, c.digestOff + D);
     let violation = true;
     for (let i = 0; i < D; i++)
       if (buf[c.digestOff + i] !== 0) {
@@ -220,50 +277,134 @@ export class ListReplayer {
           break;
         }
       if (!eq) {
+        const listed = buf.slice(c.digestOff, c.digestOff + D);
         if (this.mismatches.length < this.maxMismatches)
           this.mismatches.push({
             index: c.index,
             offset: c.offset,
             bank: this.format.bank,
-            listed: listed.slice(),
+            listed,
             computed: this.listComputed.slice(),
           });
         if (this.useListed) this.listComputed.set(listed);
       }
       if (this.sha1) this.sha1.templateDigestInto(buf, c.dataOff, c.dataLen, c.legacy, this.sha1Computed, 0);
     }
-    for (const b of this.banks) {
-      const v = b.value;
-      if (violation) {
-        if (this.violations === 'zeros') v.fill(0);
-        else if (b.mode === 'sha1-padded') {
-          v.fill(0);
-          v.fill(0xff, 0, 20);
-        } else v.fill(0xff);
-      } else if (b.mode !== 'strict') {
+    return violation;
+  }
+
+  /**
+   * The value bank `b` extends for this entry: into b.value, or (returns true) the listed digest
+   * at c.digestOff (extendListed: extended straight from the list buffer, no copy).
+   */
+  private valueFor(b: BankState, c: EntryCursor, violation: boolean): boolean {
+    const v = b.value;
+    if (violation) {
+      if (this.violations === 'zeros') v.fill(0);
+      else if (b.mode === 'sha1-padded') {
         v.fill(0);
-        v.set(this.format.bank === 'sha1' ? this.listComputed : this.sha1Computed, 0);
-      } else if (b.bank === this.format.bank && this.verifyListed) v.set(this.listComputed);
-      else b.hasher.templateDigestInto(buf, c.dataOff, c.dataLen, c.legacy, v, 0);
-      const off = pcr * b.size;
-      b.hasher.extendInto(b.pcrs, off, v, 0, b.pcrs, off);
-      const exp = b.expected[pcr];
-      if (exp !== undefined) {
-        let eq = true;
-        for (let i = 0; i < b.size; i++)
-          if (exp[i] !== b.pcrs[off + i]) {
-            eq = false;
-            break;
-          }
-        if (eq) b.lastMatch[pcr] = this.entries;
+        v.fill(0xff, 0, 20);
+      } else v.fill(0xff);
+    } else if (b.mode !== 'strict') {
+      v.fill(0);
+      v.set(this.format.bank === 'sha1' ? this.listComputed : this.sha1Computed, 0);
+    } else if (b.bank === this.format.bank && this.verifyListed) v.set(this.listComputed);
+    else if (b.bank === this.format.bank && this.extendListed) return true;
+    else b.hasher.templateDigestInto(c.buf, c.dataOff, c.dataLen, c.legacy, v, 0);
+    return false;
+  }
+
+  /** Extend PCR `pcr` of bank b with src[srcOff..) and note a match with the expected value. */
+  private extend(b: BankState, pcr: number, src: Uint8Array, srcOff: number, index: number): void {
+    const off = pcr * b.size;
+    b.hasher.extendInto(b.pcrs, off, src, srcOff, b.pcrs, off);
+    const exp = b.expected[pcr];
+    if (exp !== undefined) {
+      for (let i = 0; i < b.size; i++) if (exp[i] !== b.pcrs[off + i]) return;
+      b.lastMatch[pcr] = index;
+    }
+  }
+
+  /** Replay one entry (deferred banks: queued until applyDeferred). */
+  feed(c: EntryCursor): void {
+    const pcr = c.pcr;
+    const violation = this.check(c);
+    for (const b of this.live) {
+      if (this.valueFor(b, c, violation)) this.extend(b, pcr, c.buf, c.digestOff, this.entries);
+      else this.extend(b, pcr, b.value, 0, this.entries);
+    }
+    if (this.deferredBanks.length > 0) {
+      if (this.pendTail === this.pending.length) {
+        // full: slide the unapplied run to the front, or double when it fills more than half
+        const n = this.pendTail - this.pendHead;
+        if (n * 2 >= this.pending.length) {
+          const grown = new Uint8Array(Math.max(4096, this.pending.length * 2));
+          grown.set(this.pending.subarray(this.pendHead, this.pendTail));
+          this.pending = grown;
+        } else this.pending.copyWithin(0, this.pendHead, this.pendTail);
+        this.pendHead = 0;
+        this.pendTail = n;
       }
+      this.pending[this.pendTail++] = pcr;
     }
     this.counts[pcr]!++;
     this.entries++;
   }
 
+  /**
+   * Replay one entry in the extended banks and write the emitted banks' values to extend into
+   * out[outOff..) ({@link emittedStride} bytes, banks in order): a remote replay's half of
+   * {@link applyDeferred}.
+   */
+  valuesInto(c: EntryCursor, out: Uint8Array, outOff: number): void {
+    const pcr = c.pcr;
+    const violation = this.check(c);
+    for (const b of this.live) {
+      if (this.valueFor(b, c, violation)) this.extend(b, pcr, c.buf, c.digestOff, this.entries);
+      else this.extend(b, pcr, b.value, 0, this.entries);
+    }
+    let o = outOff;
+    for (const b of this.emittedBanks) {
+      if (this.valueFor(b, c, violation)) out.set(c.buf.subarray(c.digestOff, c.digestOff + b.size), o);
+      else out.set(b.value, o);
+      o += b.size;
+    }
+    this.counts[pcr]!++;
+    this.entries++;
+  }
+
+  /** Entries fed and not yet applied to the deferred banks. */
+  get pendingCount(): number {
+    return this.pendTail - this.pendHead;
+  }
+
+  /**
+   * Extend the deferred banks for the next `count` pending entries with values computed elsewhere
+   * (per entry: each deferred bank's value, banks in order, {@link deferredStride} bytes).
+   */
+  applyDeferred(values: Uint8Array, count: number): void {
+    if (count > this.pendTail - this.pendHead || values.length < count * this.deferredStride)
+      throw new RangeError(`${count} deferred values for ${this.pendTail - this.pendHead} pending entries`);
+    let o = 0;
+    for (let k = 0; k < count; k++) {
+      const pcr = this.pending[this.pendHead++]!;
+      for (const b of this.deferredBanks) {
+        this.extend(b, pcr, values, o, this.deferredIndex);
+        o += b.size;
+      }
+      this.deferredIndex++;
+    }
+    if (this.pendHead === this.pendTail) this.pendHead = this.pendTail = 0;
+  }
+
+  private assertApplied(): void {
+    if (this.pendTail !== this.pendHead)
+      throw new Error(`${this.pendTail - this.pendHead} entries not applied to the deferred banks`);
+  }
+
   /** The current state (for checkpoints). */
   state(): ReplayState {
+    this.assertApplied();
     const pcrs = new Map<string, Map<number, Uint8Array>>();
     const counts = new Map<number, number>();
     for (let i = 0; i <= MAX_PCR; i++) if (this.counts[i]! > 0) counts.set(i, this.counts[i]!);
@@ -277,6 +418,7 @@ export class ListReplayer {
 
   /** Per-bank outcome for every PCR the list touched or that has an expected value. */
   outcome(): BankOutcome[] {
+    this.assertApplied();
     return this.banks.map((b) => {
       const pcrs: PcrOutcome[] = [];
       for (let i = 0; i < PCR_COUNT; i++) {

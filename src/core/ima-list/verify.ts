@@ -57,6 +57,11 @@ export interface VerifyListOptions {
    * local. The verdict is the same with or without it.
    */
   readonly offload?: BankOffload;
+  /**
+   * recompute every listed digest of the list's bank even when the PCRs of a second bank would
+   * bind them (verdict `templateDigests`); the verdict is the same, only slower
+   */
+  readonly recomputeAll?: boolean;
 }
 
 /** The structured verdict (style.md practice 4). */
@@ -84,6 +89,12 @@ export interface ListVerdict {
   /** fingerprints of the first (boot_aggregate) and last entries, for checkpoints */
   readonly firstEntry: EntryFingerprint | undefined;
   readonly lastEntry: EntryFingerprint | undefined;
+  /**
+   * recomputed: every listed digest of the list's bank was checked against its template data;
+   * bound-by-pcrs: not recomputed, bound instead by the PCRs of the list's bank and of a recomputed
+   * bank (the whole list matched in both; see notEstablished for the reasoning)
+   */
+  readonly templateDigests: 'recomputed' | 'bound-by-pcrs';
   readonly notEstablished: readonly string[];
 }
 
@@ -216,6 +227,7 @@ async function runPass(
   modes: Record<string, BankMode> | undefined,
   collect: 'facts' | 'duplicates' | 'none',
   useListed = false,
+  bindListed = false,
 ): Promise<Pass> {
   const common = {
     format,
@@ -224,17 +236,42 @@ async function runPass(
     modes,
     useListedDigests: useListed,
   };
-  // banks other than the list's own go to the offload (strict first pass only)
+  // banks other than the list's own go to the offload (strict passes only)
   const remoteBanks =
-    opts.offload && collect === 'facts' && modes === undefined && !useListed
+    opts.offload && collect !== 'duplicates' && modes === undefined && !useListed
       ? banks.filter((b) => resolveHashAlgo(b).name !== format.bank)
       : [];
   const localBanks = banks.filter((b) => !remoteBanks.includes(b));
-  const replayer = new ListReplayer({ ...common, banks: localBanks });
-  const remote: RemoteReplay | undefined =
-    remoteBanks.length > 0
+  // bindListed: the list's bank extends the listed digests (no template hash); with an offload
+  // (worker: the list's bank, extended with the listed digests, and the other banks' template
+  // digests; this thread: extends those, scans for facts; the split that measured best, issue 4)
+  const deferred = bindListed && remoteBanks.length > 0;
+  const replayer = new ListReplayer({
+    ...common,
+    banks: deferred ? remoteBanks : localBanks,
+    verifyListed: !bindListed,
+    extendListed: bindListed,
+    deferred: deferred ? remoteBanks : undefined,
+  });
+  const remote: RemoteReplay | undefined = deferred
+    ? opts.offload!({
+        ...common,
+        banks: [format.bank, ...remoteBanks],
+        emitted: remoteBanks,
+        verifyListed: false,
+        extendListed: true,
+        valuesOnly: true,
+      })
+    : remoteBanks.length > 0
       ? opts.offload!({ ...common, banks: remoteBanks, verifyListed: false })
       : undefined;
+  let unapplied = 0;
+  const applyNext = async (): Promise<void> => {
+    const r = await remote!.nextValues();
+    replayer.applyDeferred(r.values, r.count);
+    remote!.release(r.values);
+    unapplied--;
+  };
   const facts = collect === 'none' ? undefined : new FactCollector(format, collect === 'duplicates');
   const tracker = collect === 'facts' ? new BoundaryTracker() : undefined;
   const scanner = new ChunkScanner(format);
@@ -264,8 +301,11 @@ async function runPass(
         onProgress(scanner.index, scanner.offset);
       }
       if (sent) await sent;
+      // deferred: one chunk ahead, so the worker hashes chunk k+1 while this thread extends chunk k
+      if (deferred && ++unapplied > 1) await applyNext();
     }
     scanner.end();
+    while (unapplied > 0) await applyNext();
   } catch (e) {
     remote?.abort();
     throw e;
@@ -296,7 +336,18 @@ export async function verifyMeasurementList(
   const fmt = format.format;
   const banks =
     opts.banks ?? (opts.expected && opts.expected.size > 0 ? [...opts.expected.keys()] : [fmt.bank]);
-  const strict = await runPass(src, fmt, banks, opts, undefined, 'facts');
+  const fast = !opts.recomputeAll && canBindListed(fmt, banks, opts.expected);
+  let strict = await runPass(src, fmt, banks, opts, undefined, 'facts', false, fast);
+  let templateDigests: ListVerdict['templateDigests'] = 'recomputed';
+  if (fast) {
+    if (boundByPcrs(strict.outcome, fmt.bank)) templateDigests = 'bound-by-pcrs';
+    else {
+      // not every entry is bound (prefix, mismatch, unchecked PCR): the full strict pass checks
+      // and diagnoses every listed digest; the structure facts of the first pass stand
+      const full = await runPass(src, fmt, banks, { ...opts, onEntry: undefined }, undefined, 'none');
+      strict = { ...full, facts: strict.facts, tracker: strict.tracker };
+    }
+  }
   let outcome = strict.outcome;
   const strictState = strict.state;
   const statePcrs = new Map(strictState.pcrs);
@@ -374,8 +425,54 @@ export async function verifyMeasurementList(
     bytes: strict.bytes,
     firstEntry: strict.tracker?.first,
     lastEntry: strict.tracker?.last(),
-    notEstablished: NOT_ESTABLISHED,
+    templateDigests,
+    notEstablished:
+      templateDigests === 'recomputed'
+        ? NOT_ESTABLISHED
+        : Object.freeze([
+            ...NOT_ESTABLISHED,
+            `the ${fmt.bank} template digests were not recomputed: each listed digest is bound by the ${fmt.bank} PCRs and the template data by the recomputed ${boundBy(strict.outcome, fmt.bank)} PCRs, so they equal the data's digests provided the kernel hashed the same data for every bank`,
+          ]),
   });
+}
+
+/**
+ * True when the first pass may extend the list's bank with the listed digests: PCR values are given
+ * for the list's bank and for another replayed bank (whose template digests are recomputed). Whether
+ * the shortcut holds is decided after the pass ({@link boundByPcrs}); otherwise the full pass runs.
+ */
+function canBindListed(fmt: ListFormat, banks: readonly string[], expected: PcrValues | undefined): boolean {
+  if (!expected) return false;
+  const names = banks.map((b) => resolveHashAlgo(b).name);
+  const given = (b: string): boolean => (expected.get(b)?.size ?? 0) > 0;
+  return names.includes(fmt.bank) && given(fmt.bank) && names.some((b) => b !== fmt.bank && given(b));
+}
+
+/** Whole-list match of every PCR the list touched in a strict bank. */
+function fullMatch(b: BankOutcome): boolean {
+  return b.mode === 'strict' && b.pcrs.length > 0 && b.pcrs.every((p) => p.status === 'match');
+}
+
+/** The recomputed banks that bind the template data (see {@link boundByPcrs}). */
+function boundBy(outcome: readonly BankOutcome[], listBank: string): string {
+  return outcome
+    .filter((b) => b.bank !== listBank && fullMatch(b))
+    .map((b) => b.bank)
+    .join(', ');
+}
+
+/**
+ * The listed digests need no recomputation when the list's bank (extended with them) and another
+ * bank (extended with digests recomputed from the template data) BOTH replay the WHOLE list to the
+ * given PCRs in every PCR it touched: the PCRs bind each listed digest and each entry's data, and
+ * the kernel extended every bank with its digest of the same data (collision resistance). Any
+ * prefix, mismatch or unchecked PCR leaves some entry unbound: the caller recomputes.
+ */
+function boundByPcrs(outcome: readonly BankOutcome[], listBank: string): boolean {
+  const own = outcome.find((b) => b.bank === listBank);
+  if (!own || !fullMatch(own)) return false;
+  if (outcome.some((b) => b.pcrs.some((p) => p.status === 'mismatch'))) return false;
+  return boundBy(outcome, listBank) !== '';
 }
 
 /** A ListSource over an in-memory list. */

@@ -7,7 +7,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bytesSource, verifyMeasurementList, type ListVerdict } from '../../../src/core/ima-list/verify.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { workerOffload } from '../../../src/host/list-replay-offload.ts';
+import { verifyListFile } from '../../../src/host/list-verify.ts';
+import { renderEvmctlPcrs } from '../../../src/core/pcr-values.ts';
 import { buildList, nodeHash, oraclePcrs, encode } from '../core/ima-list/build-list.ts';
 
 function chunked(bytes: Uint8Array, size: number) {
@@ -89,4 +94,24 @@ test('offloaded replay: tampered data, padded-SHA-1 quirk bank, truncation', asy
     verifyMeasurementList(chunked(cut, 512), { expected: l.pcrs, offload: workerOffload() }),
     (e: { code?: string }) => e.code === 'E_CODEC_TRUNCATED',
   );
+});
+
+test('verifyListFile: a list file with sha1 + sha256 PCR files takes the listed-digest shortcut', async () => {
+  const l = buildList(200);
+  const dir = mkdtempSync(join(tmpdir(), 'imakit-bound-'));
+  try {
+    writeFileSync(join(dir, 'list'), l.bytes);
+    writeFileSync(join(dir, 'p1'), renderEvmctlPcrs(l.pcrs.get('sha1')!, 20));
+    writeFileSync(join(dir, 'p256'), renderEvmctlPcrs(l.pcrs.get('sha256')!, 32));
+    const pcrs = [`sha1,${join(dir, 'p1')}`, `sha256,${join(dir, 'p256')}`];
+    const r = await verifyListFile(join(dir, 'list'), { pcrs });
+    assert.equal(r.status, 'pass');
+    assert.equal(r.verdict!.templateDigests, 'bound-by-pcrs');
+    // sha1 PCRs alone: nothing binds the template data, every digest is recomputed
+    const one = await verifyListFile(join(dir, 'list'), { pcrs: pcrs.slice(0, 1) });
+    assert.equal(one.status, 'pass');
+    assert.equal(one.verdict!.templateDigests, 'recomputed');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

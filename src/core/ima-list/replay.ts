@@ -108,6 +108,12 @@ export interface ReplayOptions {
    * {@link ListReplayer.valuesInto} for a replay elsewhere to extend (the other side's `deferred`)
    */
   readonly emitted?: readonly string[];
+  /**
+   * entries whose index has all these bits set get their deferred banks' values computed on the
+   * deferred side (feed) and skipped by the emitting side (valuesInto): balances the two threads.
+   * Both sides must use the same mask; 0 (default) shares nothing.
+   */
+  readonly shareMask?: number;
 }
 
 /** Outcome and state of banks replayed elsewhere. */
@@ -178,6 +184,9 @@ export class ListReplayer {
   readonly emittedStride: number;
   /** PCR of every entry fed but not yet applied to the deferred banks (a FIFO) */
   private pending = new Uint8Array(0);
+  /** values computed here for shared entries, per pending slot (deferredStride bytes each) */
+  private pendVals = new Uint8Array(0);
+  private readonly shareMask: number;
   private pendHead = 0;
   private pendTail = 0;
   private deferredIndex: number;
@@ -212,6 +221,7 @@ export class ListReplayer {
     // padded modes extend the (computed) list-bank digest: they need the check's result
     this.verifyListed = (opts.verifyListed ?? true) || padded;
     this.extendListed = (opts.extendListed ?? false) && !this.verifyListed;
+    this.shareMask = opts.shareMask ?? 0;
     this.sha1 = padded && opts.format.bank !== 'sha1' ? new BankHasher('sha1') : undefined;
     this.entries = opts.from?.entries ?? 0;
     this.deferredIndex = this.entries;
@@ -337,15 +347,36 @@ export class ListReplayer {
       if (this.pendTail === this.pending.length) {
         // full: slide the unapplied run to the front, or double when it fills more than half
         const n = this.pendTail - this.pendHead;
+        const S = this.deferredStride;
         if (n * 2 >= this.pending.length) {
-          const grown = new Uint8Array(Math.max(4096, this.pending.length * 2));
+          const size = Math.max(4096, this.pending.length * 2);
+          const grown = new Uint8Array(size);
           grown.set(this.pending.subarray(this.pendHead, this.pendTail));
           this.pending = grown;
-        } else this.pending.copyWithin(0, this.pendHead, this.pendTail);
+          if (this.shareMask !== 0) {
+            const vals = new Uint8Array(size * S);
+            vals.set(this.pendVals.subarray(this.pendHead * S, this.pendTail * S));
+            this.pendVals = vals;
+          }
+        } else {
+          this.pending.copyWithin(0, this.pendHead, this.pendTail);
+          this.pendVals.copyWithin(0, this.pendHead * S, this.pendTail * S);
+        }
         this.pendHead = 0;
         this.pendTail = n;
       }
-      this.pending[this.pendTail++] = pcr;
+      const m = this.shareMask;
+      if (m !== 0 && (c.index & m) === m) {
+        // a shared entry: this side computes the deferred banks' values now (the cursor is live)
+        let o = this.pendTail * this.deferredStride;
+        for (const b of this.deferredBanks) {
+          if (this.valueFor(b, c, violation))
+            this.pendVals.set(c.buf.subarray(c.digestOff, c.digestOff + b.size), o);
+          else this.pendVals.set(b.value, o);
+          o += b.size;
+        }
+        this.pending[this.pendTail++] = pcr | 0x80;
+      } else this.pending[this.pendTail++] = pcr;
     }
     this.counts[pcr]!++;
     this.entries++;
@@ -364,11 +395,13 @@ export class ListReplayer {
       else this.extend(b, pcr, b.value, 0, this.entries);
     }
     let o = outOff;
-    for (const b of this.emittedBanks) {
-      if (this.valueFor(b, c, violation)) out.set(c.buf.subarray(c.digestOff, c.digestOff + b.size), o);
-      else out.set(b.value, o);
-      o += b.size;
-    }
+    const m = this.shareMask;
+    if (m === 0 || (c.index & m) !== m)
+      for (const b of this.emittedBanks) {
+        if (this.valueFor(b, c, violation)) out.set(c.buf.subarray(c.digestOff, c.digestOff + b.size), o);
+        else out.set(b.value, o);
+        o += b.size;
+      }
     this.counts[pcr]!++;
     this.entries++;
   }
@@ -386,12 +419,18 @@ export class ListReplayer {
     if (count > this.pendTail - this.pendHead || values.length < count * this.deferredStride)
       throw new RangeError(`${count} deferred values for ${this.pendTail - this.pendHead} pending entries`);
     let o = 0;
+    const S = this.deferredStride;
     for (let k = 0; k < count; k++) {
-      const pcr = this.pending[this.pendHead++]!;
+      const slot = this.pendHead++;
+      const p = this.pending[slot]!;
+      // a shared entry (bit 7): its values were computed here, the emitter's slot is unused
+      const src = p & 0x80 ? this.pendVals : values;
+      let so = p & 0x80 ? slot * S : o;
       for (const b of this.deferredBanks) {
-        this.extend(b, pcr, values, o, this.deferredIndex);
-        o += b.size;
+        this.extend(b, p & 0x7f, src, so, this.deferredIndex);
+        so += b.size;
       }
+      o += S;
       this.deferredIndex++;
     }
     if (this.pendHead === this.pendTail) this.pendHead = this.pendTail = 0;

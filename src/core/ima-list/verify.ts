@@ -219,6 +219,15 @@ interface Pass {
   tracker?: BoundaryTracker;
 }
 
+/**
+ * Offloaded shortcut pass: every 4th entry's template digests are computed in this thread rather
+ * than the worker, which otherwise has the larger share (measured, bench/list-replay.ts)
+ */
+const SHARE_MASK = 3;
+
+/** Chunks this thread may scan ahead of the worker's values in the offloaded shortcut pass. */
+const LOOKAHEAD = 3;
+
 async function runPass(
   src: ListSource,
   format: ListFormat,
@@ -252,12 +261,14 @@ async function runPass(
     verifyListed: !bindListed,
     extendListed: bindListed,
     deferred: deferred ? remoteBanks : undefined,
+    shareMask: deferred ? SHARE_MASK : 0,
   });
   const remote: RemoteReplay | undefined = deferred
     ? opts.offload!({
         ...common,
         banks: [format.bank, ...remoteBanks],
         emitted: remoteBanks,
+        shareMask: SHARE_MASK,
         verifyListed: false,
         extendListed: true,
         valuesOnly: true,
@@ -301,8 +312,9 @@ async function runPass(
         onProgress(scanner.index, scanner.offset);
       }
       if (sent) await sent;
-      // deferred: one chunk ahead, so the worker hashes chunk k+1 while this thread extends chunk k
-      if (deferred && ++unapplied > 1) await applyNext();
+      // deferred: up to LOOKAHEAD chunks ahead, so the worker hashes while this thread scans and
+      // extends (and this thread keeps scanning while the worker starts)
+      if (deferred && ++unapplied > LOOKAHEAD) await applyNext();
     }
     scanner.end();
     while (unapplied > 0) await applyNext();

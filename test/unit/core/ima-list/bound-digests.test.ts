@@ -14,6 +14,8 @@ import {
   type ListVerdict,
 } from '../../../../src/core/ima-list/verify.ts';
 import type { ListSource } from '../../../../src/core/ima-list/verify.ts';
+import { ChunkScanner, type EntryCursor } from '../../../../src/core/ima-list/binary.ts';
+import { ListReplayer } from '../../../../src/core/ima-list/replay.ts';
 import { workerOffload } from '../../../../src/host/list-replay-offload.ts';
 import { buildList, encode, nodeHash, oraclePcrs } from './build-list.ts';
 
@@ -72,6 +74,16 @@ test('prefix match and an unchecked PCR: not every entry is bound, digests recom
   // entries in PCR 11 without a PCR 11 value: their listed digests are bound by nothing
   const moved = l.entries.map((e, i) => (i % 7 === 3 ? { ...e, pcr: 11 } : e));
   const bytes = encode(moved, l.format);
+  // with every PCR given the shortcut holds across PCRs 10 and 11 (one thread and offloaded)
+  const both = await compare(chunked(bytes, 1000), oraclePcrs(moved, ['sha1', 'sha256']));
+  assert.equal(both.templateDigests, 'bound-by-pcrs');
+  assert.deepEqual(
+    both.banks[1]!.pcrs.map((p) => [p.pcr, p.status]),
+    [
+      [10, 'match'],
+      [11, 'match'],
+    ],
+  );
   const pcrs = oraclePcrs(moved, ['sha1', 'sha256']);
   for (const m of pcrs.values()) m.delete(11);
   const w = await compare(bytesSource(bytes), pcrs, false);
@@ -167,4 +179,60 @@ test('quirk list (sha256 bank extended with padded SHA-1) and violations: same v
   assert.equal(v.status, 'pass');
   assert.equal(v.violations, 10);
   assert.equal(v.templateDigests, 'bound-by-pcrs');
+});
+
+test('ListReplayer deferred/emitted halves with a shared share: same outcome as one replayer', () => {
+  const l = buildList(9000);
+  const moved = l.entries.map((e, i) => (i % 5 === 2 ? { ...e, pcr: 11 } : e));
+  const bytes = encode(moved, l.format);
+  const expected = oraclePcrs(moved, ['sha1', 'sha256']);
+  const scan = (f: (c: EntryCursor) => void): void => {
+    const s = new ChunkScanner(l.format);
+    s.push(bytes, f);
+    s.end();
+  };
+  const whole = new ListReplayer({ format: l.format, banks: ['sha1', 'sha256'], expected });
+  scan((c) => whole.feed(c));
+  for (const mask of [0, 3]) {
+    const emitter = new ListReplayer({
+      format: l.format,
+      banks: ['sha1', 'sha256'],
+      emitted: ['sha256'],
+      expected,
+      verifyListed: false,
+      extendListed: true,
+      shareMask: mask,
+    });
+    const local = new ListReplayer({
+      format: l.format,
+      banks: ['sha256'],
+      deferred: ['sha256'],
+      expected,
+      shareMask: mask,
+    });
+    const values = new Uint8Array(9001 * emitter.emittedStride);
+    let n = 0;
+    let applied = 0;
+    // feed everything in this thread, applying in uneven lagging runs (queue growth and compaction)
+    scan((c) => {
+      emitter.valuesInto(c, values, n * 32);
+      n++;
+      local.feed(c);
+      if (n % 5000 === 0 || n % 7001 === 0) {
+        const k = n - applied - 100;
+        local.applyDeferred(values.subarray(applied * 32), k);
+        applied += k;
+      }
+    });
+    assert.throws(() => local.outcome(), /not applied/);
+    local.applyDeferred(values.subarray(applied * 32), n - applied);
+    assert.deepEqual(
+      [...emitter.outcome(), ...local.outcome()],
+      whole.outcome().map((b) => b),
+    );
+    assert.equal(
+      local.outcome()[0]!.pcrs.every((p) => p.status === 'match'),
+      true,
+    );
+  }
 });

@@ -4,7 +4,9 @@
  * (host/list-replay-worker.ts) while the main thread checks the listed digests and replays the
  * list's bank. Each bank's PCR chain is independent, so the split changes no result; it halves the
  * hashing on the critical path (per entry: main SHA-1 template + extend, worker SHA-256 template +
- * extend).
+ * extend). With `valuesOnly` (verify.ts's listed-digest shortcut) the worker extends the list's bank
+ * with the listed digests and returns the other banks' template digests per chunk (transferred
+ * buffers, handed back for reuse); the main thread extends those (ListReplayer.applyDeferred).
  *
  * Chunks are copied once and transferred; at most {@link MAX_IN_FLIGHT} chunks wait in the worker
  * so memory stays flat whatever the list length. The worker costs ~100-200 ms to start (tsx

@@ -3,7 +3,9 @@
  * (typically sha256 beside the main thread's sha1) over the list's chunks with the same
  * ListReplayer and ChunkScanner as the local pass, and returns the banks' outcome and state.
  * Messages: `start` (ReplayOptions), `chunk` (a transferred Uint8Array, acknowledged with `ack`),
- * `end` → `done`; any error → `error` (code, message, context) and the worker stops.
+ * `end` → `done`; any error → `error` (code, message, context) and the worker stops. With
+ * `valuesOnly` every `ack` also carries the emitted banks' values of the entries the chunk completed
+ * (ListReplayer.valuesInto); a spent values buffer may come back with a later `chunk`.
  */
 import { parentPort } from 'node:worker_threads';
 import { isImakitError } from '../errors.ts';

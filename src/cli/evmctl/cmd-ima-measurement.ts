@@ -102,6 +102,9 @@ export const command: EvmctlCommand = {
         violations: opts.ignoreViolations ? 'ones' : 'zeros',
         hint: bank ? { bank } : undefined,
         offload: offloadForFile(file),
+        // evmctl checks every entry's template digest: a drop-in must fail where it fails, even on
+        // PCR values that were computed from the listed digests rather than read from a TPM
+        recomputeAll: true,
         onEntry:
           opts.verbose > 0
             ? (c) => io.stderr(renderAsciiEntry(cursorToEntry(c, c.nameOff - c.digestOff - 4)) + '\n')

@@ -199,6 +199,20 @@ function formatMessage(code: ErrorCode, detail: string | undefined, c: ErrorCont
   return where.length > 0 ? `${where.join(', ')}: ${base}` : base;
 }
 
+/**
+ * Run `fn`; an ImakitError it throws that names no path gets `path` added (parsers and decoders do
+ * not know which file their bytes came from; the caller does). Anything else passes unchanged.
+ */
+export function withPath<T>(path: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof ImakitError && e.context.path === undefined)
+      throw new ImakitError(e.code, e.detail, { ...e.context, path }, { cause: e });
+    throw e;
+  }
+}
+
 /** True when `e` is an ImakitError (optionally with the given code). */
 export function isImakitError(e: unknown, code?: ErrorCode): e is ImakitError {
   return e instanceof ImakitError && (code === undefined || e.code === code);

@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fromSystemError, ImakitError } from '../errors.ts';
+import { fromSystemError, ImakitError, withPath } from '../errors.ts';
 import type { Endian } from '../core/bytes.ts';
 import { findHashAlgo } from '../core/hash-algo.ts';
 import { mergePcrValues, parsePcrText, type PcrValues } from '../core/pcr-values.ts';
@@ -127,11 +127,6 @@ export function liveListPath(dir?: string): string {
  * @throws ImakitError E_IO_READ; CodecError/ImakitError from the parser with `path` set
  */
 export function readEventLogFile(path: string): TcgEventLog {
-  try {
-    return parseEventLog(readInput(path));
-  } catch (e) {
-    if (e instanceof ImakitError && e.context.path === undefined)
-      throw new ImakitError(e.code, e.detail, { ...e.context, path }, { cause: e });
-    throw e;
-  }
+  const bytes = readInput(path);
+  return withPath(path, () => parseEventLog(bytes));
 }

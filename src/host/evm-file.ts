@@ -7,7 +7,7 @@
  * The EVM input covers security.ima, so callers that write a new security.ima in the same run pass
  * it as `ima` (the value the kernel will see once both are written).
  */
-import { ImakitError } from '../errors.ts';
+import { ImakitError, withPath } from '../errors.ts';
 import { bytesEqual } from '../core/bytes.ts';
 import type { HashAlgo } from '../core/hash-algo.ts';
 import type { EvmConfig } from '../core/evm-config.ts';
@@ -240,13 +240,7 @@ export function readEvmHmacKey(src: EvmHmacKeySource): Uint8Array {
   }
   const blob = readKeyFile(src.blob);
   const kmk = readKeyFile(src.kmk);
-  try {
-    return decryptEvmKeyBlob(blob, kmk);
-  } catch (e) {
-    if (e instanceof ImakitError && e.context.path === undefined)
-      throw new ImakitError(e.code, e.detail, { ...e.context, path: src.blob }, { cause: e });
-    throw e;
-  }
+  return withPath(src.blob, () => decryptEvmKeyBlob(blob, kmk));
 }
 
 /** A whole EVM labelling of one file (`imakit evm sign|hmac`). */

@@ -8,7 +8,7 @@
  * regular-file checks, one-pass hashing (host/file-hash.ts), key files and xattr reads.
  */
 import { writeFileSync } from 'node:fs';
-import { ImakitError, fromSystemError } from '../errors.ts';
+import { ImakitError, fromSystemError, withPath } from '../errors.ts';
 import { bytesEqual } from '../core/bytes.ts';
 import type { HashAlgo } from '../core/hash-algo.ts';
 import { loadPrivateKey, loadPublicKeys, type PrivateKey, type PublicKey } from '../core/keys.ts';
@@ -182,17 +182,6 @@ export function signatureIsCurrent(
     return verifyDigest(key.publicKey, algo, digest, cur.sig);
   } catch {
     return false;
-  }
-}
-
-/** Re-throw an ImakitError that names no path with `path` added (key files, files being labelled). */
-function withPath<T>(path: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    if (e instanceof ImakitError && e.context.path === undefined)
-      throw new ImakitError(e.code, e.detail, { ...e.context, path }, { cause: e });
-    throw e;
   }
 }
 

@@ -10,7 +10,7 @@
 import { lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { ImakitError, EXIT, fromSystemError } from '../../errors.ts';
+import { ImakitError, EXIT, fromSystemError, withPath } from '../../errors.ts';
 import { loadPublicKeys, type PublicKey } from '../../core/keys.ts';
 import { parseScenario, runScenario, type ScenarioFile, type ScenarioResult } from '../../kernel/scenario.ts';
 import { walkTree } from '../../host/walk.ts';
@@ -130,15 +130,8 @@ async function run(file: string, f: { out?: string; json?: boolean }, io: CliIo)
       throw new ImakitError('E_SCENARIO', `not JSON: ${e.message}`, { path: file });
     throw fromSystemError(e, 'E_IO_READ', file);
   }
-  let s: ReturnType<typeof parseScenario>;
-  try {
-    s = parseScenario(json);
-  } catch (e) {
-    // the parser names the field; the user also needs the file
-    if (e instanceof ImakitError && e.context.path === undefined)
-      throw new ImakitError(e.code, e.detail, { ...e.context, path: file }, { cause: e });
-    throw e;
-  }
+  // the parser names the field; the user also needs the file
+  const s = withPath(file, () => parseScenario(json));
   const base = dirname(resolve(file));
   const files: ScenarioFile[] = s.files.map(({ contentFile, ...rest }) =>
     contentFile !== undefined ? { ...rest, content: readBytes(resolve(base, contentFile)) } : rest,

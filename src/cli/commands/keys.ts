@@ -17,7 +17,7 @@
  * over an existing file unless --force.
  */
 import type { Command } from 'commander';
-import { ImakitError } from '../../errors.ts';
+import { ImakitError, withPath } from '../../errors.ts';
 import { normalizeCurve, type GenKeyAlg, type KeySpec } from '../../core/key-gen.ts';
 import { describeKey, type KeyInfo, type Acceptance } from '../../core/key-info.ts';
 import { readKeyFile } from '../../host/key-files.ts';
@@ -225,18 +225,13 @@ function registerInfo(keys: Command, ctx: CommandContext): void {
     .action((file: string, f: { profile: string; pass?: string; json?: boolean }) =>
       ctx.run(
         () => {
-          let info: KeyInfo;
-          try {
-            info = describeKey(readKeyFile(file), {
+          const bytes = readKeyFile(file);
+          const info: KeyInfo = withPath(file, () =>
+            describeKey(bytes, {
               profile: f.profile,
               ...(f.pass === undefined ? {} : { passphrase: f.pass }),
-            });
-          } catch (e) {
-            // the parser does not know the file: name it
-            if (e instanceof ImakitError && e.context.path === undefined)
-              throw new ImakitError(e.code, e.detail, { ...e.context, path: file }, { cause: e });
-            throw e;
-          }
+            }),
+          );
           if (f.json) json(ctx, { file, ...info });
           else ctx.io.stdout(renderKeyInfo(info));
           return 0;

@@ -15,16 +15,15 @@ import {
   debugfs,
   DEFAULT_DATA_UUID,
   type Access,
-  type FileState,
   type VmResult,
   type VmSpec,
 } from '../../src/host/vm/index.ts';
 import { hash, hashAlgoByName } from '../../src/core/hash-algo.ts';
-import { evmDigest, evmHmac, evmInput } from '../../src/core/evm-input.ts';
+import { evmDigest, evmInput } from '../../src/core/evm-input.ts';
 import { resolveEvmConfig } from '../../src/core/evm-config.ts';
 import { signImaDigest } from '../../src/core/ima-signature.ts';
 import { createEvmKeyBlob, decryptEvmKeyBlob } from '../../src/core/evm-key-blob.ts';
-import { BOOT_TIMEOUT_MS, BOOT_TIMES, KERNEL_DIR, byLabel, saveFixture } from './helpers.ts';
+import { BOOT_TIMEOUT_MS, BOOT_TIMES, KERNEL_DIR, byLabel, kernelHmacOf, saveFixture } from './helpers.ts';
 import { Tree, getXattrHex, makeKey, type TestKey } from './labels.ts';
 import { tempDir } from '../helpers.ts';
 
@@ -36,7 +35,6 @@ const POLICY = [
 ].join('\n');
 const CONFIG = resolveEvmConfig('debian-6.1');
 const SHA256 = hashAlgoByName('sha256');
-const UUID_BYTES = new Uint8Array(Buffer.from(U.replace(/-/g, ''), 'hex'));
 
 /** sha1/sha256 of the staged files' contents, for the manifest (the emulator's replay hashes these). */
 function contentDigests(t: Tree): Record<string, Record<string, string>> {
@@ -48,21 +46,6 @@ function contentDigests(t: Tree): Record<string, Record<string, string>> {
     );
   }
   return out;
-}
-
-/** imakit's HMAC for a file state the guest reported. */
-function expectedHmac(key: Uint8Array, f: FileState): string {
-  const xattrs = new Map<string, Uint8Array>();
-  for (const [n, v] of Object.entries(f.xattrs)) xattrs.set(n, new Uint8Array(Buffer.from(v, 'hex')));
-  assert.ok(f.generation !== undefined, `${f.path}: generation collected`);
-  const input = evmInput({
-    kind: 'hmac',
-    xattrs,
-    meta: { ino: BigInt(f.ino), generation: f.generation, uid: f.uid, gid: f.gid, mode: f.mode },
-    fsUuid: UUID_BYTES,
-    config: CONFIG,
-  });
-  return '02' + Buffer.from(evmHmac(key, input)).toString('hex');
 }
 
 describe('real kernel: EVM HMACs and offline tampering', { concurrency: 1 }, () => {
@@ -188,7 +171,7 @@ describe('real kernel: EVM HMACs and offline tampering', { concurrency: 1 }, () 
         f.xattrs['security.ima']?.startsWith('0404'),
         `${f.path}: kernel wrote a sha256 security.ima`,
       );
-      assert.equal(f.xattrs['security.evm'], expectedHmac(evmKey, f), `${f.path}: HMAC`);
+      assert.equal(f.xattrs['security.evm'], kernelHmacOf(evmKey, f), `${f.path}: HMAC`);
     }
     // files the kernel created have random generations; mkfs-made ones have 0 (§4.3)
     const gen = (p: string): number | undefined => r.files.find((f) => f.path === p)?.generation;

@@ -6,7 +6,17 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { defaultKernelDir, type VmResult, type VmSpec } from '../../src/host/vm/index.ts';
+import assert from 'node:assert/strict';
+import {
+  DEFAULT_DATA_UUID,
+  defaultKernelDir,
+  type FileState,
+  type VmResult,
+  type VmSpec,
+} from '../../src/host/vm/index.ts';
+import { evmHmac, evmInput } from '../../src/core/evm-input.ts';
+import { resolveEvmConfig } from '../../src/core/evm-config.ts';
+import { parseUuid } from '../../src/core/uuid.ts';
 import { hash, resolveHashAlgo } from '../../src/core/hash-algo.ts';
 import { parseEvmctlPcrs } from '../../src/core/pcr-values.ts';
 import { detectListFormat, parseBinaryList, type UntrustedEntry } from '../../src/core/ima-list/binary.ts';
@@ -321,3 +331,21 @@ const FILE_DESCRIPTIONS: Record<string, string> = {
   'proc-keys.txt': '/proc/keys in the guest',
   'dmesg.txt': 'kernel log (audit records, markers IMAKIT-MARK around accesses)',
 };
+
+/**
+ * imakit's `02 ‖ HMAC` for a file state the guest reported, as the Debian 6.1 kernel computes it for
+ * the data disk (real-kernel.md §7 "EVM HMAC layout": debian-6.1 xattr list, h_misc, fs UUID).
+ */
+export function kernelHmacOf(key: Uint8Array, f: FileState): string {
+  const xattrs = new Map<string, Uint8Array>();
+  for (const [n, v] of Object.entries(f.xattrs)) xattrs.set(n, new Uint8Array(Buffer.from(v, 'hex')));
+  assert.ok(f.generation !== undefined, `${f.path}: generation collected`);
+  const input = evmInput({
+    kind: 'hmac',
+    xattrs,
+    meta: { ino: BigInt(f.ino), generation: f.generation, uid: f.uid, gid: f.gid, mode: f.mode },
+    fsUuid: parseUuid(DEFAULT_DATA_UUID),
+    config: resolveEvmConfig('debian-6.1'),
+  });
+  return '02' + Buffer.from(evmHmac(key, input)).toString('hex');
+}

@@ -20,13 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  runVm,
-  DEFAULT_DATA_UUID,
-  type FileState,
-  type VmResult,
-  type VmSpec,
-} from '../../src/host/vm/index.ts';
+import { runVm, DEFAULT_DATA_UUID, type VmResult, type VmSpec } from '../../src/host/vm/index.ts';
 import { guestScript } from '../../src/host/vm/guest-script.ts';
 import { main } from '../../src/cli/main.ts';
 import { memoryIo } from '../../src/cli/io.ts';
@@ -36,8 +30,6 @@ import { loadPrivateKey, type PrivateKey } from '../../src/core/keys.ts';
 import { signImaDigest } from '../../src/core/ima-signature.ts';
 import { describeKey } from '../../src/core/key-info.ts';
 import { decryptEvmKeyBlob, parseEncryptedKeyPayload } from '../../src/core/evm-key-blob.ts';
-import { evmHmac, evmInput } from '../../src/core/evm-input.ts';
-import { resolveEvmConfig } from '../../src/core/evm-config.ts';
 import { addCertificate, addEncryptedKey, addUserKey, type KeyctlRunner } from '../../src/host/keyctl.ts';
 import { decodeTemplateFields } from '../../src/core/ima-list/fields.ts';
 import { lookupTemplate } from '../../src/core/ima-list/templates.ts';
@@ -50,6 +42,7 @@ import {
   causeOf,
   libraryEntries,
   verifyListWithLibrary,
+  kernelHmacOf,
 } from './helpers.ts';
 import { Tree } from './labels.ts';
 import { tempDir } from '../helpers.ts';
@@ -364,11 +357,7 @@ describe('real kernel: keys made by imakit (issue 6)', { concurrency: 1 }, () =>
       'user.txt',
     ]);
     for (const f of hmacFiles)
-      assert.equal(
-        f.xattrs['security.evm'],
-        kernelStyleHmac(key, f),
-        `${f.path}: HMAC with the decrypted key`,
-      );
+      assert.equal(f.xattrs['security.evm'], kernelHmacOf(key, f), `${f.path}: HMAC with the decrypted key`);
     BOOT_TIMES.push({
       scenario: 'K2 guest-made evm-key',
       bootMs: r.info.bootMs,
@@ -388,21 +377,3 @@ describe('real kernel: keys made by imakit (issue 6)', { concurrency: 1 }, () =>
  */
 const EC_LEAF_LOAD = /^ok \d+$/;
 const EC_CA_LOAD = /^failed .*No such file or directory/;
-
-const UUID_BYTES = new Uint8Array(Buffer.from(U.replace(/-/g, ''), 'hex'));
-const CONFIG = resolveEvmConfig('debian-6.1');
-
-/** imakit's `02 ‖ HMAC` for a file state the guest reported (real-kernel.md §7 "EVM HMAC layout"). */
-function kernelStyleHmac(key: Uint8Array, f: FileState): string {
-  const xattrs = new Map<string, Uint8Array>();
-  for (const [n, v] of Object.entries(f.xattrs)) xattrs.set(n, new Uint8Array(Buffer.from(v, 'hex')));
-  assert.ok(f.generation !== undefined, `${f.path}: generation collected`);
-  const input = evmInput({
-    kind: 'hmac',
-    xattrs,
-    meta: { ino: BigInt(f.ino), generation: f.generation, uid: f.uid, gid: f.gid, mode: f.mode },
-    fsUuid: UUID_BYTES,
-    config: CONFIG,
-  });
-  return '02' + Buffer.from(evmHmac(key, input)).toString('hex');
-}

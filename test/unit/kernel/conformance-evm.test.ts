@@ -22,17 +22,8 @@ import { runAccess, type WorkloadAccess } from '../../../src/kernel/workload.ts'
 import { parseAsciiList } from '../../../src/core/ima-list/ascii.ts';
 import { loadPublicKey } from '../../../src/core/keys.ts';
 import { toHex } from '../../../src/core/bytes.ts';
+import type { FileState } from '../../../src/host/vm/types.ts';
 
-interface FileState {
-  path: string;
-  ino: number;
-  uid: number;
-  gid: number;
-  mode: number;
-  size: number;
-  generation?: number;
-  xattrs: Record<string, string>;
-}
 interface Inputs {
   fsUuid?: string;
   evmKeyHex?: string;

@@ -25,6 +25,7 @@ import { runAccess, type WorkloadAccess } from '../../../src/kernel/workload.ts'
 import { absoluteName, type Inode } from '../../../src/kernel/inode-state.ts';
 import { toHex } from '../../../src/core/bytes.ts';
 import { loadPublicKey } from '../../../src/core/keys.ts';
+import type { FileState } from '../../../src/host/vm/types.ts';
 
 interface Manifest {
   cmdline: string;
@@ -33,15 +34,6 @@ interface Manifest {
   policy: string | null;
   workload: WorkloadAccess[];
   inputs: { earlyCertDerHex?: string; lateCertDerHex?: string; kernelRelease?: string };
-}
-interface FileState {
-  path: string;
-  ino: number;
-  uid: number;
-  gid: number;
-  mode: number;
-  size: number;
-  xattrs: Record<string, string>;
 }
 
 const hexBytes = (h: string): Uint8Array => Uint8Array.from(Buffer.from(h, 'hex'));

@@ -25,6 +25,7 @@ import { toHex } from '../../../src/core/bytes.ts';
 import { loadPublicKey } from '../../../src/core/keys.ts';
 import { Keyring, verifySignatureValue } from '../../../src/core/ima-signature.ts';
 import { parseSignatureV2 } from '../../../src/core/signature-header.ts';
+import type { FileState } from '../../../src/host/vm/types.ts';
 
 interface Manifest {
   cmdline: string;
@@ -39,15 +40,6 @@ interface Manifest {
     signingCertsDerHex?: Record<string, string>;
   };
   imaCertsDerHex?: string[];
-}
-interface FileState {
-  path: string;
-  ino: number;
-  uid: number;
-  gid: number;
-  mode: number;
-  size: number;
-  xattrs: Record<string, string>;
 }
 interface Result {
   accesses: Array<{

@@ -19,6 +19,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { verifyMeasurementList } from '../src/core/ima-list/verify.ts';
 import { readFileChunks } from '../src/host/list-file.ts';
 import { workerOffload } from '../src/host/list-replay-offload.ts';
+import { nativeHashes } from '../src/host/native-hash.ts';
 import { parseEvmctlPcrs, renderEvmctlPcrs } from '../src/core/pcr-values.ts';
 import { parseAsciiList } from '../src/core/ima-list/ascii.ts';
 import { encodeAgileEvent, encodeSpecIdHeader, parseEventLog } from '../src/core/tcg/event-log.ts';
@@ -37,6 +38,7 @@ if (process.argv[2] === '--lib') {
   const v = await verifyMeasurementList(() => readFileChunks(join(d, 'list'), undefined, 0, true), {
     expected: readExpected(d),
     offload: process.argv[4] === 'offload' ? workerOffload() : undefined,
+    hashes: nativeHashes(),
   });
   process.stderr.write(`${v.status} ${v.entries} ${v.templateDigests}\n`);
   process.exit(v.status === 'pass' ? 0 : 1);

@@ -99,7 +99,8 @@ function startWorkerReplay(opts: ReplayOptions & { readonly valuesOnly?: boolean
   });
   const send = (m: OffloadRequest, transfer?: ArrayBuffer[]): void => worker.postMessage(m, transfer);
   const wait = (): Promise<void> => new Promise((r) => (waiter = r));
-  const { valuesOnly, ...replay } = opts;
+  // hashes: a function does not clone; the worker uses its own native hashers (list-replay-worker.ts)
+  const { valuesOnly, hashes: _local, ...replay } = opts;
   send({ type: 'start', opts: replay, valuesOnly });
   return {
     async push(chunk) {

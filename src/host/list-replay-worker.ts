@@ -11,6 +11,7 @@ import { parentPort } from 'node:worker_threads';
 import { isImakitError } from '../errors.ts';
 import { ChunkScanner, type EntryCursor } from '../core/ima-list/binary.ts';
 import { ListReplayer, type ReplayOptions, type RemoteReplayResult } from '../core/ima-list/replay.ts';
+import { nativeHashes } from './native-hash.ts';
 
 /** Main → worker. */
 export type OffloadRequest =
@@ -48,7 +49,7 @@ function serve(port: NonNullable<typeof parentPort>): void {
   port.on('message', (m: OffloadRequest) => {
     try {
       if (m.type === 'start') {
-        const r = new ListReplayer(m.opts);
+        const r = new ListReplayer({ ...m.opts, hashes: nativeHashes() });
         replayer = r;
         scanner = new ChunkScanner(m.opts.format);
         stride = m.valuesOnly ? r.emittedStride : 0;

@@ -47,6 +47,7 @@ import {
 import { readFileChunks } from './list-file.ts';
 import { loadVerifyKeyFile } from './label-file.ts';
 import { offloadForFile } from './list-replay-offload.ts';
+import { nativeHashes } from './native-hash.ts';
 import { bankFromListName } from './securityfs.ts';
 import { DEFAULT_TPM_SYSFS } from './tpm-sysfs.ts';
 
@@ -151,6 +152,7 @@ export async function verifyListFile(
         expected,
         seek: (off) => readFileChunks(path, undefined, off),
         onProgress: (b) => progress.update(b),
+        hashes: nativeHashes(),
       });
       report.status = report.resume.status;
       if (report.resume.status === 'fail' && !report.resume.full) {
@@ -160,6 +162,7 @@ export async function verifyListFile(
           banks: cp.banks.map((b) => b.bank),
           violations: cp.violationMode,
           hint,
+          hashes: nativeHashes(),
         });
       }
     } else {
@@ -173,6 +176,7 @@ export async function verifyListFile(
         onEntry,
         onProgress: (_n, b) => progress.update(b),
         offload: offloadForFile(path),
+        hashes: nativeHashes(),
         // a live securityfs list (size 0) usually runs ahead of PCRs read before it: a prefix
         // match, for which the listed-digest shortcut would only add a second pass
         recomputeAll: fileSize(path) === 0,
@@ -247,6 +251,7 @@ async function verifyAscii(
     violations: o.violations === 'zeros' ? 'zeros' : 'ones',
     strictOnly: o.strict,
     hint: { bank: l.format.bank, endian: l.format.endian },
+    hashes: nativeHashes(),
   });
   const report: ListFileReport = { list: path, pcrSource, verdict, status: verdict.status };
   if ((o.keys?.length ?? 0) > 0) checkSignatures(report, o.keys!, l.entries, l.format.endian);

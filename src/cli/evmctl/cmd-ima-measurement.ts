@@ -20,6 +20,7 @@ import { parseBinaryList } from '../../core/ima-list/binary.ts';
 import { Keyring } from '../../core/ima-signature.ts';
 import { readFileChunks } from '../../host/list-file.ts';
 import { offloadForFile } from '../../host/list-replay-offload.ts';
+import { nativeHashes } from '../../host/native-hash.ts';
 import { readSysfsPcrs } from '../../host/tpm-sysfs.ts';
 import { bankFromListName } from '../../host/securityfs.ts';
 import { loadVerifyKeyFile } from '../../host/label-file.ts';
@@ -102,6 +103,7 @@ export const command: EvmctlCommand = {
         violations: opts.ignoreViolations ? 'ones' : 'zeros',
         hint: bank ? { bank } : undefined,
         offload: offloadForFile(file),
+        hashes: nativeHashes(),
         // evmctl checks every entry's template digest: a drop-in must fail where it fails, even on
         // PCR values that were computed from the listed digests rather than read from a TPM
         recomputeAll: true,

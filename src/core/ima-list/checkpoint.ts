@@ -36,6 +36,7 @@ import {
   type ViolationMode,
 } from './replay.ts';
 import { verifyMeasurementList, type ListSource, type ListVerdict } from './verify.ts';
+import type { FastHashProvider } from './fast-hash.ts';
 
 /** Checkpoint format version. */
 export const CHECKPOINT_VERSION = 1;
@@ -128,7 +129,7 @@ export class ListResumer {
   private restartFinding: ListRestart | undefined;
   private skippedTotal = 0;
 
-  constructor(cp: ListCheckpoint, opts: { expected?: PcrValues } = {}) {
+  constructor(cp: ListCheckpoint, opts: { expected?: PcrValues; hashes?: FastHashProvider } = {}) {
     this.from = cp;
     this.replayer = new ListReplayer({
       format: cp.format,
@@ -137,6 +138,7 @@ export class ListResumer {
       violations: cp.violationMode,
       expected: opts.expected,
       from: cp.state,
+      hashes: opts.hashes,
     });
     this.entries = cp.entries;
     this.offset = cp.offset;
@@ -328,6 +330,8 @@ export interface ResumeOptions {
    */
   readonly seek?: (offset: number) => AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
   readonly onProgress?: (bytes: number) => void;
+  /** hashers to use instead of the defaults (host/native-hash.ts); the verdict is the same */
+  readonly hashes?: FastHashProvider;
 }
 
 /**
@@ -340,7 +344,7 @@ export async function resumeMeasurementList(
   cp: ListCheckpoint,
   opts: ResumeOptions = {},
 ): Promise<ResumeVerdict> {
-  const r = new ListResumer(cp, { expected: opts.expected });
+  const r = new ListResumer(cp, { expected: opts.expected, hashes: opts.hashes });
   if (opts.seek && cp.firstEntry) {
     // check the first entry (the boot_aggregate) before seeking: a reboot is named as such
     let head: Uint8Array = new Uint8Array(0);
@@ -379,6 +383,7 @@ export async function resumeMeasurementList(
       expected: opts.expected,
       banks: cp.banks.map((b) => b.bank),
       violations: cp.violationMode,
+      hashes: opts.hashes,
     });
     return Object.freeze({
       status: full.status,

@@ -312,6 +312,13 @@ export class FastSha1 extends BlockHash {
   }
 }
 
+/**
+ * Where a replay gets its hashers: a bank name to a FastHash, or undefined for the default
+ * (this file's sha1/sha256, node:crypto for the rest). The host layer supplies one backed by
+ * OpenSSL's SHA extensions (host/native-hash.ts); core stays free of native code.
+ */
+export type FastHashProvider = (bank: string) => FastHash | undefined;
+
 /** A FastHash for sha1/sha256, or undefined for banks served by node:crypto. */
 export function fastHashFor(name: string): FastHash | undefined {
   if (name === 'sha1') return new FastSha1();

@@ -18,6 +18,7 @@ import { PCR_COUNT } from '../pcr-values.ts';
 import { MAX_PCR, type EntryCursor, type ListFormat } from './binary.ts';
 import { isPaddedMode, type BankMode } from './quirks.ts';
 import { BankHasher } from './template-digest.ts';
+import type { FastHashProvider } from './fast-hash.ts';
 
 /** How violations (all-zero listed digests) are extended. */
 export type ViolationMode = 'ones' | 'zeros';
@@ -114,6 +115,11 @@ export interface ReplayOptions {
    * Both sides must use the same mask; 0 (default) shares nothing.
    */
   readonly shareMask?: number;
+  /**
+   * hashers to use instead of the defaults (host/native-hash.ts); the results are identical. Not
+   * sent to a worker (a function does not clone): the worker supplies its own.
+   */
+  readonly hashes?: FastHashProvider;
 }
 
 /** Outcome and state of banks replayed elsewhere. */
@@ -210,7 +216,7 @@ export class ListReplayer {
     this.violations = opts.violations ?? 'ones';
     this.maxMismatches = opts.maxMismatches ?? 16;
     this.useListed = opts.useListedDigests ?? false;
-    this.listHasher = new BankHasher(opts.format.bank);
+    this.listHasher = new BankHasher(opts.format.bank, opts.hashes);
     if (this.listHasher.size !== opts.format.digestSize)
       throw new RangeError(
         `bank ${opts.format.bank} has ${this.listHasher.size}-byte digests, format says ${opts.format.digestSize}`,
@@ -222,7 +228,7 @@ export class ListReplayer {
     this.verifyListed = (opts.verifyListed ?? true) || padded;
     this.extendListed = (opts.extendListed ?? false) && !this.verifyListed;
     this.shareMask = opts.shareMask ?? 0;
-    this.sha1 = padded && opts.format.bank !== 'sha1' ? new BankHasher('sha1') : undefined;
+    this.sha1 = padded && opts.format.bank !== 'sha1' ? new BankHasher('sha1', opts.hashes) : undefined;
     this.entries = opts.from?.entries ?? 0;
     this.deferredIndex = this.entries;
     const deferred = new Set((opts.deferred ?? []).map((b) => resolveHashAlgo(b).name));
@@ -244,7 +250,7 @@ export class ListReplayer {
       return {
         bank: a.name,
         size,
-        hasher: new BankHasher(a),
+        hasher: new BankHasher(a, opts.hashes),
         mode: opts.modes?.[a.name] ?? 'strict',
         pcrs,
         value: new Uint8Array(size),

@@ -7,26 +7,27 @@
  * bytes) — 276 bytes, no length words (pitfall 2).
  */
 import { createHasher, resolveHashAlgo, type HashAlgoLike } from '../hash-algo.ts';
-import { fastHashFor, type FastHash } from './fast-hash.ts';
+import { fastHashFor, type FastHash, type FastHashProvider } from './fast-hash.ts';
 import { LEGACY_DIGEST_SIZE, LEGACY_NAME_MAX } from './fields.ts';
 
 /** Size of the NUL-padded name buffer hashed by the legacy `ima` template (IMA_EVENT_NAME_LEN_MAX + 1). */
 export const LEGACY_NAME_BUF = LEGACY_NAME_MAX + 1;
 
 /**
- * A reusable per-bank template hasher: sha1/sha256 without allocation, other banks via node:crypto.
- * One instance per replay; not shared between concurrent replays.
+ * A reusable per-bank template hasher: sha1/sha256 without allocation, other banks via node:crypto,
+ * or the hashers of `provider` where it has one. One instance per replay; not shared between
+ * concurrent replays.
  */
 export class BankHasher {
   readonly bank: string;
   readonly size: number;
   private readonly fast: FastHash | undefined;
   private readonly legacyBuf = new Uint8Array(LEGACY_DIGEST_SIZE + LEGACY_NAME_BUF);
-  constructor(bank: HashAlgoLike) {
+  constructor(bank: HashAlgoLike, provider?: FastHashProvider) {
     const a = resolveHashAlgo(bank);
     this.bank = a.name;
     this.size = a.size;
-    this.fast = fastHashFor(a.name);
+    this.fast = provider?.(a.name) ?? fastHashFor(a.name);
     if (!this.fast) createHasher(a); // fail early (E_HASH_UNSUPPORTED) for banks we cannot compute
   }
   /** out[outOff..) = H(src[off..off+len)) */

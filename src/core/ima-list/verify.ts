@@ -32,6 +32,7 @@ import {
   type ViolationMode,
 } from './replay.ts';
 import { lookupTemplate, type TemplateDescriptor } from './templates.ts';
+import type { FastHashProvider } from './fast-hash.ts';
 import { BoundaryTracker, type EntryFingerprint } from './entry-fingerprint.ts';
 
 /** A reopenable byte source: each call yields the list from its start (chunks of any size). */
@@ -62,6 +63,8 @@ export interface VerifyListOptions {
    * bind them (verdict `templateDigests`); the verdict is the same, only slower
    */
   readonly recomputeAll?: boolean;
+  /** hashers to use instead of the defaults (host/native-hash.ts); the verdict is the same */
+  readonly hashes?: FastHashProvider;
 }
 
 /** The structured verdict (style.md practice 4). */
@@ -244,6 +247,7 @@ async function runPass(
     violations: opts.violations,
     modes,
     useListedDigests: useListed,
+    hashes: opts.hashes,
   };
   // banks other than the list's own go to the offload (strict passes only)
   const remoteBanks =

@@ -16,6 +16,7 @@ export * from './list-file.ts';
 export * from './list-replay-offload.ts';
 export * from './list-replay-worker.ts';
 export * from './list-verify.ts';
+export * from './native-hash.ts';
 export * from './regular-file.ts';
 export * from './securityfs.ts';
 export * from './tpm-sysfs.ts';

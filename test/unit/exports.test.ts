@@ -42,6 +42,8 @@ test('imakit/core, imakit/kernel, imakit/host and imakit/errors export the docum
     'verifyEvmFile',
     'runVm',
     'runDemo',
+    'nativeHashes',
+    'verifyListFile',
   ])
     assert.equal(typeof (host as Record<string, unknown>)[name], 'function', `imakit/host ${name}`);
   const kernel = await import('imakit/kernel');

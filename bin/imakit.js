@@ -1,7 +1,17 @@
 #!/usr/bin/env node
-// Thin launcher: registers tsx so the TypeScript sources run as they are, then hands over to the CLI.
-import { register } from 'tsx/esm/api';
+// Thin launcher: the compiled CLI when its build is up to date (bin/entry.js), else the TypeScript
+// sources through tsx. IMAKIT_LAUNCH_TRACE=1 says which on stderr.
+import { fileURLToPath } from 'node:url';
+import { chooseEntry } from './entry.js';
 
-register();
-const { main } = await import('../src/cli/main.ts');
+const entry = chooseEntry(fileURLToPath(new URL('..', import.meta.url)), process.env);
+if (process.env.IMAKIT_LAUNCH_TRACE === '1')
+  process.stderr.write(`imakit: ${entry.kind} (${entry.reason})\n`);
+let main;
+if (entry.kind === 'dist') ({ main } = await import('../dist/cli/main.js'));
+else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  ({ main } = await import('../src/cli/main.ts'));
+}
 process.exitCode = await main(process.argv.slice(2));

@@ -8,18 +8,16 @@
  * idles waiting for the next one. Workers are unref'ed while the pool is idle, so a forgotten
  * `close()` does not keep the process alive.
  *
- * Workers run the TypeScript sources through tsx (a runtime dependency; see WORKER_BOOT), both
- * under `node --import tsx` and through `bin/imakit.js`, whose in-process tsx registration does not
- * reach worker threads.
+ * Workers run the compiled module or the TypeScript sources through tsx, as the caller does
+ * (host/module-worker.ts).
  */
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { ImakitError, type ErrorCode, CATALOGUE } from '../errors.ts';
 import { resolveHashAlgo, type HashAlgoLike } from '../core/hash-algo.ts';
 import type { FsVerityAlgo } from '../core/fsverity.ts';
 import type { FileDigests } from './file-hash.ts';
+import { startModuleWorker } from './module-worker.ts';
 import type { WorkerError, WorkerJob, WorkerReply, WorkerRequest } from './hash-worker.ts';
 
 /** Options of {@link HashPool.create}. */
@@ -45,16 +43,6 @@ interface Slot {
   readonly worker: Worker;
   readonly batches: Map<number, PendingJob[]>;
 }
-
-/**
- * Worker bootstrap. Node 20 does not apply `--import`/`module.register` ESM hooks inside worker
- * threads (tried: `execArgv: ['--import', tsx]` fails with ERR_UNKNOWN_FILE_EXTENSION for the .ts
- * entry), so the worker registers tsx's CommonJS require hook, which runs in-thread, then requires
- * the TypeScript entry. Paths are resolved from this module, so any working directory works.
- */
-const WORKER_BOOT = `const { workerData } = require('node:worker_threads');
-require(workerData.tsx).register();
-require(workerData.entry);`;
 
 /** Batches a worker may hold at once. */
 const IN_FLIGHT_PER_WORKER = 2;
@@ -92,13 +80,8 @@ export class HashPool {
 
   private constructor(workers: number, maxBatch: number) {
     this.maxBatch = maxBatch;
-    const workerData = {
-      tsx: createRequire(import.meta.url).resolve('tsx/cjs/api'),
-      entry: fileURLToPath(new URL('./hash-worker.ts', import.meta.url)),
-    };
     this.slots = Array.from({ length: workers }, () => {
-      // execArgv []: the parent's flags (--input-type, --import tsx) would break the CommonJS bootstrap
-      const worker = new Worker(WORKER_BOOT, { eval: true, workerData, execArgv: [] });
+      const worker = startModuleWorker(import.meta.url, 'hash-worker');
       const slot: Slot = { worker, batches: new Map() };
       worker.on('message', (reply: WorkerReply) => this.onReply(slot, reply));
       worker.on('error', (e) => this.fail(e));

@@ -14,9 +14,6 @@
  * ({@link OFFLOAD_MIN_BYTES}).
  */
 import { statSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { CATALOGUE, ImakitError, type ErrorCode } from '../errors.ts';
 import type {
   BankOffload,
@@ -26,17 +23,13 @@ import type {
   ReplayOptions,
 } from '../core/ima-list/replay.ts';
 import type { OffloadReply, OffloadRequest } from './list-replay-worker.ts';
+import { startModuleWorker } from './module-worker.ts';
 
 /** Chunks handed to the worker and not yet acknowledged, at most. */
 export const MAX_IN_FLIGHT = 4;
 
 /** Lists smaller than this are replayed in one thread (the worker's start-up would dominate). */
 export const OFFLOAD_MIN_BYTES = 4 << 20;
-
-/** Same bootstrap as host/hash-pool.ts: tsx's CommonJS hook, registered inside the thread. */
-const WORKER_BOOT = `const { workerData } = require('node:worker_threads');
-require(workerData.tsx).register();
-require(workerData.entry);`;
 
 function rebuild(m: Extract<OffloadReply, { type: 'error' }>): ImakitError {
   const code: ErrorCode = Object.hasOwn(CATALOGUE, m.code) ? (m.code as ErrorCode) : 'E_INTERNAL';
@@ -53,18 +46,8 @@ function rebuild(m: Extract<OffloadReply, { type: 'error' }>): ImakitError {
 
 /** Start one worker replay of `opts.banks`. */
 function startWorkerReplay(opts: ReplayOptions & { readonly valuesOnly?: boolean }): RemoteReplay {
-  const workerData = {
-    tsx: createRequire(import.meta.url).resolve('tsx/cjs/api'),
-    entry: fileURLToPath(new URL('./list-replay-worker.ts', import.meta.url)),
-  };
-  // execArgv []: the parent's flags (--import tsx) would break the CommonJS bootstrap
   // a small young generation: the worker allocates almost nothing per entry (peak RSS target, issue 4)
-  const worker = new Worker(WORKER_BOOT, {
-    eval: true,
-    workerData,
-    execArgv: [],
-    resourceLimits: { maxYoungGenerationSizeMb: 4 },
-  });
+  const worker = startModuleWorker(import.meta.url, 'list-replay-worker', { maxYoungGenerationSizeMb: 4 });
   let inFlight = 0;
   const spare: Uint8Array[] = [];
   let failure: Error | undefined;

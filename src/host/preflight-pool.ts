@@ -1,29 +1,20 @@
 /**
  * The preflight worker pool (host/preflight.ts, host/preflight-worker.ts). Workers are spawned as
  * soon as the walk shows the tree is large, so their start-up (tsx registration and the emulator's
- * module graph, ~0.3 s) overlaps the rest of the walk. Paths go out in batches of {@link BATCH} with
+ * module graph, ~0.3 s from source) overlaps the rest of the walk. Paths go out in batches of {@link BATCH} with
  * {@link IN_FLIGHT} batches per worker, so a worker never idles and the per-message cost is paid
  * once per batch, not per file.
  */
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { ImakitError, type ErrorCode, CATALOGUE } from '../errors.ts';
 import type { FileJudgement, JudgeSetup } from './preflight-judge.ts';
 import type { PreflightWorkerReply, PreflightWorkerRequest } from './preflight-worker.ts';
+import { startModuleWorker } from './module-worker.ts';
 
 /** Paths per worker message. */
 export const BATCH = 128;
 /** Batches a worker may hold at once. */
 const IN_FLIGHT = 2;
-
-/**
- * Worker bootstrap (as host/hash-pool.ts): Node 20 does not apply `--import` ESM hooks in worker
- * threads, so the worker registers tsx's CommonJS hook, then requires the TypeScript entry.
- */
-const WORKER_BOOT = `const { workerData } = require('node:worker_threads');
-require(workerData.tsx).register();
-require(workerData.entry);`;
 
 function rebuild(code: string, message: string): ImakitError {
   return new ImakitError(Object.hasOwn(CATALOGUE, code) ? (code as ErrorCode) : 'E_INTERNAL', message);
@@ -48,18 +39,8 @@ export class JudgePool {
   private closed = false;
 
   constructor(setup: JudgeSetup, n: number) {
-    const workerData = {
-      tsx: createRequire(import.meta.url).resolve('tsx/cjs/api'),
-      entry: fileURLToPath(new URL('./preflight-worker.ts', import.meta.url)),
-    };
     for (let i = 0; i < n; i++) {
-      // execArgv []: the parent's flags (--import tsx) would break the CommonJS bootstrap
-      const w = new Worker(WORKER_BOOT, {
-        eval: true,
-        workerData,
-        execArgv: [],
-        resourceLimits: { maxYoungGenerationSizeMb: 32 },
-      });
+      const w = startModuleWorker(import.meta.url, 'preflight-worker', { maxYoungGenerationSizeMb: 32 });
       this.workers.push(w);
       w.on('error', (e) => this.fail(e));
       w.on('exit', (code) => {

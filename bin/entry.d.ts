@@ -1,0 +1,5 @@
+/** Which CLI entry the launcher runs (bin/entry.js). */
+export declare function chooseEntry(
+  root: string,
+  env: Record<string, string | undefined>,
+): { kind: 'dist' | 'source'; reason: string };

@@ -7,7 +7,7 @@
  * RSS and CPU seconds. The machine may be shared: the load average is printed with the figures.
  * Usage: node --import tsx bench/list-replay.ts [entries] [rounds]
  *        node --import tsx bench/list-replay.ts --gen DIR [entries]   (write the list only)
- *        (internal) node --import tsx bench/list-replay.ts --lib DIR offload|single
+ *        (internal) node --import tsx bench/list-replay.ts --lib DIR offload|single|js
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync, readFileSync } from 'node:fs';
@@ -19,7 +19,8 @@ import { availableParallelism, loadavg } from 'node:os';
 import { verifyMeasurementList } from '../src/core/ima-list/verify.ts';
 import { readFileChunks } from '../src/host/list-file.ts';
 import { workerOffload } from '../src/host/list-replay-offload.ts';
-import { nativeHashes } from '../src/host/native-hash.ts';
+import { hasNativeHash, nativeHashes } from '../src/host/native-hash.ts';
+import { chooseEntry } from '../bin/entry.js';
 import { parseEvmctlPcrs, renderEvmctlPcrs } from '../src/core/pcr-values.ts';
 import { parseAsciiList } from '../src/core/ima-list/ascii.ts';
 import { encodeAgileEvent, encodeSpecIdHeader, parseEventLog } from '../src/core/tcg/event-log.ts';
@@ -38,7 +39,8 @@ if (process.argv[2] === '--lib') {
   const v = await verifyMeasurementList(() => readFileChunks(join(d, 'list'), undefined, 0, true), {
     expected: readExpected(d),
     offload: process.argv[4] === 'offload' ? workerOffload() : undefined,
-    hashes: nativeHashes(),
+    // js: the TypeScript hashers of core/ima-list/fast-hash.ts, to show what the native ones add
+    hashes: process.argv[4] === 'js' ? undefined : nativeHashes(),
   });
   process.stderr.write(`${v.status} ${v.entries} ${v.templateDigests}\n`);
   process.exit(v.status === 'pass' ? 0 : 1);
@@ -135,6 +137,7 @@ const tools: [string, () => Run][] = [
   ['evmctl 1.4 ima_measurement', () => timed('evmctl', ['ima_measurement', ...pcrArgs])],
   ['imakit library (worker offload)', () => timed('node', [...tsxImport, self, '--lib', dir, 'offload'])],
   ['imakit library (one thread)', () => timed('node', [...tsxImport, self, '--lib', dir, 'single'])],
+  ['imakit library (1 thread, TS hash)', () => timed('node', [...tsxImport, self, '--lib', dir, 'js'])],
   ['imakit evmctl ima_measurement', () => timed('node', [bin, 'evmctl', 'ima_measurement', ...pcrArgs])],
   [
     'imakit log verify',
@@ -163,6 +166,10 @@ for (let r = 0; r < ROUNDS; r++) {
 }
 console.log(
   `list: ${fmt(N)} ima-ng entries (SHA-1 list), sha1 + sha256 banks; ${ROUNDS} rounds, 1-min load average at round start: ${loads.map((l) => l.toFixed(1)).join(', ')} on ${availableParallelism()} cores`,
+);
+const entry = chooseEntry(resolve(import.meta.dirname, '..'), process.env);
+console.log(
+  `  CLI runs: ${entry.kind} (${entry.reason}); native hashers: ${hasNativeHash() ? 'yes' : 'no (addon not built)'}; library rows include tsx start-up`,
 );
 const ev = runs.get(tools[0]![0])!;
 for (const [name] of tools) {

@@ -6,10 +6,10 @@
  * fetch); at four hashes per entry that is most of the replay's time (issue 4's 2x-evmctl target,
  * bench/list-replay.ts).
  *
- * The addon is optional: when it is not built, or `IMAKIT_NATIVE_HASH=0` is set (benchmarks,
- * cross-checks), {@link nativeHashes} returns undefined and replay uses the TypeScript hashers with
- * the same results. At load each algorithm is checked against node:crypto on a few lengths; an
- * addon that disagrees is not used.
+ * The addon is optional: when it is not built, {@link nativeHashes} returns undefined and replay
+ * uses the TypeScript hashers with the same results (a caller may also simply not pass it). At
+ * load each algorithm is checked against node:crypto on a few lengths; an addon that disagrees is
+ * not used.
  */
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -79,7 +79,6 @@ function agreesWithNodeCrypto(addon: HashAddon): boolean {
 }
 
 function loadAddon(): HashAddon | undefined {
-  if (process.env.IMAKIT_NATIVE_HASH === '0') return undefined;
   const require = createRequire(import.meta.url);
   for (const rel of ['../../build/Release/imakit_hash.node', '../../build/Debug/imakit_hash.node']) {
     let m: Partial<HashAddon>;
@@ -98,7 +97,7 @@ function loadAddon(): HashAddon | undefined {
 /** The addon, loaded and checked once at import (a worker thread loads its own). */
 const ADDON: HashAddon | undefined = loadAddon();
 
-/** True when the native hashers are available (and not turned off by IMAKIT_NATIVE_HASH=0). */
+/** True when the native hashers are available. */
 export function hasNativeHash(): boolean {
   return ADDON !== undefined;
 }

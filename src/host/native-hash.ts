@@ -15,19 +15,12 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { FastHash, FastHashProvider } from '../core/ima-list/fast-hash.ts';
 
+/** A FastHash method with the algorithm number in front: the addon's calling convention. */
+type WithAlg<F> = F extends (...args: infer P) => infer R ? (alg: number, ...args: P) => R : never;
+
 interface HashAddon {
-  hashInto(alg: number, src: Uint8Array, off: number, len: number, out: Uint8Array, outOff: number): void;
-  hash2Into(
-    alg: number,
-    a: Uint8Array,
-    aOff: number,
-    aLen: number,
-    b: Uint8Array,
-    bOff: number,
-    bLen: number,
-    out: Uint8Array,
-    outOff: number,
-  ): void;
+  hashInto: WithAlg<FastHash['hashInto']>;
+  hash2Into: WithAlg<FastHash['hash2Into']>;
 }
 
 /** Algorithm numbers of native/imakit_hash.c, with digest sizes. */
@@ -38,27 +31,13 @@ const ALGS: Readonly<Record<string, { id: number; size: number }>> = Object.free
   sha512: { id: 4, size: 64 },
 });
 
-class NativeHash implements FastHash {
-  constructor(
-    private readonly addon: HashAddon,
-    private readonly id: number,
-    readonly size: number,
-  ) {}
-  hashInto(src: Uint8Array, off: number, len: number, out: Uint8Array, outOff: number): void {
-    this.addon.hashInto(this.id, src, off, len, out, outOff);
-  }
-  hash2Into(
-    a: Uint8Array,
-    aOff: number,
-    aLen: number,
-    b: Uint8Array,
-    bOff: number,
-    bLen: number,
-    out: Uint8Array,
-    outOff: number,
-  ): void {
-    this.addon.hash2Into(this.id, a, aOff, aLen, b, bOff, bLen, out, outOff);
-  }
+function nativeHash(addon: HashAddon, id: number, size: number): FastHash {
+  return {
+    size,
+    hashInto: (src, off, len, out, outOff) => addon.hashInto(id, src, off, len, out, outOff),
+    hash2Into: (a, aOff, aLen, b, bOff, bLen, out, outOff) =>
+      addon.hash2Into(id, a, aOff, aLen, b, bOff, bLen, out, outOff),
+  };
 }
 
 /** The addon's answers equal node:crypto's for every algorithm, one- and two-part, several lengths. */
@@ -111,6 +90,6 @@ export function nativeHashes(): FastHashProvider | undefined {
   if (a === undefined) return undefined;
   return (bank) => {
     const alg = ALGS[bank];
-    return alg ? new NativeHash(a, alg.id, alg.size) : undefined;
+    return alg ? nativeHash(a, alg.id, alg.size) : undefined;
   };
 }

@@ -9,9 +9,9 @@
  * buffers, handed back for reuse); the main thread extends those (ListReplayer.applyDeferred).
  *
  * Chunks are copied once and transferred; at most {@link MAX_IN_FLIGHT} chunks wait in the worker
- * so memory stays flat whatever the list length. The worker costs ~100-200 ms to start (tsx
- * compiles the replay modules in the thread), so callers offload only lists of a few MiB or more
- * ({@link OFFLOAD_MIN_BYTES}).
+ * so memory stays flat whatever the list length. The worker costs ~100-200 ms to start from
+ * source (tsx compiles the replay modules in the thread; less from dist/), so callers offload only
+ * lists of a few MiB or more ({@link OFFLOAD_MIN_BYTES}).
  */
 import { statSync } from 'node:fs';
 import { CATALOGUE, ImakitError, type ErrorCode } from '../errors.ts';

@@ -129,6 +129,7 @@ export async function verifyListFile(
       });
   }
   const violations = o.violations ?? 'ones';
+  const hashes = nativeHashes();
   if (looksAscii(readHead(path))) return verifyAscii(path, o, expected, banks, pcrSource);
 
   const hint = bankFromListName(path) ? { bank: bankFromListName(path) } : undefined;
@@ -152,7 +153,7 @@ export async function verifyListFile(
         expected,
         seek: (off) => readFileChunks(path, undefined, off),
         onProgress: (b) => progress.update(b),
-        hashes: nativeHashes(),
+        hashes,
       });
       report.status = report.resume.status;
       if (report.resume.status === 'fail' && !report.resume.full) {
@@ -162,7 +163,7 @@ export async function verifyListFile(
           banks: cp.banks.map((b) => b.bank),
           violations: cp.violationMode,
           hint,
-          hashes: nativeHashes(),
+          hashes,
         });
       }
     } else {
@@ -176,7 +177,7 @@ export async function verifyListFile(
         onEntry,
         onProgress: (_n, b) => progress.update(b),
         offload: offloadForFile(path),
-        hashes: nativeHashes(),
+        hashes,
         // a live securityfs list (size 0) usually runs ahead of PCRs read before it: a prefix
         // match, for which the listed-digest shortcut would only add a second pass
         recomputeAll: fileSize(path) === 0,

@@ -16,7 +16,15 @@ import {
 } from '../../src/host/vm/index.ts';
 import { hash, hashAlgoByName } from '../../src/core/hash-algo.ts';
 import { imaDigestXattr } from '../../src/core/ima-xattr.ts';
-import { BOOT_TIMEOUT_MS, BOOT_TIMES, KERNEL_DIR, byLabel, causeOf, saveFixture } from './helpers.ts';
+import {
+  BOOT_TIMEOUT_MS,
+  BOOT_TIMES,
+  KERNEL_DIR,
+  byLabel,
+  causeOf,
+  saveFixture,
+  printBootTimes,
+} from './helpers.ts';
 import { Tree, getXattrHex, makeKey, type TestKey } from './labels.ts';
 import { tempDir } from '../helpers.ts';
 
@@ -196,8 +204,7 @@ describe('real kernel: appraisal of imakit labels', { concurrency: 1 }, () => {
   after(() => {
     fx.tree.cleanup();
     for (const o of outs) o.cleanup();
-    for (const t of BOOT_TIMES)
-      console.log(`# boot ${t.scenario}: ${t.bootMs} ms (total ${t.totalMs} ms) — ${t.asserts}`);
+    printBootTimes();
   });
   const spec = (mode: string, extra: Partial<VmSpec> = {}): VmSpec => ({
     append: [`ima_appraise=${mode}`, 'ima_hash=sha256', 'ima_template=ima-sig'],

@@ -23,7 +23,15 @@ import { evmDigest, evmInput } from '../../src/core/evm-input.ts';
 import { resolveEvmConfig } from '../../src/core/evm-config.ts';
 import { signImaDigest } from '../../src/core/ima-signature.ts';
 import { createEvmKeyBlob, decryptEvmKeyBlob } from '../../src/core/evm-key-blob.ts';
-import { BOOT_TIMEOUT_MS, BOOT_TIMES, KERNEL_DIR, byLabel, kernelHmacOf, saveFixture } from './helpers.ts';
+import {
+  BOOT_TIMEOUT_MS,
+  BOOT_TIMES,
+  KERNEL_DIR,
+  byLabel,
+  kernelHmacOf,
+  saveFixture,
+  printBootTimes,
+} from './helpers.ts';
 import { Tree, getXattrHex, makeKey, type TestKey } from './labels.ts';
 import { tempDir } from '../helpers.ts';
 
@@ -103,8 +111,7 @@ describe('real kernel: EVM HMACs and offline tampering', { concurrency: 1 }, () 
   after(() => {
     tree.cleanup();
     for (const o of outs) o.cleanup();
-    for (const t of BOOT_TIMES)
-      console.log(`# boot ${t.scenario}: ${t.bootMs} ms (total ${t.totalMs} ms) — ${t.asserts}`);
+    printBootTimes();
   });
   const boot = async (s: VmSpec, keepDataDisk = false): Promise<VmResult> => {
     const o = tempDir('imakit-kernel-out-');

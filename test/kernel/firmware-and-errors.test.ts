@@ -23,6 +23,7 @@ import {
   replayPcr,
   saveFixture,
   tpm2EventlogPcrs,
+  printBootTimes,
 } from './helpers.ts';
 import { run, tempDir } from '../helpers.ts';
 
@@ -36,8 +37,7 @@ describe('real kernel: OVMF, concurrency and error paths', { concurrency: 1 }, (
   const root = tempDir('imakit-kernel-fw-');
   after(() => {
     root.cleanup();
-    for (const t of BOOT_TIMES)
-      console.log(`# boot ${t.scenario}: ${t.bootMs} ms (total ${t.totalMs} ms) — ${t.asserts}`);
+    printBootTimes();
   });
   const opts = (name: string, extra: Record<string, unknown> = {}) => {
     const tmp = join(root.dir, `${name}-tmp`);

@@ -238,6 +238,12 @@ export function causeOf(a: VmResult['accesses'][number] | undefined): string {
 /** Boot times collected by the suite (printed as a diagnostic table at the end of each file). */
 export const BOOT_TIMES: { scenario: string; bootMs: number; totalMs: number; asserts: string }[] = [];
 
+/** Print this file's boot times as TAP comments (a kernel suite's `after` hook). */
+export function printBootTimes(): void {
+  for (const t of BOOT_TIMES)
+    console.log(`# boot ${t.scenario}: ${t.bootMs} ms (total ${t.totalMs} ms) — ${t.asserts}`);
+}
+
 const FIXTURE_FILES = [
   'binary_runtime_measurements',
   'ascii_runtime_measurements',

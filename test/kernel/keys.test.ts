@@ -43,6 +43,7 @@ import {
   libraryEntries,
   verifyListWithLibrary,
   kernelHmacOf,
+  printBootTimes,
 } from './helpers.ts';
 import { Tree } from './labels.ts';
 import { tempDir } from '../helpers.ts';
@@ -124,8 +125,7 @@ describe('real kernel: keys made by imakit (issue 6)', { concurrency: 1 }, () =>
   });
   after(() => {
     for (const o of outs) o.cleanup();
-    for (const t of BOOT_TIMES)
-      console.log(`# boot ${t.scenario}: ${t.bootMs} ms (total ${t.totalMs} ms) — ${t.asserts}`);
+    printBootTimes();
   });
   const boot = async (spec: VmSpec): Promise<VmResult> => {
     const o = tempDir('imakit-kernel-out-');

@@ -32,6 +32,7 @@ import {
   verdictDetail,
   verifyListWithLibrary,
   type ListEntry,
+  printBootTimes,
 } from './helpers.ts';
 import { Tree, makeKey, type TestKey } from './labels.ts';
 import { tempDir } from '../helpers.ts';
@@ -205,8 +206,7 @@ describe('real kernel: measurement (tcb policy)', { concurrency: 1 }, () => {
   after(() => {
     fx.tree.cleanup();
     for (const o of outs) o.cleanup();
-    for (const t of BOOT_TIMES)
-      console.log(`# boot ${t.scenario}: ${t.bootMs} ms (total ${t.totalMs} ms) — ${t.asserts}`);
+    printBootTimes();
   });
   const boot = async (spec: VmSpec): Promise<VmResult> => {
     const o = tempDir('imakit-kernel-out-');

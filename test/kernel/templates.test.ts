@@ -29,6 +29,7 @@ import {
   saveFixture,
   verdictDetail,
   verifyListWithLibrary,
+  printBootTimes,
 } from './helpers.ts';
 import { Tree, makeKey } from './labels.ts';
 import { tempDir } from '../helpers.ts';
@@ -84,8 +85,7 @@ describe('real kernel: scenario d — critical data, keys and per-rule templates
   const outs: { cleanup: () => void }[] = [];
   after(() => {
     for (const o of outs) o.cleanup();
-    for (const t of BOOT_TIMES)
-      console.log(`# boot ${t.scenario}: ${t.bootMs} ms (total ${t.totalMs} ms) — ${t.asserts}`);
+    printBootTimes();
   });
 
   test('d: ima-buf keys and kernel_version, ima-sigv2/evm-sig/ima-ngv2/ima-modsig, violation in ima-ng, replay', async () => {

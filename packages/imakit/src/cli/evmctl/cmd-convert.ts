@@ -1,0 +1,55 @@
+/**
+ * evmctl `convert KEY`: write the v1 ("digsig", formats.md §3.4) key blob `KEY.bin` and its key id
+ * `KEY.keyid` (`%llX`, what `evmctl import --rsa` names the kernel `user` key) for an RSA public key
+ * (PEM SubjectPublicKeyInfo; an X.509 certificate in PEM or DER is accepted too).
+ */
+import { createPublicKey, X509Certificate } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { ImakitError } from '../../errors.ts';
+import { formatKeyIdV1, keyIdV1, rsaKeyBlobV1 } from '../../core/keys/keyid.ts';
+import type { EvmctlCommand } from './command.ts';
+
+function b64url(s: string): Uint8Array {
+  return new Uint8Array(Buffer.from(s, 'base64url'));
+}
+
+export const command: EvmctlCommand = {
+  name: 'convert',
+  usage: 'key',
+  description: 'convert public key into the keyring. (deprecated)',
+  async run(opts, args, io) {
+    const inkey = args[0] ?? '/etc/keys/pubkey_evm.pem';
+    let data: Buffer;
+    try {
+      data = readFileSync(inkey);
+    } catch (e) {
+      throw new ImakitError('E_IO_READ', `Failed to open: ${inkey} (${(e as Error).message})`, {
+        path: inkey,
+      });
+    }
+    let jwk;
+    try {
+      const key = data.includes('-----BEGIN CERTIFICATE')
+        ? new X509Certificate(data).publicKey
+        : data.includes('-----BEGIN')
+          ? createPublicKey(data)
+          : new X509Certificate(data).publicKey;
+      jwk = key.export({ format: 'jwk' });
+    } catch (e) {
+      throw new ImakitError('E_KEY_PARSE', `cannot read an RSA public key: ${(e as Error).message}`, {
+        path: inkey,
+      });
+    }
+    if (jwk.kty !== 'RSA' || jwk.n === undefined || jwk.e === undefined)
+      throw new ImakitError('E_KEY_TYPE', 'v1 key blobs exist only for RSA keys', { path: inkey });
+    const n = b64url(jwk.n);
+    const e = b64url(jwk.e);
+    const blob = rsaKeyBlobV1(n, e);
+    const name = formatKeyIdV1(keyIdV1(n, e));
+    if (opts.verbose > 0) io.stderr(`keyid: ${name}\n`);
+    writeFileSync(`${inkey}.bin`, blob);
+    writeFileSync(`${inkey}.keyid`, name);
+    io.stderr(`Writing to ${inkey}.bin\nWriting to ${inkey}.keyid\n`);
+    return 0;
+  },
+};

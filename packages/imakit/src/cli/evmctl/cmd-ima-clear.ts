@@ -1,0 +1,28 @@
+/** evmctl `ima_clear [-t fxm] PATH`: remove security.ima and security.evm (absent ones are fine). */
+import { lstatSync } from 'node:fs';
+import { ImakitError, fromSystemError } from '../../errors.ts';
+import { removeXattr } from '../../host/fs/xattr.ts';
+import type { EvmctlCommand } from './command.ts';
+import { doCmd, xattrNames } from './shared.ts';
+
+export const command: EvmctlCommand = {
+  name: 'ima_clear',
+  usage: '[-t fdsxm] path',
+  description: 'Recursively remove IMA/EVM xattrs.',
+  async run(opts, args, io) {
+    const { ima, evm } = xattrNames(opts);
+    return doCmd(opts, args, io, `ima_clear ${this.usage}`, (path) => {
+      if (opts.verbose > 0) io.stderr(`${path}\n`);
+      let link: boolean;
+      try {
+        link = lstatSync(path).isSymbolicLink();
+      } catch (e) {
+        throw fromSystemError(e, 'E_IO_READ', path);
+      }
+      // xattr calls follow symlinks: never clear the labels of a link's target by accident
+      if (link) throw new ImakitError('E_IO_NOT_REGULAR', `${path} is a symbolic link`, { path });
+      removeXattr(path, ima);
+      removeXattr(path, evm);
+    });
+  },
+};

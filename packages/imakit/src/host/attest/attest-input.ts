@@ -1,0 +1,132 @@
+/**
+ * Inputs shared by the attestation commands (`imakit log`, `eventlog`, `boot-aggregate`): PCR
+ * values from files (evmctl `PCR-NN:`, `tpm2_pcrread` output, JSON) or the TPM's sysfs, list files
+ * (binary or ascii, detected), the live securityfs list, and atomic output files.
+ */
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fromSystemError, ImakitError, withPath } from '../../errors.ts';
+import type { Endian } from '../../core/bytes/bytes.ts';
+import { findHashAlgo } from '../../core/hash/hash-algo.ts';
+import { mergePcrValues, parsePcrText, type PcrValues } from '../../core/tcg/pcr-values.ts';
+import { decodeList, type LoadedList } from '../../core/ima-list/list-form.ts';
+import { parseEventLog, type TcgEventLog } from '../../core/tcg/event-log.ts';
+import { readFileChunks } from './list-file.ts';
+import { bankFromListName, findImaSecurityfs, listBinaryLists } from './securityfs.ts';
+import { DEFAULT_TPM_SYSFS, readSysfsPcrs } from './tpm-sysfs.ts';
+
+/** Read a whole file. @throws ImakitError E_IO_READ naming the path */
+export function readInput(path: string): Uint8Array {
+  try {
+    return new Uint8Array(readFileSync(path));
+  } catch (e) {
+    throw fromSystemError(e, 'E_IO_READ', path);
+  }
+}
+
+/** The first (up to) 4 KiB of a file: enough to tell an ascii list from a binary one. */
+export function readHead(path: string): Uint8Array {
+  for (const c of readFileChunks(path, 4096)) return c;
+  return new Uint8Array(0);
+}
+
+/**
+ * PCR values from `--pcrs [ALG,]FILE` (any supported format; ALG names the bank of a `PCR-NN:`
+ * file) and `--pcrs-json FILE`. Returns undefined when none was given.
+ * @throws CodecError E_PCR_FILE naming the file and line
+ */
+export function readPcrOptions(
+  specs: readonly string[],
+  jsonFiles: readonly string[] = [],
+): PcrValues | undefined {
+  const parts: PcrValues[] = [];
+  for (const spec of [...specs, ...jsonFiles]) {
+    const m = /^([A-Za-z0-9_-]+),(.+)$/.exec(spec);
+    const bank = m && findHashAlgo(m[1]!.toLowerCase()) ? m[1]!.toLowerCase() : undefined;
+    const file = bank ? m![2]! : spec;
+    const text = new TextDecoder().decode(readInput(file));
+    try {
+      parts.push(parsePcrText(text, bank));
+    } catch (e) {
+      if (e instanceof ImakitError)
+        throw new ImakitError(e.code, e.detail, { ...e.context, path: file }, { cause: e });
+      throw e;
+    }
+  }
+  return parts.length > 0 ? mergePcrValues(...parts) : undefined;
+}
+
+/**
+ * The TPM's PCRs from sysfs (`<dir>/pcr-<alg>/N`).
+ * @throws ImakitError E_TOOL_MISSING naming the path when the TPM exposes no PCRs
+ */
+export function readTpmPcrs(dir = DEFAULT_TPM_SYSFS, banks?: readonly string[]): PcrValues {
+  try {
+    return readSysfsPcrs({ dir, banks });
+  } catch (e) {
+    const path = e instanceof ImakitError && e.context.path !== undefined ? e.context.path : dir;
+    throw new ImakitError(
+      'E_TOOL_MISSING',
+      `no TPM PCRs readable at ${path} (needs a TPM 2.0 with kernel 5.11+ pcr-<alg> files, or give --pcrs)`,
+      { path },
+      { cause: e },
+    );
+  }
+}
+
+/** Write a file atomically (temporary file + rename). @throws ImakitError E_IO_WRITE */
+export function writeAtomic(path: string, data: Uint8Array | string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, data);
+    renameSync(tmp, path);
+  } catch (e) {
+    throw fromSystemError(e, 'E_IO_WRITE', path);
+  }
+}
+
+/** File size, or 0 when unknown (securityfs files report 0). */
+export function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Read and decode a list file, ascii or binary (detected). A `*_runtime_measurements_<alg>` name
+ * fixes the bank unless `bank` is given.
+ * @throws ImakitError E_IO_READ; CodecError for a malformed list
+ */
+export function loadListFile(path: string, bank?: string, endian?: Endian): LoadedList {
+  return { path, ...decodeList(readInput(path), { bank, endian, nameBank: bankFromListName(path) }) };
+}
+
+/**
+ * The live measurement list in securityfs: the classic `binary_runtime_measurements` when present,
+ * else the first per-bank list.
+ * @param dir the IMA securityfs directory (default: found under /sys/kernel/security)
+ * @throws ImakitError E_TOOL_MISSING when there is none (securityfs not mounted, IMA off, not root)
+ */
+export function liveListPath(dir?: string): string {
+  const d = findImaSecurityfs(dir ? [dir] : undefined);
+  if (!d)
+    throw new ImakitError(
+      'E_TOOL_MISSING',
+      `no IMA measurement list at ${dir ?? '/sys/kernel/security/ima'}/binary_runtime_measurements (securityfs not mounted, IMA off, or not root); give a LIST file`,
+      { path: join(dir ?? '/sys/kernel/security/ima', 'binary_runtime_measurements') },
+    );
+  const lists = listBinaryLists(d);
+  const classic = join(d, 'binary_runtime_measurements');
+  return existsSync(classic) ? classic : [...lists.values()][0]!;
+}
+
+/**
+ * Read and parse a TCG event log file; parse errors name the file.
+ * @throws ImakitError E_IO_READ; CodecError/ImakitError from the parser with `path` set
+ */
+export function readEventLogFile(path: string): TcgEventLog {
+  const bytes = readInput(path);
+  return withPath(path, () => parseEventLog(bytes));
+}

@@ -1,0 +1,185 @@
+/**
+ * Extended attribute access on the real machine through fs-xattr (dependencies.md §1), with errors
+ * mapped to the catalogue.
+ *
+ * fs-xattr calls getxattr/setxattr/listxattr, which FOLLOW symlinks (there is no l*xattr variant):
+ * callers that must not act on a symlink target `lstat` first (host/inode.ts `readInodeMeta`) and
+ * refuse or handle links themselves. Values are binary (NUL bytes allowed) and returned as copies.
+ *
+ * Error mapping: ENODATA → null/false (absent), ENOTSUP/EOPNOTSUPP → E_XATTR_UNSUPPORTED,
+ * EPERM/EACCES → E_PERMISSION, anything else → E_XATTR_READ / E_XATTR_WRITE; all carry the path.
+ */
+import {
+  getAttribute,
+  getAttributeSync,
+  listAttributes,
+  listAttributesSync,
+  removeAttribute,
+  removeAttributeSync,
+  setAttribute,
+  setAttributeSync,
+} from 'fs-xattr';
+import { ImakitError, type ErrorCode } from '../../errors.ts';
+import { assertBytes } from '../../core/bytes/bytes.ts';
+
+function errnoOf(e: unknown): string | undefined {
+  const c = (e as { code?: unknown } | null)?.code;
+  return typeof c === 'string' ? c : undefined;
+}
+
+function isAbsent(e: unknown): boolean {
+  const c = errnoOf(e);
+  return c === 'ENODATA' || c === 'ENOATTR';
+}
+
+/** Map an fs-xattr failure to the catalogue. */
+function mapError(e: unknown, code: ErrorCode, path: string, name?: string): ImakitError {
+  if (e instanceof ImakitError) return e;
+  const errno = errnoOf(e);
+  const msg = e instanceof Error ? e.message : String(e);
+  const what = name === undefined ? msg : `${name}: ${msg}`;
+  const detail = errno ? `${errno}: ${what}` : what;
+  const ctx = name === undefined ? { path } : { path, field: name };
+  if (errno === 'ENOTSUP' || errno === 'EOPNOTSUPP')
+    return new ImakitError('E_XATTR_UNSUPPORTED', detail, ctx, { cause: e });
+  if (errno === 'EPERM' || errno === 'EACCES') {
+    // libc's EPERM text ("not permitted for this type of object") hides the usual causes
+    const hint =
+      errno === 'EPERM' && code === 'E_XATTR_WRITE' && name?.startsWith('security.') === true
+        ? ' (security.* xattrs need CAP_SYS_ADMIN; as root, EVM or an LSM refused the value)'
+        : '';
+    return new ImakitError('E_PERMISSION', detail + hint, ctx, { cause: e });
+  }
+  return new ImakitError(code, detail, ctx, { cause: e });
+}
+
+function toBytes(b: Buffer): Uint8Array {
+  // copy out of the addon's buffer so callers own plain bytes
+  return new Uint8Array(b);
+}
+
+function checkArgs(path: string, name?: string): void {
+  if (typeof path !== 'string' || path.length === 0) throw new TypeError('path must be a non-empty string');
+  if (name !== undefined && (typeof name !== 'string' || name.length === 0))
+    throw new TypeError('xattr name must be a non-empty string');
+}
+
+/**
+ * Read one xattr (follows symlinks).
+ * @returns the value, or null when the file has no such attribute
+ * @throws ImakitError E_XATTR_UNSUPPORTED, E_PERMISSION, E_XATTR_READ (ENOENT etc.)
+ * @example getXattr('/usr/bin/ls', 'security.ima')
+ */
+export function getXattr(path: string, name: string): Uint8Array | null {
+  checkArgs(path, name);
+  try {
+    return toBytes(getAttributeSync(path, name));
+  } catch (e) {
+    if (isAbsent(e)) return null;
+    throw mapError(e, 'E_XATTR_READ', path, name);
+  }
+}
+
+/**
+ * Write one xattr (follows symlinks); creates or replaces.
+ * @throws ImakitError E_XATTR_UNSUPPORTED, E_PERMISSION (e.g. security.* without CAP_SYS_ADMIN, or
+ *   EVM refusing a 0x02 value), E_XATTR_WRITE
+ */
+export function setXattr(path: string, name: string, value: Uint8Array): void {
+  checkArgs(path, name);
+  assertBytes(value, undefined, 'value');
+  try {
+    setAttributeSync(path, name, Buffer.from(value.buffer, value.byteOffset, value.length));
+  } catch (e) {
+    throw mapError(e, 'E_XATTR_WRITE', path, name);
+  }
+}
+
+/**
+ * Remove one xattr (follows symlinks).
+ * @returns true if it was removed, false if it was absent
+ * @throws ImakitError E_XATTR_UNSUPPORTED, E_PERMISSION, E_XATTR_WRITE
+ */
+export function removeXattr(path: string, name: string): boolean {
+  checkArgs(path, name);
+  try {
+    removeAttributeSync(path, name);
+    return true;
+  } catch (e) {
+    if (isAbsent(e)) return false;
+    throw mapError(e, 'E_XATTR_WRITE', path, name);
+  }
+}
+
+/**
+ * Names of all xattrs the caller may see (follows symlinks). Unprivileged callers do not see
+ * `trusted.*`.
+ * @throws ImakitError E_XATTR_UNSUPPORTED, E_PERMISSION, E_XATTR_READ
+ */
+export function listXattrs(path: string): string[] {
+  checkArgs(path);
+  try {
+    return listAttributesSync(path);
+  } catch (e) {
+    throw mapError(e, 'E_XATTR_READ', path);
+  }
+}
+
+/**
+ * The values of those `names` that are present, in a Map keyed by name (the shape
+ * `evmInput({xattrs})` takes). Like the kernel (`vfs_getxattr_alloc`), names are read directly, not
+ * filtered through listxattr; an absent name is simply missing from the map.
+ * @throws ImakitError as {@link getXattr}
+ */
+export function readXattrSet(path: string, names: readonly string[]): Map<string, Uint8Array> {
+  const out = new Map<string, Uint8Array>();
+  for (const n of names) {
+    const v = getXattr(path, n);
+    if (v !== null) out.set(n, v);
+  }
+  return out;
+}
+
+/** Async {@link getXattr}. */
+export async function getXattrAsync(path: string, name: string): Promise<Uint8Array | null> {
+  checkArgs(path, name);
+  try {
+    return toBytes(await getAttribute(path, name));
+  } catch (e) {
+    if (isAbsent(e)) return null;
+    throw mapError(e, 'E_XATTR_READ', path, name);
+  }
+}
+
+/** Async {@link setXattr}. */
+export async function setXattrAsync(path: string, name: string, value: Uint8Array): Promise<void> {
+  checkArgs(path, name);
+  assertBytes(value, undefined, 'value');
+  try {
+    await setAttribute(path, name, Buffer.from(value.buffer, value.byteOffset, value.length));
+  } catch (e) {
+    throw mapError(e, 'E_XATTR_WRITE', path, name);
+  }
+}
+
+/** Async {@link removeXattr}. */
+export async function removeXattrAsync(path: string, name: string): Promise<boolean> {
+  checkArgs(path, name);
+  try {
+    await removeAttribute(path, name);
+    return true;
+  } catch (e) {
+    if (isAbsent(e)) return false;
+    throw mapError(e, 'E_XATTR_WRITE', path, name);
+  }
+}
+
+/** Async {@link listXattrs}. */
+export async function listXattrsAsync(path: string): Promise<string[]> {
+  checkArgs(path);
+  try {
+    return await listAttributes(path);
+  } catch (e) {
+    throw mapError(e, 'E_XATTR_READ', path);
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * Writing key material to disk without ever exposing it.
+ *
+ * Secrets (private keys, /etc/keys/kmk, plaintext EVM keys) are written to a temporary file
+ * created with O_EXCL and mode 0600 in the destination directory, fsynced, and then renamed (or
+ * hard-linked, when overwriting is not allowed) into place: the file is never world-readable,
+ * not even for a moment, and readers never see half a key. Public material (certificates, public
+ * keys, encrypted blobs) gets 0644 the same way. `fchmod` is explicit, so the process umask can't
+ * widen or narrow the result.
+ */
+import {
+  closeSync,
+  fchmodSync,
+  fsyncSync,
+  linkSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+  constants,
+} from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
+import { fromSystemError, ImakitError } from '../../errors.ts';
+
+/** Mode of secret files. */
+export const SECRET_MODE = 0o600;
+/** Mode of public files. */
+export const PUBLIC_MODE = 0o644;
+
+/** Options for the writers. */
+export interface WriteKeyFileOptions {
+  /** replace an existing file (default false: refuse with E_IO_WRITE, never clobber a key) */
+  readonly overwrite?: boolean;
+}
+
+function toBytes(data: Uint8Array | string): Uint8Array {
+  return typeof data === 'string' ? new Uint8Array(Buffer.from(data, 'utf8')) : data;
+}
+
+function writeAtomic(path: string, data: Uint8Array | string, mode: number, opts: WriteKeyFileOptions): void {
+  const bytes = toBytes(data);
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  let fd: number;
+  try {
+    // O_EXCL: never reuse (or follow a symlink planted at) the temporary name
+    fd = openSync(
+      tmp,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      SECRET_MODE,
+    );
+  } catch (e) {
+    throw fromSystemError(e, 'E_IO_WRITE', path);
+  }
+  try {
+    try {
+      fchmodSync(fd, mode);
+      let off = 0;
+      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    if (opts.overwrite === true) renameSync(tmp, path);
+    else {
+      try {
+        linkSync(tmp, path);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST')
+          throw new ImakitError(
+            'E_IO_WRITE',
+            'file exists (refusing to overwrite key material; --force replaces it)',
+            { path },
+          );
+        throw e;
+      }
+      unlinkSync(tmp);
+    }
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // already renamed or never created
+    }
+    throw fromSystemError(e, 'E_IO_WRITE', path);
+  }
+}
+
+/**
+ * Write a secret (private key, master key, plaintext EVM key) with mode 0600, atomically.
+ * @throws ImakitError E_IO_WRITE (exists without `overwrite`, or any write error)
+ */
+export function writeSecretFile(
+  path: string,
+  data: Uint8Array | string,
+  opts: WriteKeyFileOptions = {},
+): void {
+  writeAtomic(path, data, SECRET_MODE, opts);
+}
+
+/**
+ * Write public material (certificate, public key, encrypted blob) with mode 0644, atomically.
+ * @throws ImakitError E_IO_WRITE
+ */
+export function writePublicFile(
+  path: string,
+  data: Uint8Array | string,
+  opts: WriteKeyFileOptions = {},
+): void {
+  writeAtomic(path, data, PUBLIC_MODE, opts);
+}
+
+/**
+ * Read a key, certificate or blob file.
+ * @throws ImakitError E_IO_READ
+ */
+export function readKeyFile(path: string): Uint8Array {
+  try {
+    return new Uint8Array(readFileSync(path));
+  } catch (e) {
+    throw fromSystemError(e, 'E_IO_READ', path);
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * Worker side of {@link HashPool} (host/hash-pool.ts): hashes batches of files with
+ * {@link hashFileSync}, reusing ONE 1 MiB read buffer for every file this worker ever reads
+ * (dependencies.md §2e). Errors travel back as plain data (code, message, context) and are rebuilt
+ * as ImakitError on the main thread.
+ */
+import { parentPort } from 'node:worker_threads';
+import { ImakitError } from '../../errors.ts';
+import { FILE_HASH_BUFFER_SIZE, hashFileSync } from '../fs/file-hash.ts';
+import type { FsVerityAlgo } from '../../core/hash/fsverity.ts';
+
+/** One file to hash. */
+export interface WorkerJob {
+  readonly path: string;
+  readonly algos: readonly string[];
+  readonly verity?: FsVerityAlgo;
+}
+
+/** A batch sent to a worker. */
+export interface WorkerRequest {
+  readonly id: number;
+  readonly jobs: readonly WorkerJob[];
+}
+
+/** Serialised error. */
+export interface WorkerError {
+  readonly code: string;
+  readonly message: string;
+  readonly context: Record<string, unknown>;
+}
+
+/** One job's outcome. */
+export type WorkerResult =
+  | {
+      readonly ok: true;
+      readonly size: number;
+      readonly digests: Map<string, Uint8Array>;
+      readonly verity?: Uint8Array;
+    }
+  | { readonly ok: false; readonly error: WorkerError };
+
+/** The reply to a batch, results in job order. */
+export interface WorkerReply {
+  readonly id: number;
+  readonly results: readonly WorkerResult[];
+}
+
+function toWorkerError(e: unknown): WorkerError {
+  if (e instanceof ImakitError) return { code: e.code, message: e.message, context: { ...e.context } };
+  return {
+    code: 'E_INTERNAL',
+    message: e instanceof Error ? `${e.name}: ${e.message}` : String(e),
+    context: {},
+  };
+}
+
+function run(port: NonNullable<typeof parentPort>): void {
+  const buffer = Buffer.allocUnsafe(FILE_HASH_BUFFER_SIZE);
+  port.on('message', (req: WorkerRequest) => {
+    const results: WorkerResult[] = req.jobs.map((job) => {
+      try {
+        const r = hashFileSync(
+          job.path,
+          job.algos,
+          job.verity !== undefined ? { buffer, verity: job.verity } : { buffer },
+        );
+        return r.verity !== undefined
+          ? { ok: true, size: r.size, digests: r.digests, verity: r.verity }
+          : { ok: true, size: r.size, digests: r.digests };
+      } catch (e) {
+        return { ok: false, error: toWorkerError(e) };
+      }
+    });
+    const reply: WorkerReply = { id: req.id, results };
+    port.postMessage(reply);
+  });
+}
+
+if (parentPort) run(parentPort);

@@ -1,0 +1,120 @@
+/**
+ * The launcher (bin/imakit.js, bin/entry.js) runs the compiled CLI only while its build is newer
+ * than every source file, and the compiled CLI (scripts/build.mjs into a scratch package) gives the
+ * same output as the sources for commands that start each kind of worker thread: the list-replay
+ * offload (a list over 4 MiB), the hash pool (`label`) and the preflight pool (`--workers 2`).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdirSync, symlinkSync, utimesSync, writeFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO_ROOT, run, tempDir } from '../../helpers.ts';
+import { chooseEntry } from '../../../bin/entry.js';
+import { buildList } from '../core/ima-list/build-list.ts';
+import { renderEvmctlPcrs } from '../../../src/core/tcg/pcr-values.ts';
+import { OFFLOAD_MIN_BYTES } from '../../../src/host/attest/list-replay-offload.ts';
+
+/** A report without its timings (files per second, durations), which differ run to run. */
+function untimed(x: unknown): unknown {
+  if (Array.isArray(x)) return x.map(untimed);
+  if (x === null || typeof x !== 'object') return x;
+  return Object.fromEntries(
+    Object.entries(x)
+      .filter(([k]) => !/persecond|seconds|duration|elapsed|^ms$|Ms$/i.test(k))
+      .map(([k, v]) => [k, untimed(v)]),
+  );
+}
+
+test('chooseEntry: dist only when its stamp is newer than every source file', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    mkdirSync(join(dir, 'src/core'), { recursive: true });
+    writeFileSync(join(dir, 'src/core/a.ts'), '');
+    writeFileSync(join(dir, 'src/b.ts'), '');
+    assert.equal(chooseEntry(dir, {}).kind, 'source', 'no build');
+    mkdirSync(join(dir, 'dist'));
+    writeFileSync(join(dir, 'dist/.built'), '');
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(join(dir, 'src/core/a.ts'), old, old);
+    utimesSync(join(dir, 'src/b.ts'), old, old);
+    assert.deepEqual(chooseEntry(dir, {}), { kind: 'dist', reason: 'build is up to date' });
+    assert.equal(chooseEntry(dir, { IMAKIT_FROM_SOURCE: '1' }).kind, 'source');
+    const later = new Date(Date.now() + 60_000);
+    utimesSync(join(dir, 'src/core/a.ts'), later, later);
+    const e = chooseEntry(dir, {});
+    assert.equal(e.kind, 'source');
+    assert.match(e.reason, /src\/core\/a\.ts is newer/);
+  } finally {
+    cleanup();
+  }
+});
+
+test('the compiled CLI equals the sources, worker threads included', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    // a scratch package: copies of what the build reads, links to what it only loads
+    const pkg = join(dir, 'pkg');
+    mkdirSync(pkg);
+    for (const f of ['package.json', 'tsconfig.json', 'tsconfig.build.json'])
+      cpSync(join(REPO_ROOT, f), join(pkg, f));
+    for (const d of ['src', 'bin', 'scripts']) cpSync(join(REPO_ROOT, d), join(pkg, d), { recursive: true });
+    // dependencies are hoisted to the workspace root's node_modules
+    symlinkSync(join(REPO_ROOT, '../../node_modules'), join(pkg, 'node_modules'));
+    symlinkSync(join(REPO_ROOT, 'build'), join(pkg, 'build'));
+    const b = run(process.execPath, ['scripts/build.mjs'], { cwd: pkg });
+    assert.equal(b.status, 0, b.stdout + b.stderr);
+
+    // a list large enough for the worker offload, its PCRs, a small tree
+    const l = buildList(Math.ceil(OFFLOAD_MIN_BYTES / 100) + 500, { banks: ['sha1', 'sha256'] });
+    assert.ok(l.bytes.length > OFFLOAD_MIN_BYTES);
+    writeFileSync(join(dir, 'list'), l.bytes);
+    for (const bank of ['sha1', 'sha256'] as const)
+      writeFileSync(
+        join(dir, `pcrs_${bank}`),
+        renderEvmctlPcrs(l.pcrs.get(bank)!, bank === 'sha1' ? 20 : 32),
+      );
+    const tree = join(dir, 'tree');
+    mkdirSync(join(tree, 'bin'), { recursive: true });
+    for (let i = 0; i < 20; i++) writeFileSync(join(tree, `f${i}`), `file ${i}\n`.repeat(i + 1));
+    cpSync('/bin/true', join(tree, 'bin/true'));
+
+    const commands = [
+      [
+        'log',
+        'verify',
+        join(dir, 'list'),
+        '--pcrs',
+        `sha1,${join(dir, 'pcrs_sha1')}`,
+        '--pcrs',
+        `sha256,${join(dir, 'pcrs_sha256')}`,
+        '--json',
+      ],
+      ['label', tree, '--hash', '--dry-run', '--workers', '2', '--json'],
+      ['preflight', tree, '--builtin', 'appraise_tcb', '--profile', 'debian-6.1', '--workers', '2', '--json'],
+    ];
+    for (const argv of commands) {
+      const env = { ...process.env, IMAKIT_LAUNCH_TRACE: '1' };
+      const compiled = run(process.execPath, [join(pkg, 'bin/imakit.js'), ...argv], { env, cwd: dir });
+      const source = run(process.execPath, [join(pkg, 'bin/imakit.js'), ...argv], {
+        env: { ...env, IMAKIT_FROM_SOURCE: '1' },
+        cwd: dir,
+      });
+      assert.match(compiled.stderr, /^imakit: dist \(build is up to date\)/, argv[0]);
+      assert.match(source.stderr, /^imakit: source \(IMAKIT_FROM_SOURCE=1\)/, argv[0]);
+      assert.equal(compiled.status, source.status, `${argv[0]}: ${compiled.stderr}`);
+      assert.ok(
+        compiled.status === 0 || compiled.status === 1,
+        `${argv[0]} exit ${compiled.status}: ${compiled.stderr}`,
+      );
+      assert.deepEqual(untimed(JSON.parse(compiled.stdout)), untimed(JSON.parse(source.stdout)), argv[0]);
+    }
+    // the list's verdict says it passed, so the offload ran to the end in the compiled worker
+    const v = JSON.parse(
+      run(process.execPath, [join(pkg, 'bin/imakit.js'), ...commands[0]!], { cwd: dir }).stdout,
+    ) as { status: string };
+    assert.equal(v.status, 'pass');
+    assert.ok(readFileSync(join(pkg, 'dist/.built'), 'utf8').length > 0);
+  } finally {
+    cleanup();
+  }
+});

@@ -133,6 +133,14 @@ export const CATALOGUE = Object.freeze({
   E_VM_OOPS: entry(EXIT.ENVIRONMENT, 500, 'guest kernel oopsed or panicked'),
   E_VM_POLICY_REJECTED: entry(EXIT.BAD_INPUT, 400, 'the guest kernel rejected the policy'),
   E_VM_IMAGE: entry(EXIT.BAD_INPUT, 400, 'cannot build the guest disk image'),
+
+  // --- TPM client (host/tpm, core/tpm/commands)
+  E_TPM_TRANSPORT: entry(EXIT.ENVIRONMENT, 502, 'cannot talk to the TPM'),
+  E_TPM_TIMEOUT: entry(EXIT.ENVIRONMENT, 504, 'the TPM did not answer in time'),
+  // a response whose header, size or areas do not parse: the TPM (or what answers for it) is broken
+  E_TPM_RESPONSE: entry(EXIT.ENVIRONMENT, 502, 'malformed TPM response'),
+  // the TPM answered with a non-zero response code; the detail names the command and the decoded code
+  E_TPM_RC: entry(EXIT.ENVIRONMENT, 502, 'the TPM returned an error'),
 });
 
 export type ErrorCode = keyof typeof CATALOGUE;

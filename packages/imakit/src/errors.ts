@@ -93,6 +93,8 @@ export const CATALOGUE = Object.freeze({
   E_IO_WRITE: entry(EXIT.IO, 500, 'cannot write file'),
   E_IO_NOT_REGULAR: entry(EXIT.BAD_INPUT, 400, 'not a regular file'),
   E_IO_CHANGED: entry(EXIT.IO, 409, 'file changed while it was read'),
+  // an input larger than the cap for its kind (a key, a policy...): /dev/zero, a FIFO, a wrong file
+  E_IO_TOO_LARGE: entry(EXIT.BAD_INPUT, 413, 'input larger than the cap for its kind'),
   E_XATTR_READ: entry(EXIT.IO, 500, 'cannot read extended attribute'),
   E_XATTR_WRITE: entry(EXIT.IO, 500, 'cannot write extended attribute'),
   E_XATTR_UNSUPPORTED: entry(EXIT.ENVIRONMENT, 500, 'filesystem does not support extended attributes'),
@@ -125,6 +127,26 @@ export const CATALOGUE = Object.freeze({
   E_POLICY_BUILTIN: entry(EXIT.BAD_INPUT, 400, 'unknown built-in policy'),
   E_PROFILE_UNKNOWN: entry(EXIT.BAD_INPUT, 400, 'unknown kernel profile'),
   E_SCENARIO: entry(EXIT.BAD_INPUT, 400, 'invalid scenario file'),
+
+  // --- reference sets (refs): Keylime runtime policies, imakit's compact form
+  E_REFS_FORMAT: entry(EXIT.BAD_INPUT, 400, 'malformed reference set or runtime policy'),
+  E_REFS_PATH: entry(EXIT.BAD_INPUT, 400, 'invalid path in a reference set'),
+  E_REFS_PATTERN: entry(EXIT.BAD_INPUT, 400, 'invalid exclude pattern'),
+  E_REFS_ALGO_MISMATCH: entry(
+    EXIT.BAD_INPUT,
+    400,
+    "the reference set's hash algorithm differs from the list's",
+  ),
+  E_REFS_SIGNATURE: entry(EXIT.VERIFY_FAILED, 422, 'reference set signature does not verify'),
+
+  // --- packages and images (deb, dpkg, rpm, rpmdb, OCI): the context names the archive member / tag
+  E_PKG_FORMAT: entry(EXIT.BAD_INPUT, 400, 'malformed package, archive or package database'),
+  E_PKG_COMPRESSION: entry(EXIT.BAD_INPUT, 400, 'unsupported or corrupt compressed stream'),
+  // a declared or decompressed size past the cap (a 4 GiB header, a zip bomb): refused before it runs away
+  E_PKG_TOO_LARGE: entry(EXIT.BAD_INPUT, 413, 'package member larger than the cap'),
+  // a member's content differs from the digest its package records (md5sums, RPM FILEDIGESTS)
+  E_PKG_DIGEST_MISMATCH: entry(EXIT.VERIFY_FAILED, 422, "content does not match the package's digest"),
+  E_OCI_FORMAT: entry(EXIT.BAD_INPUT, 400, 'malformed OCI image layout or docker save archive'),
 
   // --- real-kernel harness
   E_VM_SETUP: entry(EXIT.ENVIRONMENT, 500, 'kernel harness setup failed'),
@@ -161,6 +183,8 @@ export interface ErrorContext {
   col?: number;
   /** offending token */
   token?: string;
+  /** archive member (ar member, tar entry, OCI layer) or RPM header tag the error concerns */
+  member?: string;
 }
 
 /** Every imakit error: a stable code, a human message, and where it happened. */
@@ -196,6 +220,7 @@ export class CodecError extends ImakitError {
 function formatMessage(code: ErrorCode, detail: string | undefined, c: ErrorContext): string {
   const where: string[] = [];
   if (c.path !== undefined) where.push(c.path);
+  if (c.member !== undefined) where.push(`member ${c.member}`);
   if (c.entry !== undefined) where.push(`entry ${c.entry}`);
   if (c.line !== undefined) where.push(c.col !== undefined ? `line ${c.line}:${c.col}` : `line ${c.line}`);
   if (c.offset !== undefined) where.push(`offset ${c.offset}`);

@@ -89,3 +89,16 @@ print(evm_ref.evm_hmac(key, xs, st.st_ino, gen, st.st_uid, st.st_gid, st.st_mode
   if (r.status !== 0) throw new Error(`evm_ref.py failed (${r.status}): ${r.stderr}`);
   return r.stdout.trim();
 }
+
+/**
+ * Why kernel keyrings cannot be used here, or false when they can. Probes with keyctl itself (not
+ * imakit's keyctl wrapper, which is what the keyring tests test), so a missing keyctl gives a skip
+ * reason that CI refuses (scripts/run-tests.mjs) instead of a silently skipped test.
+ */
+export function keyringSkipReason(): string | false {
+  const r = spawnSync('keyctl', ['newring', `_imakit_probe_${process.pid}`, '@u'], { encoding: 'utf8' });
+  if (r.error) return `keyctl cannot run: ${r.error.message}`;
+  if (r.status !== 0) return `keyctl newring failed: ${String(r.stderr).trim()}`;
+  spawnSync('keyctl', ['unlink', String(r.stdout).trim(), '@u']);
+  return false;
+}

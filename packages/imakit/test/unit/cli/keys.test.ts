@@ -5,8 +5,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { main } from '../../../src/cli/main.ts';
 import { memoryIo } from '../../../src/cli/io.ts';
-import { keyringsUsable } from '../../../src/host/keys/keyctl.ts';
-import { run, tempDir, vectorPath } from '../../helpers.ts';
+import { keyringSkipReason, run, tempDir, vectorPath } from '../../helpers.ts';
 
 async function imakit(...argv: string[]) {
   const io = memoryIo();
@@ -212,49 +211,45 @@ test('kmk new / evmkey new / evmkey decrypt round trip, 0600, wrong kmk exits 1'
   }
 });
 
-test(
-  'keys import / evmctl import into a host keyring',
-  { skip: keyringsUsable() ? false : 'keyrings unavailable here' },
-  async () => {
-    const { dir, cleanup } = tempDir();
-    const ring = `_imakit_cli_${process.pid}`;
-    try {
-      mkdirSync(join(dir, 'ca'));
-      mkdirSync(join(dir, 'k'));
-      await imakit('keys', 'ca', '--out', join(dir, 'ca'));
-      await imakit('keys', 'gen', '--ca', join(dir, 'ca'), '--out', join(dir, 'k'));
-      let r = await imakit('keys', 'import', join(dir, 'k', 'cert.pem'), '--keyring', ring);
-      assert.equal(r.status, 5);
-      assert.match(r.err, /E_KEYRING_NOT_FOUND/);
-      r = await imakit('keys', 'import', join(dir, 'k', 'cert.pem'), '--keyring', ring, '--create', '--json');
-      assert.equal(r.status, 0, r.err);
-      const j = JSON.parse(r.out);
-      const desc = spawnSync('keyctl', ['rdescribe', String(j.serial)], { encoding: 'utf8' }).stdout;
-      assert.match(desc, /^asymmetric;/);
-      // evmctl drop-in: prints the serial; the same cert goes in again (as a new key or the same serial)
-      const io = memoryIo();
-      const st = await main(['evmctl', 'import', join(dir, 'k', 'cert.der'), j.keyringId], io);
-      assert.equal(st, 0, io.err());
-      assert.match(io.out(), /^[0-9]+\n$/);
-      const v1 = memoryIo();
-      assert.equal(
-        await main(['evmctl', 'import', '--rsa', vectorPath('rsa2048.pub'), j.keyringId], v1),
-        0,
-        v1.err(),
-      );
-      const id = v1.out().trim();
-      assert.match(
-        spawnSync('keyctl', ['rdescribe', id], { encoding: 'utf8' }).stdout,
-        /^user;.*;C63C765BCFC20179\n?$/,
-      );
-      const bad = memoryIo();
-      assert.equal(await main(['evmctl', 'import', vectorPath('sm2.cer'), j.keyringId], bad), 125);
-    } finally {
-      spawnSync('sh', ['-c', `keyctl unlink $(keyctl search @u keyring ${ring}) @u`]);
-      cleanup();
-    }
-  },
-);
+test('keys import / evmctl import into a host keyring', { skip: keyringSkipReason() }, async () => {
+  const { dir, cleanup } = tempDir();
+  const ring = `_imakit_cli_${process.pid}`;
+  try {
+    mkdirSync(join(dir, 'ca'));
+    mkdirSync(join(dir, 'k'));
+    await imakit('keys', 'ca', '--out', join(dir, 'ca'));
+    await imakit('keys', 'gen', '--ca', join(dir, 'ca'), '--out', join(dir, 'k'));
+    let r = await imakit('keys', 'import', join(dir, 'k', 'cert.pem'), '--keyring', ring);
+    assert.equal(r.status, 5);
+    assert.match(r.err, /E_KEYRING_NOT_FOUND/);
+    r = await imakit('keys', 'import', join(dir, 'k', 'cert.pem'), '--keyring', ring, '--create', '--json');
+    assert.equal(r.status, 0, r.err);
+    const j = JSON.parse(r.out);
+    const desc = spawnSync('keyctl', ['rdescribe', String(j.serial)], { encoding: 'utf8' }).stdout;
+    assert.match(desc, /^asymmetric;/);
+    // evmctl drop-in: prints the serial; the same cert goes in again (as a new key or the same serial)
+    const io = memoryIo();
+    const st = await main(['evmctl', 'import', join(dir, 'k', 'cert.der'), j.keyringId], io);
+    assert.equal(st, 0, io.err());
+    assert.match(io.out(), /^[0-9]+\n$/);
+    const v1 = memoryIo();
+    assert.equal(
+      await main(['evmctl', 'import', '--rsa', vectorPath('rsa2048.pub'), j.keyringId], v1),
+      0,
+      v1.err(),
+    );
+    const id = v1.out().trim();
+    assert.match(
+      spawnSync('keyctl', ['rdescribe', id], { encoding: 'utf8' }).stdout,
+      /^user;.*;C63C765BCFC20179\n?$/,
+    );
+    const bad = memoryIo();
+    assert.equal(await main(['evmctl', 'import', vectorPath('sm2.cer'), j.keyringId], bad), 125);
+  } finally {
+    spawnSync('sh', ['-c', `keyctl unlink $(keyctl search @u keyring ${ring}) @u`]);
+    cleanup();
+  }
+});
 
 test('seed 003 end to end: SM2 CA + cert by imakit, sm3 signatures on a tree, verified by openssl and evmctl', async () => {
   const { dir, cleanup } = tempDir();

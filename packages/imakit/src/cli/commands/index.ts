@@ -26,4 +26,6 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'preflight', load: () => import('./preflight.ts').then((m) => m.command) },
   { name: 'emulate', load: () => import('./emulate.ts').then((m) => m.command) },
   { name: 'vm', load: () => import('./vm.ts').then((m) => m.command) },
+  { name: 'refs', load: () => import('./refs.ts').then((m) => m.command) },
+  { name: 'doctor', load: () => import('./doctor.ts').then((m) => m.command) },
 ];

@@ -7,6 +7,9 @@
  * returns the generation as an unsigned 32-bit number. On failure it throws an Error whose `errno`
  * property is the positive errno (ENOTTY/EOPNOTSUPP when the filesystem has no generation, e.g.
  * tmpfs or overlayfs). The JavaScript side maps errno numbers to names.
+ *
+ * getVersionFd(fd) issues the same ioctl on a descriptor the caller already holds: labellers read
+ * the generation of the very file they hash and write (no path lookup a symlink could redirect).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -75,8 +78,26 @@ static napi_value get_version(napi_env env, napi_callback_info info) {
   return result;
 }
 
+static napi_value get_version_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd = -1;
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
+    napi_throw_type_error(env, NULL, "fd must be a non-negative integer");
+    return NULL;
+  }
+  int generation = 0;
+  if (ioctl(fd, FS_IOC_GETVERSION, &generation) < 0) return throw_errno(env, errno, "ioctl(FS_IOC_GETVERSION)");
+  napi_value result;
+  CHECK(env, napi_create_uint32(env, (uint32_t)generation, &result));
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
+  CHECK(env, napi_create_function(env, "getVersionFd", NAPI_AUTO_LENGTH, get_version_fd, NULL, &fn));
+  CHECK(env, napi_set_named_property(env, exports, "getVersionFd", fn));
   CHECK(env, napi_create_function(env, "getVersion", NAPI_AUTO_LENGTH, get_version, NULL, &fn));
   CHECK(env, napi_set_named_property(env, exports, "getVersion", fn));
   return exports;

@@ -4,6 +4,8 @@
  *
  * EVM values default to the `debian-6.1` kernel's xattr list (DEFAULT_EVM_PRESET); `--evm-config
  * evmctl` gives evmctl's.
+ * Hard links are labelled once per inode (every path is counted); files are hashed and written
+ * through one descriptor, never through a symlink. `--json` lists every changed path (`changed`).
  * Exit: 0 all files labelled or already correct, 3 some files failed (I/O), 2 bad options.
  */
 import type { Command } from 'commander';
@@ -30,6 +32,7 @@ import {
 interface LabelFlags extends SignerFlags, HmacKeyFlags {
   sign?: boolean;
   hash?: boolean;
+  evmOnly?: boolean;
   algo: string;
   evm?: string;
   evmConfig: string;
@@ -66,10 +69,15 @@ export function renderLabelReport(r: LabelTreeReport): string {
   const verb = r.dryRun ? 'would label' : 'labelled';
   const mib = r.bytes / (1 << 20);
   const secs = r.durationMs / 1000;
+  const links = r.hardLinks > 0 ? ` (${r.inodes} inodes: ${r.hardLinks} hard links labelled once)` : '';
   const lines = [
-    `${r.files} files: ${r.labelled} ${verb}, ${r.unchanged} already correct, ${r.failed} failed, ${r.skipped} skipped`,
+    `${r.files} files${links}: ${r.labelled} ${verb}, ${r.unchanged} already correct, ${r.failed} failed, ${r.skipped} skipped`,
     `${mib.toFixed(1)} MiB hashed in ${secs.toFixed(2)} s (${secs > 0 ? (r.files / secs).toFixed(0) : '-'} files/s)`,
   ];
+  if (r.signaturesKept > 0)
+    lines.push(
+      `${r.signaturesKept} files kept their security.ima signature (hashes never replace signatures; use --sign to re-sign)`,
+    );
   for (const f of r.failures.slice(0, 50))
     lines.push(`  ${f.path}: ${withoutPath(f.path, f.message)} [${f.code}]`);
   if (r.failures.length > 50) lines.push(`  … ${r.failures.length - 50} more failures (use --json)`);
@@ -78,7 +86,11 @@ export function renderLabelReport(r: LabelTreeReport): string {
 
 async function runLabel(paths: string[], f: LabelFlags, io: CliIo): Promise<number> {
   const types = parseTypeFlag(f.type);
-  const sign = f.sign === true || (f.key !== undefined && f.hash !== true);
+  if (f.evmOnly === true && (f.sign === true || f.hash === true))
+    throw new ImakitError('E_USAGE', '--evm-only keeps security.ima: drop --sign/--hash');
+  if (f.evmOnly === true && f.evm === undefined)
+    throw new ImakitError('E_USAGE', '--evm-only needs --evm hmac|sig|portable');
+  const sign = f.evmOnly !== true && (f.sign === true || (f.key !== undefined && f.hash !== true));
   const algo = algoFlag(f.algo);
   const signer = f.key !== undefined ? signerFromFlags(f, io) : undefined;
   if (sign && signer === undefined) throw new ImakitError('E_USAGE', '--sign needs --key');
@@ -97,9 +109,10 @@ async function runLabel(paths: string[], f: LabelFlags, io: CliIo): Promise<numb
     evm = { kind, config, uuid: uuidFlag(f.uuid), ...(hmacKey ? { hmacKey } : {}) };
   }
   const progress = createProgress(io, { label: 'label', json: f.json === true });
+  let shown = 0;
   const report = await labelTree({
     roots: paths,
-    ima: sign ? 'sign' : 'hash',
+    ima: f.evmOnly === true ? 'keep' : sign ? 'sign' : 'hash',
     algo,
     ...(signer ? { key: signer.key } : {}),
     ...(signer?.keyid !== undefined ? { keyid: signer.keyid } : {}),
@@ -111,9 +124,11 @@ async function runLabel(paths: string[], f: LabelFlags, io: CliIo): Promise<numb
     exclude: f.exclude,
     dryRun: f.dryRun === true,
     ...(f.workers !== undefined ? { workers: Number(f.workers) } : {}),
-    onProgress: (_done, found) => {
-      progress.setTotal(found);
-      progress.tick();
+    onProgress: (done, found, walked) => {
+      if (walked) progress.setTotal(found);
+      else progress.setFound(found);
+      progress.tick(done - shown);
+      shown = done;
     },
   });
   progress.stop();
@@ -132,7 +147,8 @@ export const command: CommandModule = {
       )
       .argument('<paths...>', 'files or directories')
       .option('--sign', 'write signatures (default when --key is given)')
-      .option('--hash', 'write hashes even if --key is given (for EVM signing)')
+      .option('--hash', 'write hashes even if --key is given (for EVM signing); existing signatures are kept')
+      .option('--evm-only', 'keep security.ima as it is and (re)write only security.evm (with --evm)')
       .option('-k, --key <file>', 'private key (PEM/DER)')
       .option('-p, --pass <passphrase>', `passphrase of an encrypted key (or $${PASSWORD_ENV})`)
       .option('-a, --algo <name>', 'hash algorithm', 'sha256')

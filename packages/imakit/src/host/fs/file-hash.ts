@@ -27,6 +27,12 @@ export interface HashFileOptions {
   buffer?: Buffer;
   /** called after each chunk with the bytes read so far (progress bars; tests inject changes here) */
   onProgress?: (bytesRead: number) => void;
+  /**
+   * hash the file already open on this descriptor (host/open-file.ts) instead of opening `path`,
+   * so the caller can write labels through the same descriptor; read from offset 0 with pread,
+   * not closed here. `path` only names the file in errors.
+   */
+  fd?: number;
 }
 
 /** Result of hashing one file. */
@@ -77,6 +83,7 @@ export function hashFileSync(
   const buf = opts.buffer ?? Buffer.allocUnsafe(FILE_HASH_BUFFER_SIZE);
   if (!Buffer.isBuffer(buf) || buf.length === 0) throw new TypeError('buffer must be a non-empty Buffer');
 
+  if (opts.fd !== undefined) return hashOpenFd(path, opts.fd, named, verity, buf, opts.onProgress);
   let lst: BigIntStats;
   try {
     lst = lstatSync(path, { bigint: true });
@@ -95,48 +102,65 @@ export function hashFileSync(
     throw fromSystemError(e, 'E_IO_READ', path);
   }
   try {
-    const before = fstatSync(fd, { bigint: true });
-    if (!before.isFile()) throw notRegular(path, kindOf(before));
-    if (before.ino !== lst.ino || before.dev !== lst.dev)
+    const st = fstatSync(fd, { bigint: true });
+    if (st.isFile() && (st.ino !== lst.ino || st.dev !== lst.dev))
       throw new ImakitError('E_IO_CHANGED', 'the path was replaced between lstat and open', { path });
-    let total = 0;
-    for (;;) {
-      let n: number;
-      try {
-        n = readSync(fd, buf, 0, buf.length, null);
-      } catch (e) {
-        throw fromSystemError(e, 'E_IO_READ', path);
-      }
-      if (n === 0) break;
-      const chunk = buf.subarray(0, n);
-      for (const [, h] of named) h.update(chunk);
-      verity?.update(chunk);
-      total += n;
-      opts.onProgress?.(total);
-    }
-    const after = fstatSync(fd, { bigint: true });
-    if (
-      after.size !== before.size ||
-      after.mtimeNs !== before.mtimeNs ||
-      after.ctimeNs !== before.ctimeNs ||
-      BigInt(total) !== before.size
-    )
-      throw new ImakitError(
-        'E_IO_CHANGED',
-        before.size === 0n && after.size === 0n && total > 0
-          ? // procfs/sysfs files stat as empty but read content: their bytes are not a stable file
-            `the file reports size 0 but ${total} bytes were read (a pseudo-file such as /proc or /sys? it has no stable content to hash)`
-          : `file changed while it was read (size ${before.size} → ${after.size}, read ${total} bytes)`,
-        { path },
-      );
-    const digests = new Map<string, Uint8Array>();
-    for (const [name, h] of named) digests.set(name, h.digest());
-    const out: FileDigests =
-      verity !== null
-        ? { path, size: total, digests, verity: verity.digest() }
-        : { path, size: total, digests };
-    return out;
+    return hashOpenFd(path, fd, named, verity, buf, opts.onProgress);
   } finally {
     closeSync(fd);
   }
+}
+
+/** The one-pass loop over an open descriptor, from offset 0, with the change check. */
+function hashOpenFd(
+  path: string,
+  fd: number,
+  named: ReadonlyArray<readonly [string, Hasher]>,
+  verity: FsVerityHasher | null,
+  buf: Buffer,
+  onProgress: ((bytesRead: number) => void) | undefined,
+): FileDigests {
+  let before: BigIntStats;
+  try {
+    before = fstatSync(fd, { bigint: true });
+  } catch (e) {
+    throw fromSystemError(e, 'E_IO_READ', path);
+  }
+  if (!before.isFile()) throw notRegular(path, kindOf(before));
+  let total = 0;
+  for (;;) {
+    let n: number;
+    try {
+      // positioned reads: a descriptor shared with the caller keeps its own offset untouched
+      n = readSync(fd, buf, 0, buf.length, total);
+    } catch (e) {
+      throw fromSystemError(e, 'E_IO_READ', path);
+    }
+    if (n === 0) break;
+    const chunk = buf.subarray(0, n);
+    for (const [, h] of named) h.update(chunk);
+    verity?.update(chunk);
+    total += n;
+    onProgress?.(total);
+  }
+  const after = fstatSync(fd, { bigint: true });
+  if (
+    after.size !== before.size ||
+    after.mtimeNs !== before.mtimeNs ||
+    after.ctimeNs !== before.ctimeNs ||
+    BigInt(total) !== before.size
+  )
+    throw new ImakitError(
+      'E_IO_CHANGED',
+      before.size === 0n && after.size === 0n && total > 0
+        ? // procfs/sysfs files stat as empty but read content: their bytes are not a stable file
+          `the file reports size 0 but ${total} bytes were read (a pseudo-file such as /proc or /sys? it has no stable content to hash)`
+        : `file changed while it was read (size ${before.size} → ${after.size}, read ${total} bytes)`,
+      { path },
+    );
+  const digests = new Map<string, Uint8Array>();
+  for (const [name, h] of named) digests.set(name, h.digest());
+  return verity !== null
+    ? { path, size: total, digests, verity: verity.digest() }
+    : { path, size: total, digests };
 }

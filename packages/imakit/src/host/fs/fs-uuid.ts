@@ -161,18 +161,27 @@ function blkidUuid(devNumber: string, o: Required<FsUuidOptions>): Uint8Array | 
  * @example formatUuid(readFsUuid('/').uuid)
  */
 export function readFsUuid(path: string, opts: FsUuidOptions = {}): FsUuidResult {
-  const o: Required<FsUuidOptions> = {
-    sysRoot: opts.sysRoot ?? '/sys',
-    procRoot: opts.procRoot ?? '/proc',
-    devRoot: opts.devRoot ?? '/dev',
-    blkid: opts.blkid ?? true,
-  };
   let dev: bigint;
   try {
     dev = lstatSync(path, { bigint: true }).dev;
   } catch (e) {
     throw new ImakitError('E_IO_READ', (e as Error).message, { path }, { cause: e });
   }
+  return readFsUuidOfDev(dev, path, opts);
+}
+
+/**
+ * The UUID of the filesystem with device number `dev` (an open file's `fstat().dev`, so no path
+ * is looked up again); `path` only names it in errors.
+ * @throws ImakitError as {@link readFsUuid}
+ */
+export function readFsUuidOfDev(dev: bigint, path: string, opts: FsUuidOptions = {}): FsUuidResult {
+  const o: Required<FsUuidOptions> = {
+    sysRoot: opts.sysRoot ?? '/sys',
+    procRoot: opts.procRoot ?? '/proc',
+    devRoot: opts.devRoot ?? '/dev',
+    blkid: opts.blkid ?? true,
+  };
   const { major, minor } = splitDev(dev);
   const devNumber = `${major}:${minor}`;
   let device = deviceFromSysfs(devNumber, o);

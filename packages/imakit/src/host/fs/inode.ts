@@ -18,9 +18,12 @@ import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
 import { ImakitError, fromSystemError } from '../../errors.ts';
 import type { InodeMeta } from '../../core/evm/evm-input.ts';
+import { fstatFile, type OpenFile } from './open-file.ts';
 
 interface IoctlAddon {
   getVersion(path: string): number;
+  /** absent from addons built before it was added */
+  getVersionFd?(fd: number): number;
 }
 
 /** The addon, loaded once at import; null when it was not built (then lsattr is used). */
@@ -109,6 +112,78 @@ function readGenerationLsattr(path: string): { generation: number; source: 'lsat
   if (!m) return null;
   const g = Number(m[1]);
   return Number.isInteger(g) && g >= 0 && g <= 0xffffffff ? { generation: g, source: 'lsattr' } : null;
+}
+
+function errnoName(e: unknown): string | undefined {
+  const num = (e as { errno?: unknown }).errno;
+  return typeof num === 'number' ? ERRNO_NAMES.get(num) : undefined;
+}
+
+/**
+ * The generation of an open file: FS_IOC_GETVERSION on its descriptor when the addon has
+ * `getVersionFd`; otherwise by path (addon or lsattr), accepted only if the path still names the
+ * open file (same dev/ino before and after), so a swapped path cannot lend its generation.
+ * @returns null when the filesystem has no generation or no method is available
+ * @throws ImakitError E_IO_CHANGED (the path no longer names the open file), E_IO_READ
+ */
+export function readGenerationOfOpenFile(
+  f: OpenFile,
+): { generation: number; source: 'ioctl' | 'lsattr' } | null {
+  if (ADDON?.getVersionFd !== undefined) {
+    try {
+      return { generation: ADDON.getVersionFd(f.fd), source: 'ioctl' };
+    } catch (e) {
+      const name = errnoName(e);
+      if (name === 'ENOTTY' || name === 'EOPNOTSUPP' || name === 'ENOTSUP' || name === 'EINVAL') return null;
+      const err = Object.assign(new Error(e instanceof Error ? e.message : String(e)), { code: name });
+      throw fromSystemError(err, 'E_IO_READ', f.path);
+    }
+  }
+  const same = (): boolean => {
+    try {
+      const st = lstatSync(f.path, { bigint: true });
+      return st.ino === f.stat.ino && st.dev === f.stat.dev;
+    } catch {
+      return false;
+    }
+  };
+  if (!same())
+    throw new ImakitError('E_IO_CHANGED', 'the path no longer names the file being labelled', {
+      path: f.path,
+    });
+  const g = readGeneration(f.path);
+  if (!same())
+    throw new ImakitError('E_IO_CHANGED', 'the path was replaced while its generation was read', {
+      path: f.path,
+    });
+  return g;
+}
+
+/**
+ * Metadata of an open regular file (fresh fstat; generation as {@link readGenerationOfOpenFile}).
+ * @throws ImakitError E_IO_READ, E_IO_CHANGED
+ */
+export function readOpenInodeMeta(f: OpenFile, opts: { generation?: boolean } = {}): HostInodeMeta {
+  const st = fstatFile(f);
+  const g = (opts.generation ?? true) ? readGenerationOfOpenFile(f) : null;
+  return Object.freeze({
+    path: f.path,
+    ino: st.ino,
+    generation: g?.generation ?? null,
+    generationSource: g?.source ?? null,
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    mode: Number(st.mode),
+    dev: st.dev,
+    rdev: st.rdev,
+    size: st.size,
+    nlink: st.nlink,
+    mtimeNs: st.mtimeNs,
+    ctimeNs: st.ctimeNs,
+    isRegular: st.isFile(),
+    isDirectory: st.isDirectory(),
+    isSymlink: false,
+  });
 }
 
 /**

@@ -6,6 +6,11 @@
  * callers that must not act on a symlink target `lstat` first (host/inode.ts `readInodeMeta`) and
  * refuse or handle links themselves. Values are binary (NUL bytes allowed) and returned as copies.
  *
+ * Writing labels by path lets a symlink swapped in after the content was hashed redirect the write
+ * to its target (issue 10 item 15), so labellers use the `f*` variants below on an open file
+ * descriptor: fs-xattr has no fd API, so they go through `/proc/self/fd/N`, a magic link that
+ * resolves to the open file itself (fsetxattr semantics), whatever the path now names.
+ *
  * Error mapping: ENODATA → null/false (absent), ENOTSUP/EOPNOTSUPP → E_XATTR_UNSUPPORTED,
  * EPERM/EACCES → E_PERMISSION, anything else → E_XATTR_READ / E_XATTR_WRITE; all carry the path.
  */
@@ -179,6 +184,70 @@ export async function listXattrsAsync(path: string): Promise<string[]> {
   checkArgs(path);
   try {
     return await listAttributes(path);
+  } catch (e) {
+    throw mapError(e, 'E_XATTR_READ', path);
+  }
+}
+
+/** The magic link that resolves to the file open on `fd` (not to whatever its path names now). */
+export function fdPath(fd: number): string {
+  if (!Number.isInteger(fd) || fd < 0) throw new TypeError(`fd must be a file descriptor, got ${fd}`);
+  return `/proc/self/fd/${fd}`;
+}
+
+/**
+ * fgetxattr: read one xattr of the file open on `fd`; errors name `path`.
+ * @returns the value, or null when absent
+ * @throws ImakitError as {@link getXattr}
+ */
+export function fgetXattr(fd: number, name: string, path: string): Uint8Array | null {
+  checkArgs(path, name);
+  try {
+    return toBytes(getAttributeSync(fdPath(fd), name));
+  } catch (e) {
+    if (isAbsent(e)) return null;
+    throw mapError(e, 'E_XATTR_READ', path, name);
+  }
+}
+
+/**
+ * fsetxattr: write one xattr on the file open on `fd`, never on what `path` names now.
+ * @throws ImakitError as {@link setXattr}
+ */
+export function fsetXattr(fd: number, name: string, value: Uint8Array, path: string): void {
+  checkArgs(path, name);
+  assertBytes(value, undefined, 'value');
+  try {
+    setAttributeSync(fdPath(fd), name, Buffer.from(value.buffer, value.byteOffset, value.length));
+  } catch (e) {
+    throw mapError(e, 'E_XATTR_WRITE', path, name);
+  }
+}
+
+/**
+ * fremovexattr on the file open on `fd`.
+ * @returns true if removed, false if absent
+ * @throws ImakitError as {@link removeXattr}
+ */
+export function fremoveXattr(fd: number, name: string, path: string): boolean {
+  checkArgs(path, name);
+  try {
+    removeAttributeSync(fdPath(fd), name);
+    return true;
+  } catch (e) {
+    if (isAbsent(e)) return false;
+    throw mapError(e, 'E_XATTR_WRITE', path, name);
+  }
+}
+
+/**
+ * flistxattr on the file open on `fd`.
+ * @throws ImakitError as {@link listXattrs}
+ */
+export function flistXattrs(fd: number, path: string): string[] {
+  checkArgs(path);
+  try {
+    return listAttributesSync(fdPath(fd));
   } catch (e) {
     throw mapError(e, 'E_XATTR_READ', path);
   }

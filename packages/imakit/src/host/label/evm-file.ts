@@ -22,11 +22,11 @@ import {
 import { encodeEvmXattr, parseEvmXattr, type EvmXattr } from '../../core/labels/evm-xattr.ts';
 import { signImaDigest, verifySignatureValue, type Keyring } from '../../core/labels/ima-signature.ts';
 import type { PrivateKey } from '../../core/keys/keys.ts';
-import { getXattr } from '../fs/xattr.ts';
-import { readInodeMeta } from '../fs/inode.ts';
-import { readFsUuid } from '../fs/fs-uuid.ts';
+import { fgetXattr, fsetXattr } from '../fs/xattr.ts';
+import { readOpenInodeMeta } from '../fs/inode.ts';
+import { readFsUuidOfDev } from '../fs/fs-uuid.ts';
 import { computeImaValue, type ImaValueRequest } from './label-file.ts';
-import { requireRegularFile } from '../fs/regular-file.ts';
+import { withOpenFile, type OpenFile } from '../fs/open-file.ts';
 import {
   errorVerdict,
   fileVerdict,
@@ -37,7 +37,6 @@ import {
 } from './file-verdict.ts';
 import { readKeyFile } from '../keys/key-files.ts';
 import { decryptEvmKeyBlob } from '../../core/evm/evm-key-blob.ts';
-import { setXattr } from '../fs/xattr.ts';
 
 /** How to build one file's EVM input. */
 export interface EvmFileOptions {
@@ -55,6 +54,11 @@ export interface EvmFileOptions {
   readonly meta?: Partial<InodeMeta>;
   /** fs UUIDs by device, reused across files of one run (the caller owns the map) */
   readonly uuidCache?: Map<bigint, Uint8Array>;
+  /**
+   * read xattrs and metadata from this open file (the one being labelled) instead of opening
+   * `path`: the value then describes the file the caller writes to
+   */
+  readonly file?: OpenFile;
 }
 
 /**
@@ -63,16 +67,17 @@ export interface EvmFileOptions {
  *   FS_IOC_GETVERSION and no forced generation), E_FS_UUID, E_XATTR_MISSING (portable without ima)
  */
 export function evmFileInput(path: string, o: EvmFileOptions): Uint8Array {
-  requireRegularFile(path);
+  if (o.file === undefined) return withOpenFile(path, (file) => evmFileInput(path, { ...o, file }));
+  const file = o.file;
   const portable = o.kind === 'portable';
   const xattrs = new Map<string, Uint8Array>();
   for (const name of portable ? o.config.all : o.config.enabled) {
-    const v = getXattr(path, name);
+    const v = fgetXattr(file.fd, name, path);
     if (v !== null) xattrs.set(name, v);
   }
   if (o.imaXattrName !== undefined && o.imaXattrName !== 'security.ima') {
     xattrs.delete('security.ima');
-    const v = getXattr(path, o.imaXattrName);
+    const v = fgetXattr(file.fd, o.imaXattrName, path);
     if (v !== null) xattrs.set('security.ima', v);
   }
   if (o.ima !== undefined) xattrs.set('security.ima', o.ima);
@@ -88,7 +93,7 @@ export function evmFileInput(path: string, o: EvmFileOptions): Uint8Array {
     );
   // the generation is hashed only for non-portable values, and only read when not forced
   const needGen = !portable && o.meta?.generation === undefined;
-  const host = readInodeMeta(path, { generation: needGen });
+  const host = readOpenInodeMeta(file, { generation: needGen });
   let generation = o.meta?.generation ?? 0;
   if (needGen) {
     if (host.generation === null)
@@ -109,7 +114,7 @@ export function evmFileInput(path: string, o: EvmFileOptions): Uint8Array {
   let fsUuid: Uint8Array | null = null;
   if (!portable && o.config.fsUuid && o.uuid !== 'none') {
     if (o.uuid === 'fs') {
-      fsUuid = o.uuidCache?.get(host.dev) ?? readFsUuid(path).uuid;
+      fsUuid = o.uuidCache?.get(host.dev) ?? readFsUuidOfDev(host.dev, path).uuid;
       o.uuidCache?.set(host.dev, fsUuid);
     } else fsUuid = o.uuid;
   }
@@ -254,6 +259,8 @@ export interface EvmLabelRequest {
   readonly names?: { readonly ima: string; readonly evm: string };
   /** false: compute only (`--print`) */
   readonly write?: boolean;
+  /** test seam: called after the values are computed, before the first write */
+  readonly beforeWrite?: (path: string) => void;
 }
 
 /** What {@link evmLabelFile} produced. */
@@ -271,18 +278,24 @@ export interface EvmLabelResult {
  */
 export function evmLabelFile(path: string, req: EvmLabelRequest): EvmLabelResult {
   const names = req.names ?? { ima: 'security.ima', evm: 'security.evm' };
-  const ima = req.ima === undefined ? undefined : computeImaValue(path, req.ima).value;
-  const input = evmFileInput(path, {
-    imaXattrName: names.ima,
-    ...req.input,
-    kind: req.evm.kind,
-    ...(ima === undefined ? {} : { ima }),
+  // one descriptor for hashing, reading the metadata and writing: a path swapped for a symlink
+  // in between cannot receive the values (issue 10 item 15)
+  return withOpenFile(path, (file) => {
+    const ima = req.ima === undefined ? undefined : computeImaValue(path, req.ima, file).value;
+    const input = evmFileInput(path, {
+      imaXattrName: names.ima,
+      ...req.input,
+      kind: req.evm.kind,
+      file,
+      ...(ima === undefined ? {} : { ima }),
+    });
+    const evm = evmValueFromInput(req.evm, input);
+    const write = req.write ?? true;
+    if (write) {
+      req.beforeWrite?.(path);
+      if (ima !== undefined) fsetXattr(file.fd, names.ima, ima, path);
+      fsetXattr(file.fd, names.evm, evm, path);
+    }
+    return Object.freeze({ path, ...(ima === undefined ? {} : { ima }), evm, written: write });
   });
-  const evm = evmValueFromInput(req.evm, input);
-  const write = req.write ?? true;
-  if (write) {
-    if (ima !== undefined) setXattr(path, names.ima, ima);
-    setXattr(path, names.evm, evm);
-  }
-  return Object.freeze({ path, ...(ima === undefined ? {} : { ima }), evm, written: write });
 }

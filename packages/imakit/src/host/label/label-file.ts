@@ -7,7 +7,7 @@
  * `signImaDigest` / `signVerityDigest` / `verifySignatureValue`); this file adds the file I/O:
  * regular-file checks, one-pass hashing (host/file-hash.ts), key files and xattr reads.
  */
-import { writeFileSync } from 'node:fs';
+import { closeSync, constants, openSync, writeSync } from 'node:fs';
 import { ImakitError, fromSystemError, withPath } from '../../errors.ts';
 import { bytesEqual } from '../../core/bytes/bytes.ts';
 import type { HashAlgo } from '../../core/hash/hash-algo.ts';
@@ -24,8 +24,9 @@ import {
 } from '../../core/labels/ima-signature.ts';
 import { hashFileSync } from '../fs/file-hash.ts';
 import { readKeyFile } from '../keys/key-files.ts';
-import { setXattr } from '../fs/xattr.ts';
+import { fsetXattr } from '../fs/xattr.ts';
 import { requireRegularFile } from '../fs/regular-file.ts';
+import { withOpenFile, type OpenFile } from '../fs/open-file.ts';
 import {
   errorVerdict,
   fileVerdict,
@@ -40,8 +41,16 @@ import {
  * detection); several algorithms share the pass.
  * @throws ImakitError E_IO_READ, E_IO_NOT_REGULAR, E_IO_CHANGED, E_HASH_UNSUPPORTED
  */
-export function digestFile(path: string, algos: readonly HashAlgo[], buffer?: Buffer): Uint8Array[] {
-  const r = hashFileSync(path, algos, buffer === undefined ? {} : { buffer });
+export function digestFile(
+  path: string,
+  algos: readonly HashAlgo[],
+  buffer?: Buffer,
+  file?: OpenFile,
+): Uint8Array[] {
+  const r = hashFileSync(path, algos, {
+    ...(buffer === undefined ? {} : { buffer }),
+    ...(file === undefined ? {} : { fd: file.fd }),
+  });
   return algos.map((a) => r.digests.get(a.name)!);
 }
 
@@ -50,12 +59,13 @@ export function digestFile(path: string, algos: readonly HashAlgo[], buffer?: Bu
  * FS_IOC_ENABLE_VERITY defaults give). fs-verity only has sha256 and sha512.
  * @throws ImakitError E_HASH_UNSUPPORTED for other algorithms, plus digestFile's errors
  */
-export function verityDigestFile(path: string, algo: HashAlgo): Uint8Array {
+export function verityDigestFile(path: string, algo: HashAlgo, file?: OpenFile): Uint8Array {
   if (algo.name !== 'sha256' && algo.name !== 'sha512')
     throw new ImakitError('E_HASH_UNSUPPORTED', `fs-verity has no ${algo.name} digests (sha256, sha512)`, {
       path,
     });
-  return hashFileSync(path, [], { verity: algo.name }).verity!;
+  return hashFileSync(path, [], { verity: algo.name, ...(file === undefined ? {} : { fd: file.fd }) })
+    .verity!;
 }
 
 /** What security.ima value to compute for a file. */
@@ -90,12 +100,16 @@ export function imaValueFromDigest(req: ImaValueRequest, digest: Uint8Array): Ui
 }
 
 /**
- * Read `path` once and compute its security.ima value. Nothing is written.
+ * Read `path` (or `file`, already open on it) once and compute its security.ima value. Nothing is
+ * written.
  * @throws ImakitError E_IO_READ, E_IO_NOT_REGULAR, E_IO_CHANGED, E_HASH_UNSUPPORTED, E_USAGE, E_KEY_TYPE
  */
-export function computeImaValue(path: string, req: ImaValueRequest): ImaValue {
-  requireRegularFile(path);
-  const digest = req.kind === 'verity' ? verityDigestFile(path, req.algo) : digestFile(path, [req.algo])[0]!;
+export function computeImaValue(path: string, req: ImaValueRequest, file?: OpenFile): ImaValue {
+  if (file === undefined) requireRegularFile(path);
+  const digest =
+    req.kind === 'verity'
+      ? verityDigestFile(path, req.algo, file)
+      : digestFile(path, [req.algo], undefined, file)[0]!;
   return Object.freeze({ value: withPath(path, () => imaValueFromDigest(req, digest)), digest });
 }
 
@@ -107,6 +121,8 @@ export interface LabelImaFileOptions {
   readonly write?: boolean;
   /** also write the value to `PATH.sig` (evmctl `--sigfile`) */
   readonly sigfile?: boolean;
+  /** test seam: called after the value is computed, before anything is written */
+  readonly beforeWrite?: (path: string) => void;
 }
 
 /** What {@link labelImaFile} produced. */
@@ -129,19 +145,34 @@ export function labelImaFile(
   req: ImaValueRequest,
   opts: LabelImaFileOptions = {},
 ): LabelImaFileResult {
-  const r = computeImaValue(path, req);
-  const write = opts.write ?? true;
-  let sigfile: string | undefined;
-  if (opts.sigfile) {
-    sigfile = `${path}.sig`;
-    try {
-      writeFileSync(sigfile, r.value);
-    } catch (e) {
-      throw fromSystemError(e, 'E_IO_WRITE', sigfile);
+  // hash and write through one descriptor: a symlink swapped in after hashing cannot redirect
+  // the signature to its target (issue 10 item 15)
+  return withOpenFile(path, (file) => {
+    const r = computeImaValue(path, req, file);
+    const write = opts.write ?? true;
+    opts.beforeWrite?.(path);
+    let sigfile: string | undefined;
+    if (opts.sigfile) {
+      sigfile = `${path}.sig`;
+      try {
+        // O_NOFOLLOW: a symlink planted at PATH.sig must not redirect the write to its target
+        const fd = openSync(
+          sigfile,
+          constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
+          0o644,
+        );
+        try {
+          writeSync(fd, r.value);
+        } finally {
+          closeSync(fd);
+        }
+      } catch (e) {
+        throw fromSystemError(e, 'E_IO_WRITE', sigfile);
+      }
     }
-  }
-  if (write) setXattr(path, opts.xattrName ?? 'security.ima', r.value);
-  return Object.freeze({ path, ...r, written: write, ...(sigfile ? { sigfile } : {}) });
+    if (write) fsetXattr(file.fd, opts.xattrName ?? 'security.ima', r.value, path);
+    return Object.freeze({ path, ...r, written: write, ...(sigfile ? { sigfile } : {}) });
+  });
 }
 
 /**

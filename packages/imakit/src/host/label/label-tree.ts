@@ -9,9 +9,16 @@
  * (deterministic) "right" is byte equality; for ECDSA/SM2 a signature with the same algorithm and
  * key id that verifies against the key counts as right.
  * Safety: each file's values are fully computed before the first write; a failing file is
- * reported with its error code and the walk continues.
+ * reported with its error code and the walk continues. Each file is opened once (O_NOFOLLOW) by the
+ * main thread; the worker hashes that descriptor and the labels are read and written through it
+ * (host/xattr.ts `fsetXattr`), so a symlink swapped in at the path never receives them (issue 10
+ * item 15).
+ * Hard links: one inode is hashed and labelled once per run and its outcome reported for every
+ * path. Hashing it again through another link would race with our own xattr write, whose ctime
+ * change the hash's change detection reports as E_IO_CHANGED (issue 10 item 1).
+ * Signatures are never downgraded: in `hash` mode an existing signature is kept (`signaturesKept`),
+ * and `keep` mode leaves security.ima alone and only (re)writes security.evm.
  */
-import { lstatSync } from 'node:fs';
 import { ImakitError, isImakitError, type ErrorCode } from '../../errors.ts';
 import { bytesEqual } from '../../core/bytes/bytes.ts';
 import type { HashAlgo } from '../../core/hash/hash-algo.ts';
@@ -19,7 +26,8 @@ import type { PrivateKey } from '../../core/keys/keys.ts';
 import type { EvmConfig } from '../../core/evm/evm-config.ts';
 import { evmDigest, type EvmInputKind } from '../../core/evm/evm-input.ts';
 import { HashPool } from '../workers/hash-pool.ts';
-import { getXattr, listXattrs, setXattr } from '../fs/xattr.ts';
+import { fgetXattr, flistXattrs, fsetXattr } from '../fs/xattr.ts';
+import { closeFile, openRegularFile, type OpenFile } from '../fs/open-file.ts';
 import { walkTree } from '../fs/walk.ts';
 import { imaLabelIsCurrent, imaValueFromDigest, signatureIsCurrent } from './label-file.ts';
 import { evmFileInput, evmValueFromInput, type EvmValueRequest } from './evm-file.ts';
@@ -38,8 +46,12 @@ export interface LabelEvmOptions {
 /** What to label and how. */
 export interface LabelTreeOptions {
   readonly roots: readonly string[];
-  /** security.ima content: a hash (0x01/0x04) or a v2 signature (needs `key`) */
-  readonly ima: 'hash' | 'sign';
+  /**
+   * security.ima content: a hash (0x01/0x04; an existing signature is kept, never downgraded), a v2
+   * signature (needs `key`), or `keep` (leave security.ima as it is; only security.evm is written,
+   * e.g. to recompute HMACs after a chmod)
+   */
+  readonly ima: 'hash' | 'sign' | 'keep';
   readonly algo: HashAlgo;
   readonly key?: PrivateKey;
   readonly keyid?: number;
@@ -56,8 +68,16 @@ export interface LabelTreeOptions {
   readonly dryRun?: boolean;
   /** hashing workers (default: available parallelism) */
   readonly workers?: number;
-  /** called after each file (progress bars) with files done and files found so far */
-  readonly onProgress?: (done: number, found: number) => void;
+  /**
+   * called after each file (progress bars) with files done, files found so far, and whether the
+   * walk has finished (only then is `found` the total)
+   */
+  readonly onProgress?: (done: number, found: number, walked: boolean) => void;
+  /**
+   * test seam: called after a file's values are computed and before they are written (a test swaps
+   * the path for a symlink here to prove the write lands on the opened file only)
+   */
+  readonly beforeWrite?: (path: string) => void;
 }
 
 /** One file that could not be labelled. */
@@ -70,12 +90,18 @@ export interface LabelFailure {
 /** The typed report of a run. */
 export interface LabelTreeReport {
   readonly dryRun: boolean;
-  /** regular files considered (after filters) */
+  /** regular files considered (after filters), one per path */
   readonly files: number;
+  /** distinct inodes among them (hashed and labelled once each) */
+  readonly inodes: number;
+  /** paths that are another hard link of an inode met earlier in the run */
+  readonly hardLinks: number;
   /** files whose labels were written (or would be, in a dry run) */
   readonly labelled: number;
   /** files already correctly labelled (not rewritten) */
   readonly unchanged: number;
+  /** files whose existing signature was kept although hashes were asked for (never downgraded) */
+  readonly signaturesKept: number;
   /** entries skipped by filters or because they are not regular files */
   readonly skipped: number;
   readonly failed: number;
@@ -83,6 +109,19 @@ export interface LabelTreeReport {
   readonly bytes: number;
   readonly durationMs: number;
   readonly failures: readonly LabelFailure[];
+  /** every path whose labels were written (or would be, in a dry run), in completion order */
+  readonly changed: readonly string[];
+}
+
+/** What labelling one inode came to; shared by all its paths. */
+type Outcome =
+  | { readonly kind: 'labelled' | 'unchanged'; readonly signatureKept: boolean }
+  | { readonly kind: 'failed'; readonly code: ErrorCode; readonly message: string };
+
+/** An inode with several links, met during the run. */
+interface LinkedInode {
+  readonly paths: string[];
+  outcome?: Outcome;
 }
 
 /** Files in flight between walk and write: bounds memory whatever the tree size. */
@@ -107,35 +146,58 @@ export async function labelTree(opts: LabelTreeOptions): Promise<LabelTreeReport
     : { ima: 'security.ima', evm: 'security.evm' };
   const pool = HashPool.create(opts.workers === undefined ? {} : { workers: opts.workers });
   const failures: LabelFailure[] = [];
+  const changed: string[] = [];
   let files = 0;
+  let inodes = 0;
+  let hardLinks = 0;
   let labelled = 0;
   let unchanged = 0;
+  let signaturesKept = 0;
   let skipped = 0;
   let bytes = 0;
   let done = 0;
+  let walked = false;
   const uuidCache = new Map<bigint, Uint8Array>();
+  // only inodes with more than one link are remembered, so memory follows the links, not the tree
+  const linked = new Map<string, LinkedInode>();
 
+  const failureOf = (e: unknown): Outcome =>
+    isImakitError(e)
+      ? { kind: 'failed', code: e.code, message: e.message }
+      : { kind: 'failed', code: 'E_INTERNAL', message: e instanceof Error ? e.message : String(e) };
+  const record = (path: string, o: Outcome): void => {
+    if (o.kind === 'failed') failures.push({ path, code: o.code, message: o.message });
+    else {
+      if (o.kind === 'labelled') {
+        labelled++;
+        changed.push(path);
+      } else unchanged++;
+      if (o.signatureKept) signaturesKept++;
+    }
+    done++;
+    opts.onProgress?.(done, files, walked);
+  };
   const fail = (path: string, e: unknown): void => {
-    failures.push(
-      isImakitError(e)
-        ? { path, code: e.code, message: e.message }
-        : { path, code: 'E_INTERNAL', message: e instanceof Error ? e.message : String(e) },
-    );
+    const o = failureOf(e);
+    if (o.kind === 'failed') failures.push({ path, code: o.code, message: o.message });
   };
 
-  const finish = async (path: string): Promise<void> => {
+  const finish = async (file: OpenFile, links: LinkedInode | undefined): Promise<void> => {
+    let outcome: Outcome;
     try {
-      const r = await pool.hash(path, [opts.algo]);
+      const r = await pool.hash(file.path, [opts.algo], { fd: file.fd });
       bytes += r.size;
       const digest = r.digests.get(opts.algo.name)!;
-      const changed = labelOne(path, digest, opts, names, uuidCache);
-      if (changed) labelled++;
-      else unchanged++;
+      outcome = labelOne(file, digest, opts, names, uuidCache);
     } catch (e) {
-      fail(path, e);
+      outcome = failureOf(e);
     } finally {
-      done++;
-      opts.onProgress?.(done, files);
+      closeFile(file);
+    }
+    if (links === undefined) record(file.path, outcome);
+    else {
+      links.outcome = outcome;
+      for (const p of links.paths) record(p, outcome);
     }
   };
 
@@ -157,71 +219,112 @@ export async function labelTree(opts: LabelTreeOptions): Promise<LabelTreeReport
           skipped++;
           continue;
         }
-        if (opts.owner !== undefined) {
-          try {
-            if (lstatSync(e.path).uid !== opts.owner) {
-              skipped++;
-              continue;
-            }
-          } catch (err) {
-            fail(e.path, new ImakitError('E_IO_READ', (err as Error).message, { path: e.path }));
-            continue;
-          }
-        }
-        if (opts.skipLabelled === true && hasBothLabels(e.path, names)) {
-          skipped++;
+        let file: OpenFile;
+        try {
+          file = openRegularFile(e.path);
+        } catch (err) {
+          fail(e.path, err);
           continue;
         }
-        files++;
-        const p = finish(e.path).then(() => {
-          inflight.delete(p);
-        });
-        inflight.add(p);
+        let keep = false;
+        try {
+          if (opts.owner !== undefined && Number(file.stat.uid) !== opts.owner) {
+            skipped++;
+            continue;
+          }
+          if (opts.skipLabelled === true && hasBothLabels(file, names)) {
+            skipped++;
+            continue;
+          }
+          files++;
+          let links: LinkedInode | undefined;
+          if (file.stat.nlink > 1n) {
+            const id = `${file.stat.dev}:${file.stat.ino}`;
+            const seen = linked.get(id);
+            if (seen !== undefined) {
+              hardLinks++;
+              if (seen.outcome !== undefined) record(e.path, seen.outcome);
+              else seen.paths.push(e.path);
+              continue;
+            }
+            links = { paths: [e.path] };
+            linked.set(id, links);
+          }
+          inodes++;
+          keep = true;
+          const p = finish(file, links).then(() => {
+            inflight.delete(p);
+          });
+          inflight.add(p);
+        } finally {
+          if (!keep) closeFile(file);
+        }
         if (inflight.size >= IN_FLIGHT) await Promise.race(inflight);
       }
     }
+    walked = true;
+    opts.onProgress?.(done, files, walked);
     await Promise.all(inflight);
   } finally {
+    await Promise.allSettled(inflight);
     await pool.close();
   }
   return Object.freeze({
     dryRun: opts.dryRun ?? false,
     files,
+    inodes,
+    hardLinks,
     labelled,
     unchanged,
+    signaturesKept,
     skipped,
     failed: failures.length,
     bytes,
     durationMs: Math.round(performance.now() - started),
     failures: Object.freeze(failures),
+    changed: Object.freeze(changed),
   });
 }
 
+/** A security.ima value that is a signature (v2 0x03 / v1 digsig 0x03, fs-verity sigv3 0x06). */
+function isSignatureValue(v: Uint8Array | null): boolean {
+  return v !== null && v.length > 0 && (v[0] === 0x03 || v[0] === 0x06);
+}
+
 /**
- * Compute one file's labels from its digest, compare with what is there, write what differs.
- * @returns true when something was (or, dry run, would be) written
+ * Compute one file's labels from its digest, compare with what is there, write what differs,
+ * all through the open descriptor.
  */
 function labelOne(
-  path: string,
+  file: OpenFile,
   digest: Uint8Array,
   opts: LabelTreeOptions,
   names: { ima: string; evm: string },
   uuidCache: Map<bigint, Uint8Array>,
-): boolean {
-  const currentIma = getXattr(path, names.ima);
+): Outcome {
+  const path = file.path;
+  const currentIma = fgetXattr(file.fd, names.ima, path);
   const keyid = opts.keyid === undefined ? {} : { keyid: opts.keyid };
-  const wantIma = imaValueFromDigest(
-    { kind: opts.ima, algo: opts.algo, ...(opts.key ? { key: opts.key } : {}), ...keyid },
-    digest,
-  );
-  const imaOk = imaLabelIsCurrent(
-    currentIma,
-    { kind: opts.ima === 'sign' ? 'signature' : 'hash', value: wantIma, digest },
-    opts.algo,
-    opts.key,
-  );
-  // keep a valid existing (randomized ECDSA/SM2) signature: EVM must cover what stays on disk
-  const imaValue = imaOk ? currentIma! : wantIma;
+  // never downgrade a signature to a hash (issue 10 item 2): `hash` keeps an existing signature
+  const keepIma = opts.ima === 'keep' || (opts.ima === 'hash' && isSignatureValue(currentIma));
+  const signatureKept = opts.ima === 'hash' && keepIma;
+  let imaOk = true;
+  let imaValue: Uint8Array | null = currentIma;
+  if (!keepIma) {
+    const kind = opts.ima === 'sign' ? 'sign' : 'hash';
+    const wantIma = imaValueFromDigest(
+      { kind, algo: opts.algo, ...(opts.key ? { key: opts.key } : {}), ...keyid },
+      digest,
+    );
+    imaOk = imaLabelIsCurrent(
+      currentIma,
+      { kind: kind === 'sign' ? 'signature' : 'hash', value: wantIma, digest },
+      opts.algo,
+      opts.key,
+    );
+    // keep a valid existing (randomized ECDSA/SM2) signature: EVM must cover what stays on disk
+    imaValue = imaOk ? currentIma! : wantIma;
+  }
   let evmValue: Uint8Array | undefined;
   let evmOk = true;
   if (opts.evm !== undefined) {
@@ -230,32 +333,34 @@ function labelOne(
       kind: ev.kind,
       config: ev.config,
       uuid: ev.uuid,
-      ima: imaValue,
+      ...(imaValue !== null ? { ima: imaValue } : {}),
       uuidCache,
+      file,
     });
     const req: EvmValueRequest =
       ev.kind === 'hmac'
         ? { kind: 'hmac', hmacKey: ev.hmacKey! }
         : { kind: ev.kind, key: opts.key!, algo: opts.algo, ...keyid };
     evmValue = evmValueFromInput(req, input);
-    const currentEvm = getXattr(path, names.evm);
+    const currentEvm = fgetXattr(file.fd, names.evm, path);
     evmOk =
       currentEvm !== null &&
       (bytesEqual(currentEvm, evmValue) ||
         (req.kind !== 'hmac' &&
           signatureIsCurrent(currentEvm, evmValue, opts.algo, evmDigest(opts.algo, input), req.key)));
   }
-  if (imaOk && evmOk) return false;
-  if (opts.dryRun) return true;
-  if (!imaOk) setXattr(path, names.ima, wantIma);
-  if (evmValue !== undefined && (!evmOk || !imaOk)) setXattr(path, names.evm, evmValue);
-  return true;
+  if (imaOk && evmOk) return { kind: 'unchanged', signatureKept };
+  if (opts.dryRun) return { kind: 'labelled', signatureKept };
+  opts.beforeWrite?.(path);
+  if (!imaOk) fsetXattr(file.fd, names.ima, imaValue!, path);
+  if (evmValue !== undefined && (!evmOk || !imaOk)) fsetXattr(file.fd, names.evm, evmValue, path);
+  return { kind: 'labelled', signatureKept };
 }
 
 /** Whether a file already has both the IMA and the EVM xattr (errors: treat as not labelled). */
-function hasBothLabels(path: string, names: { ima: string; evm: string }): boolean {
+function hasBothLabels(file: OpenFile, names: { ima: string; evm: string }): boolean {
   try {
-    const have = new Set(listXattrs(path));
+    const have = new Set(flistXattrs(file.fd, file.path));
     return have.has(names.ima) && have.has(names.evm);
   } catch {
     return false;

@@ -31,6 +31,11 @@ export interface HashPoolOptions {
 /** Per-file options of {@link HashPool.hash}. */
 export interface PoolHashOptions {
   verity?: FsVerityAlgo;
+  /**
+   * hash the file open on this descriptor (the caller's; workers share the process's descriptor
+   * table) instead of opening `path`: the caller then writes labels through the same descriptor
+   */
+  fd?: number;
 }
 
 interface PendingJob {
@@ -121,8 +126,12 @@ export class HashPool {
     } catch (e) {
       return Promise.reject(e);
     }
-    const job: WorkerJob =
-      opts.verity !== undefined ? { path, algos: names, verity: opts.verity } : { path, algos: names };
+    const job: WorkerJob = {
+      path,
+      algos: names,
+      ...(opts.verity !== undefined ? { verity: opts.verity } : {}),
+      ...(opts.fd !== undefined ? { fd: opts.fd } : {}),
+    };
     return new Promise<FileDigests>((resolve, reject) => {
       this.queue.push({ job, resolve, reject });
       this.outstanding++;

@@ -14,6 +14,8 @@ export interface WorkerJob {
   readonly path: string;
   readonly algos: readonly string[];
   readonly verity?: FsVerityAlgo;
+  /** an open descriptor of the main thread's to hash instead of opening `path` */
+  readonly fd?: number;
 }
 
 /** A batch sent to a worker. */
@@ -59,11 +61,11 @@ function run(port: NonNullable<typeof parentPort>): void {
   port.on('message', (req: WorkerRequest) => {
     const results: WorkerResult[] = req.jobs.map((job) => {
       try {
-        const r = hashFileSync(
-          job.path,
-          job.algos,
-          job.verity !== undefined ? { buffer, verity: job.verity } : { buffer },
-        );
+        const r = hashFileSync(job.path, job.algos, {
+          buffer,
+          ...(job.verity !== undefined ? { verity: job.verity } : {}),
+          ...(job.fd !== undefined ? { fd: job.fd } : {}),
+        });
         return r.verity !== undefined
           ? { ok: true, size: r.size, digests: r.digests, verity: r.verity }
           : { ok: true, size: r.size, digests: r.digests };

@@ -68,7 +68,15 @@ async function main() {
   const concurrency = process.env.TEST_CONCURRENCY ?? '2';
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=tap', ...files],
+    [
+      '--conditions=source',
+      '--import',
+      'tsx',
+      '--test',
+      `--test-concurrency=${concurrency}`,
+      '--test-reporter=tap',
+      ...files,
+    ],
     { stdio: ['inherit', 'pipe', 'inherit'] },
   );
   const lines = [];

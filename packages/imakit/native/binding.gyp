@@ -2,12 +2,12 @@
   "targets": [
     {
       "target_name": "imakit_ioctl",
-      "sources": ["native/imakit_ioctl.c"],
+      "sources": ["imakit_ioctl.c"],
       "cflags": ["-Wall", "-Wextra", "-O2"]
     },
     {
       "target_name": "imakit_hash",
-      "sources": ["native/imakit_hash.c"],
+      "sources": ["imakit_hash.c"],
       "cflags": ["-Wall", "-Wextra", "-O2"]
     }
   ]

@@ -97,6 +97,7 @@ interface VerifyFlags {
   strict?: boolean;
   tpm?: string;
   securityfs?: string;
+  refs?: string;
   json?: boolean;
 }
 
@@ -123,10 +124,18 @@ function registerVerify(log: Command, ctx: CommandContext): void {
     .option('--strict', 'do not try kernel quirks (padded SHA-1 banks)')
     .option('--tpm <dir>', `TPM sysfs directory (default ${DEFAULT_TPM_SYSFS})`)
     .option('--securityfs <dir>', 'IMA securityfs directory (default /sys/kernel/security/ima)')
+    .option(
+      '--refs <file>',
+      'evaluate every entry against a reference set (imakit, Keylime runtime policy or allowlist)',
+    )
     .option('--json', 'JSON output')
     .action((file: string | undefined, f: VerifyFlags) =>
       ctx.run(
         async () => {
+          const refs =
+            f.refs === undefined
+              ? undefined
+              : (await import('./refs-log.ts')).refsCheck(f.refs, f.key ?? [], f.json === true);
           const violations = f.violations ?? 'ones';
           if (violations !== 'ones' && violations !== 'zeros')
             throw usage('--violations must be ones or zeros');
@@ -142,10 +151,15 @@ function registerVerify(log: Command, ctx: CommandContext): void {
             tpm: f.tpm,
             securityfs: f.securityfs,
             progress: (label, total) => byteProgress(ctx.io, label, total, f.json === true),
+            entryHook: refs?.hook,
           });
-          if (f.json) printJson(ctx.io, verifyJson(r));
-          else renderVerify(ctx.io, r);
-          return r.status === 'pass' ? 0 : 1;
+          const ev = refs?.finish();
+          if (f.json) printJson(ctx.io, ev ? { ...(verifyJson(r) as object), refs: ev } : verifyJson(r));
+          else {
+            renderVerify(ctx.io, r);
+            if (ev) (await import('./refs-log.ts')).renderRefs(ctx.io, ev);
+          }
+          return r.status === 'pass' && (ev?.summary.refused ?? 0) === 0 ? 0 : 1;
         },
         { json: f.json === true },
       ),

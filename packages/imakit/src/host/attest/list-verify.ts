@@ -12,6 +12,7 @@ import type { PcrValues } from '../../core/tcg/pcr-values.ts';
 import {
   cursorTemplateName,
   cursorToEntry,
+  detectListFormat,
   encodeBinaryList,
   type EntryCursor,
   type UntrustedEntry,
@@ -81,6 +82,12 @@ export interface ListFileVerifyOptions {
   readonly securityfs?: string;
   /** a progress sink for a binary list's replay (`label`, total bytes: 0 when unknown) */
   readonly progress?: (label: string, total: number) => ByteProgress;
+  /**
+   * called once the list's byte order is known; the returned function sees every entry of the
+   * replay (reference-set evaluation, `log verify --refs`). A checkpoint is not resumed from then:
+   * every entry is read.
+   */
+  readonly entryHook?: (endian: Endian) => (c: EntryCursor) => void;
 }
 
 /** What {@link verifyListFile} did and found. */
@@ -138,7 +145,9 @@ export async function verifyListFile(
   let first: UntrustedEntry | undefined;
   const keepAll = o.ascii !== undefined;
   const keepSigs = (o.keys?.length ?? 0) > 0;
+  const hook = o.entryHook?.(detectListFormat(readHead(path), hint).format.endian);
   const onEntry = (c: EntryCursor): void => {
+    hook?.(c);
     const size = c.nameOff - c.digestOff - 4;
     if (c.index === 0) first = cursorToEntry(c, size);
     if (keepAll || (keepSigs && SIG_TEMPLATES(cursorTemplateName(c)))) keep.push(cursorToEntry(c, size));
@@ -147,7 +156,7 @@ export async function verifyListFile(
   try {
     const cpText =
       o.checkpoint !== undefined && existsSync(o.checkpoint) ? readFileSync(o.checkpoint, 'utf8') : undefined;
-    if (cpText !== undefined && !keepAll && !keepSigs) {
+    if (cpText !== undefined && !keepAll && !keepSigs && !hook) {
       const cp = parseCheckpoint(cpText);
       report.resume = await resumeMeasurementList(() => readFileChunks(path), cp, {
         expected,
@@ -253,6 +262,7 @@ async function verifyAscii(
     strictOnly: o.strict,
     hint: { bank: l.format.bank, endian: l.format.endian },
     hashes: nativeHashes(),
+    onEntry: o.entryHook?.(l.format.endian),
   });
   const report: ListFileReport = { list: path, pcrSource, verdict, status: verdict.status };
   if ((o.keys?.length ?? 0) > 0) checkSignatures(report, o.keys!, l.entries, l.format.endian);

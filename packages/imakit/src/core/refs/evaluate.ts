@@ -1,0 +1,620 @@
+/**
+ * Evaluate measurement-list entries against a reference set (issue 12 part 5): a verdict per entry
+ * and a summary. Pure: the caller feeds entries (from a replay's cursor, or parsed entries), and
+ * may feed only entries N onwards (incremental attestation), carrying `EvaluationState` across.
+ *
+ * Order of checks per entry (and how it differs from Keylime 7.14, keylime/ima/ima.py):
+ *  1. a violation (all-zero template digest): refused `violation`. Keylime passes them by default
+ *     without looking at the path or digest (`ignore_tomtou_errors`, peers README item 4).
+ *  2. a template the evaluator cannot interpret (custom descriptor without `n-ng`, malformed
+ *     fields, an fs-verity `d-ngv2` digest): refused `template-not-interpreted`. Keylime fails
+ *     with a parser error for the whole list.
+ *  3. `ima-buf`: a key measured onto a keyring whose digest the set allows is `learned-key` (kept
+ *     in the state for later signatures unless the keyring is ignored); other buffers are
+ *     `allowed-buf` when the set allows the digest for the event name.
+ *  4. excludes: `allowed-exclude`, naming the pattern. Ours match the whole path; Keylime's match
+ *     only its start (imported as `prefix`, and then named as such).
+ *  5. a signature (`sig` field): valid under an allowed or learned key → `allowed-signature`
+ *     (key id and keyring); a signature by a key the set allows that does NOT verify → refused
+ *     `bad-signature` (Keylime falls back to the digest list); a key not in the set: the digest
+ *     decides, refused `unknown-key` when it does not allow the entry.
+ *  6. digests: the path must be in the set (`unknown-path`) and the digest, with its algorithm,
+ *     one of the path's (`digest-not-allowed`; Keylime compares hex text only, ignoring the
+ *     algorithm).
+ *
+ * The set's file hash algorithm must equal the list's: a mismatch is E_REFS_ALGO_MISMATCH at the
+ * first file entry, not a list full of refusals.
+ *
+ * Does NOT establish: that the entries are genuine (replay them against quoted PCRs for that),
+ * that the reference set is trustworthy (verify its signature), nor that a signing key is trusted
+ * beyond being named by the set.
+ */
+import { ImakitError } from '../../errors.ts';
+import { toHex, type Endian } from '../bytes/bytes.ts';
+import { HASH_ALGOS, findHashAlgo, type HashAlgo } from '../hash/hash-algo.ts';
+import type { EntryCursor, UntrustedEntry } from '../ima-list/binary.ts';
+import { lookupTemplate, type TemplateDescriptor } from '../ima-list/templates.ts';
+import { loadPublicKey, publicFromSpki, type PublicKey } from '../keys/keys.ts';
+import { Keyring, verifySignatureValue } from '../labels/ima-signature.ts';
+import { parseSignatureV2 } from '../labels/signature-header.ts';
+import type { Provenance, ReferenceSet } from './reference-set.ts';
+import { compileExclude } from './reference-set.ts';
+
+export const ALLOW_REASONS = [
+  'allowed-digest',
+  'allowed-signature',
+  'allowed-exclude',
+  'learned-key',
+  'allowed-buf',
+  'allowed-boot-aggregate',
+] as const;
+export const REFUSE_REASONS = [
+  'unknown-path',
+  'digest-not-allowed',
+  'unknown-key',
+  'bad-signature',
+  'template-not-interpreted',
+  'violation',
+] as const;
+export type AllowReason = (typeof ALLOW_REASONS)[number];
+export type RefuseReason = (typeof REFUSE_REASONS)[number];
+export type VerdictReason = AllowReason | RefuseReason;
+
+/** One entry's verdict. */
+export interface EntryVerdict {
+  readonly index: number;
+  readonly status: 'allowed' | 'refused';
+  readonly reason: VerdictReason;
+  /** the file path or event name ('' when the template was not interpreted) */
+  readonly path: string;
+  readonly template: string;
+  /** the listed file/buffer digest */
+  readonly algo?: string;
+  readonly digest?: string;
+  /** signature key id (`%08x`) and the keyring the set names for it */
+  readonly keyId?: string;
+  readonly keyring?: string;
+  /** the exclude pattern that matched, and how it is anchored */
+  readonly exclude?: string;
+  readonly excludeAnchor?: 'full' | 'prefix';
+  /** where the matching reference came from */
+  readonly provenance?: Provenance;
+  readonly detail?: string;
+}
+
+export interface EvaluationSummary {
+  readonly entries: number;
+  readonly allowed: number;
+  readonly refused: number;
+  readonly byReason: Readonly<Record<VerdictReason, number>>;
+  readonly firstEntry: number;
+  readonly notEstablished: readonly string[];
+}
+
+/** What carries over between incremental evaluations of one boot: keys learned from `ima-buf`. */
+export interface EvaluationState {
+  readonly learned: readonly { readonly keyring: string; readonly index: number; readonly der: Uint8Array }[];
+}
+
+export interface EvaluateOptions {
+  /** byte order of the list's length words (default le) */
+  readonly endian?: Endian;
+  /** extra verification keys (`--key`), keyring name `cli` */
+  readonly keys?: readonly PublicKey[];
+  /** state from an earlier evaluation of the same boot */
+  readonly state?: EvaluationState;
+  /** keep a verdict for every entry (JSON output); default: refused entries only */
+  readonly keepAll?: boolean;
+}
+
+const NOT_ESTABLISHED = Object.freeze([
+  'that the entries are genuine (replay them against quoted PCR values)',
+  'that the reference set itself is trustworthy (verify its signature)',
+  'that a signing key is trusted beyond being named by the reference set',
+]);
+
+const TD = new TextDecoder('utf-8');
+
+/** Evaluates entries one at a time; holds the learned keys and the running counts. */
+export class RefsEvaluator {
+  readonly #set: ReferenceSet;
+  readonly #le: boolean;
+  readonly #keepAll: boolean;
+  readonly #excludes: readonly { re: RegExp; pattern: string; anchor: 'full' | 'prefix' }[];
+  readonly #keyringOf = new Map<number, string>();
+  #keyring: Keyring;
+  readonly #baseKeys: PublicKey[];
+  readonly #learned: { keyring: string; index: number; der: Uint8Array }[] = [];
+  readonly #keyringDigests = new Map<string, { algo: string; hex: string; prov: number }[]>();
+  readonly #bufs = new Map<string, { algo: string; hex: string; prov: number }[]>();
+  readonly #ignored: Set<string>;
+  readonly #counts: Record<VerdictReason, number>;
+  readonly verdicts: EntryVerdict[] = [];
+  #entries = 0;
+  #firstEntry = -1;
+  #algoChecked = false;
+  // template-name cache: entries of one list mostly share one template
+  #lastName = new Uint8Array(0);
+  #tpl: TemplateDescriptor | undefined;
+  #tplName = '';
+
+  constructor(set: ReferenceSet, opts: EvaluateOptions = {}) {
+    this.#set = set;
+    this.#le = (opts.endian ?? 'le') === 'le';
+    this.#keepAll = opts.keepAll === true;
+    this.#excludes = set.excludes.map((e, i) => ({
+      re: compileExclude(e, `excludes[${i}]`),
+      pattern: e.pattern,
+      anchor: e.anchor,
+    }));
+    this.#baseKeys = [];
+    for (const k of set.keys) {
+      const pub = keyOf(k.spki, k.certificate);
+      if (pub) this.#baseKeys.push(pub);
+      this.#keyringOf.set(k.keyId, k.keyring);
+    }
+    for (const k of opts.keys ?? []) {
+      this.#baseKeys.push(k);
+      if (!this.#keyringOf.has(k.keyid)) this.#keyringOf.set(k.keyid, 'cli');
+    }
+    for (const l of opts.state?.learned ?? []) this.#learnKey(l.keyring, l.index, l.der);
+    this.#keyring = new Keyring([...this.#baseKeys, ...this.#learnedKeys()]);
+    for (const k of set.keyringDigests)
+      push(this.#keyringDigests, k.keyring, { algo: k.algo, hex: toHex(k.digest), prov: k.provenance });
+    for (const b of set.bufs)
+      push(this.#bufs, b.name, { algo: b.algo, hex: toHex(b.digest), prov: b.provenance });
+    this.#ignored = new Set(set.ignoredKeyrings);
+    this.#counts = Object.fromEntries([...ALLOW_REASONS, ...REFUSE_REASONS].map((r) => [r, 0])) as Record<
+      VerdictReason,
+      number
+    >;
+  }
+
+  #learnedPubs: PublicKey[] = [];
+  #learnedKeys(): PublicKey[] {
+    return this.#learnedPubs;
+  }
+  #learnKey(keyring: string, index: number, der: Uint8Array): boolean {
+    let pub: PublicKey;
+    try {
+      pub = loadPublicKey(der);
+    } catch {
+      return false;
+    }
+    this.#learned.push({ keyring, index, der: Uint8Array.from(der) });
+    this.#learnedPubs.push(pub);
+    this.#keyringOf.set(pub.keyid, keyring);
+    return true;
+  }
+
+  /** Evaluate one entry given as a replay cursor (the cursor's buffer is not kept). */
+  feedCursor(c: EntryCursor): void {
+    const b = c.buf;
+    let same = this.#lastName.length === c.nameLen;
+    for (let i = 0; same && i < c.nameLen; i++) if (this.#lastName[i] !== b[c.nameOff + i]) same = false;
+    if (!same) {
+      this.#lastName = b.slice(c.nameOff, c.nameOff + c.nameLen);
+      this.#tplName = TD.decode(this.#lastName);
+      this.#tpl = lookupTemplate(this.#tplName);
+    }
+    let violation = true;
+    const dEnd = c.nameOff - 4;
+    for (let i = c.digestOff; i < dEnd; i++)
+      if (b[i] !== 0) {
+        violation = false;
+        break;
+      }
+    this.#evaluate(c.index, violation, b, c.dataOff, c.dataLen);
+  }
+
+  /** Evaluate one parsed entry. */
+  feedEntry(e: UntrustedEntry): void {
+    const n = new TextEncoder().encode(e.templateName);
+    let same = this.#lastName.length === n.length;
+    for (let i = 0; same && i < n.length; i++) if (this.#lastName[i] !== n[i]) same = false;
+    if (!same) {
+      this.#lastName = n;
+      this.#tplName = e.templateName;
+      this.#tpl = lookupTemplate(e.templateName);
+    }
+    this.#evaluate(
+      e.index,
+      e.digest.every((x) => x === 0),
+      e.templateData,
+      0,
+      e.templateData.length,
+    );
+  }
+
+  #u32(b: Uint8Array, p: number): number {
+    return this.#le
+      ? (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24)) >>> 0
+      : ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
+  }
+
+  #record(v: EntryVerdict): void {
+    this.#counts[v.reason]++;
+    if (this.#keepAll || v.status === 'refused') this.verdicts.push(Object.freeze(v));
+  }
+
+  #evaluate(index: number, violation: boolean, b: Uint8Array, off: number, len: number): void {
+    this.#entries++;
+    if (this.#firstEntry < 0) this.#firstEntry = index;
+    const template = this.#tplName;
+    if (violation) {
+      this.#record({
+        index,
+        status: 'refused',
+        reason: 'violation',
+        path: '',
+        template,
+        detail: 'ToMToU/open-writers violation: the measurement does not describe the file',
+      });
+      return;
+    }
+    const tpl = this.#tpl;
+    const notInterpreted = (detail: string, path = ''): void =>
+      this.#record({ index, status: 'refused', reason: 'template-not-interpreted', path, template, detail });
+    if (!tpl) return notInterpreted(`unknown template '${template}'`);
+    // locate d / d-ng / d-ngv2, n / n-ng, sig, buf in the field layout
+    let algo: HashAlgo | undefined;
+    let dOff = 0;
+    let dLen = 0;
+    let nOff = 0;
+    let nLen = -1;
+    let sigOff = 0;
+    let sigLen = 0;
+    let bufOff = 0;
+    let bufLen = -1;
+    let verity = false;
+    if (tpl.legacy) {
+      if (len < 24) return notInterpreted('legacy entry shorter than its digest');
+      algo = HASH_ALGOS[2];
+      dOff = off;
+      dLen = 20;
+      nOff = off + 24;
+      nLen = len - 24;
+    } else {
+      let p = off;
+      const end = off + len;
+      for (const f of tpl.fields) {
+        if (end - p < 4) return notInterpreted(`field ${f}: missing length word`);
+        const l = this.#u32(b, p);
+        p += 4;
+        if (l > end - p) return notInterpreted(`field ${f}: length ${l} runs past the data`);
+        if (f === 'd-ng' || f === 'd-ngv2') {
+          // "[type:]algo:\0digest"
+          let z = p;
+          while (z < p + l && b[z] !== 0) z++;
+          if (z >= p + l) return notInterpreted(`field ${f}: no NUL after the algorithm`);
+          let text = TD.decode(b.subarray(p, z));
+          if (f === 'd-ngv2') {
+            const colon = text.indexOf(':');
+            const type = text.slice(0, colon);
+            if (type === 'verity') verity = true;
+            else if (type !== 'ima') return notInterpreted(`field d-ngv2: digest type '${type}'`);
+            text = text.slice(colon + 1);
+          }
+          if (!text.endsWith(':')) return notInterpreted(`field ${f}: no ':' after the algorithm`);
+          algo = findHashAlgo(text.slice(0, -1));
+          if (!algo) return notInterpreted(`field ${f}: unknown algorithm '${text.slice(0, -1)}'`);
+          dOff = z + 1;
+          dLen = p + l - dOff;
+          if (dLen !== algo.size) return notInterpreted(`field ${f}: ${algo.name} digest of ${dLen} bytes`);
+        } else if (f === 'n-ng') {
+          nOff = p;
+          nLen = l;
+        } else if (f === 'sig') {
+          sigOff = p;
+          sigLen = l;
+        } else if (f === 'buf') {
+          bufOff = p;
+          bufLen = l;
+        }
+        p += l;
+      }
+      if (p !== end) return notInterpreted('template data longer than its fields');
+    }
+    if (!algo || nLen < 0) return notInterpreted('no digest or name field');
+    // names carry their terminating NUL
+    const nEnd = nLen > 0 && b[nOff + nLen - 1] === 0 ? nOff + nLen - 1 : nOff + nLen;
+    const path = TD.decode(b.subarray(nOff, nEnd));
+    if (verity) return notInterpreted('fs-verity digest (reference sets hold file digests)', path);
+    const digest = b.subarray(dOff, dOff + dLen);
+
+    if (bufLen >= 0)
+      return this.#evaluateBuf(index, template, path, algo, digest, b.subarray(bufOff, bufOff + bufLen));
+
+    if (path === 'boot_aggregate') return this.#evaluateBoot(index, template, algo, digest);
+
+    if (!this.#algoChecked) {
+      this.#algoChecked = true;
+      const want = this.#set.hashAlgo;
+      if (want !== undefined && want !== algo.name)
+        throw new ImakitError(
+          'E_REFS_ALGO_MISMATCH',
+          `the reference set holds ${want} digests, the list measures files with ${algo.name} (entry ${index}, ${path})`,
+          { entry: index, path },
+        );
+    }
+
+    for (const x of this.#excludes)
+      if (x.re.test(path)) {
+        this.#record({
+          index,
+          status: 'allowed',
+          reason: 'allowed-exclude',
+          path,
+          template,
+          exclude: x.pattern,
+          excludeAnchor: x.anchor,
+        });
+        return;
+      }
+
+    let sigRefusal: EntryVerdict | undefined;
+    if (sigLen > 0) {
+      const r = this.#checkSignature(
+        index,
+        template,
+        path,
+        algo,
+        digest,
+        b.subarray(sigOff, sigOff + sigLen),
+      );
+      if (r.status === 'allowed') return this.#record(r);
+      sigRefusal = r;
+      if (r.reason === 'bad-signature') return this.#record(r);
+    }
+
+    const refs = this.#set.digests.get(path);
+    if (!refs) {
+      if (sigRefusal) return this.#record(sigRefusal);
+      return this.#record({
+        index,
+        status: 'refused',
+        reason: 'unknown-path',
+        path,
+        template,
+        algo: algo.name,
+        digest: toHex(digest),
+      });
+    }
+    for (const r of refs)
+      if (r.algo === algo.name && sameBytes(r.digest, digest)) {
+        if (!this.#keepAll) {
+          this.#counts['allowed-digest']++;
+          return;
+        }
+        return this.#record({
+          index,
+          status: 'allowed',
+          reason: 'allowed-digest',
+          path,
+          template,
+          algo: algo.name,
+          digest: toHex(digest),
+          provenance: this.#set.provenances[r.provenance],
+        });
+      }
+    if (sigRefusal) return this.#record(sigRefusal);
+    this.#record({
+      index,
+      status: 'refused',
+      reason: 'digest-not-allowed',
+      path,
+      template,
+      algo: algo.name,
+      digest: toHex(digest),
+      detail: `allowed: ${refs.map((r) => `${r.algo}:${toHex(r.digest)}`).join(', ')}`,
+    });
+  }
+
+  #checkSignature(
+    index: number,
+    template: string,
+    path: string,
+    algo: HashAlgo,
+    digest: Uint8Array,
+    sig: Uint8Array,
+  ): EntryVerdict {
+    const base = { index, path, template, algo: algo.name, digest: toHex(digest) };
+    let parsed;
+    try {
+      parsed = parseSignatureV2(sig);
+    } catch (e) {
+      return {
+        ...base,
+        status: 'refused',
+        reason: 'bad-signature',
+        detail: `malformed signature: ${(e as Error).message}`,
+      };
+    }
+    const keyId = parsed.keyid.toString(16).padStart(8, '0');
+    const keyring = this.#keyringOf.get(parsed.keyid);
+    const v = verifySignatureValue(
+      parsed,
+      (a) => {
+        if (a.id !== algo.id)
+          throw new ImakitError(
+            'E_HASH_UNSUPPORTED',
+            `signature uses ${a.name}, the entry records ${algo.name}`,
+          );
+        return digest;
+      },
+      this.#keyring,
+    );
+    if (v.status === 'pass')
+      return {
+        ...base,
+        status: 'allowed',
+        reason: 'allowed-signature',
+        keyId,
+        ...(keyring ? { keyring } : {}),
+      };
+    if (v.status === 'unknown-key')
+      return { ...base, status: 'refused', reason: 'unknown-key', keyId, detail: v.detail };
+    return {
+      ...base,
+      status: 'refused',
+      reason: 'bad-signature',
+      keyId,
+      ...(keyring ? { keyring } : {}),
+      detail: v.detail,
+    };
+  }
+
+  #evaluateBoot(index: number, template: string, algo: HashAlgo, digest: Uint8Array): void {
+    const base = { index, path: 'boot_aggregate', template, algo: algo.name, digest: toHex(digest) };
+    const refs = this.#set.bootAggregates;
+    if (refs.length === 0) {
+      // a set without boot_aggregate values may still exclude it (Keylime policies often do)
+      for (const x of this.#excludes)
+        if (x.re.test('boot_aggregate'))
+          return this.#record({
+            ...base,
+            status: 'allowed',
+            reason: 'allowed-exclude',
+            exclude: x.pattern,
+            excludeAnchor: x.anchor,
+          });
+      return this.#record({
+        ...base,
+        status: 'refused',
+        reason: 'unknown-path',
+        detail: 'the reference set has no boot_aggregate value',
+      });
+    }
+    const m = refs.find((r) => r.algo === algo.name && sameBytes(r.digest, digest));
+    if (m)
+      return this.#record({
+        ...base,
+        status: 'allowed',
+        reason: 'allowed-boot-aggregate',
+        provenance: this.#set.provenances[m.provenance],
+      });
+    this.#record({
+      ...base,
+      status: 'refused',
+      reason: 'digest-not-allowed',
+      detail: `allowed: ${refs.map((r) => `${r.algo}:${toHex(r.digest)}`).join(', ')}`,
+    });
+  }
+
+  #evaluateBuf(
+    index: number,
+    template: string,
+    name: string,
+    algo: HashAlgo,
+    digest: Uint8Array,
+    buf: Uint8Array,
+  ): void {
+    const hex = toHex(digest);
+    const base = { index, path: name, template, algo: algo.name, digest: hex };
+    const kd = this.#keyringDigests.get(name)?.find((x) => x.algo === algo.name && x.hex === hex);
+    if (kd) {
+      const ignored = this.#ignored.has(name) || this.#ignored.has('*');
+      if (!ignored && this.#learnKey(name, index, buf)) {
+        this.#keyring = new Keyring([...this.#baseKeys, ...this.#learnedPubs]);
+        return this.#record({
+          ...base,
+          status: 'allowed',
+          reason: 'learned-key',
+          keyring: name,
+          keyId: this.#learnedPubs.at(-1)!.keyid.toString(16).padStart(8, '0'),
+          provenance: this.#set.provenances[kd.prov],
+        });
+      }
+      return this.#record({
+        ...base,
+        status: 'allowed',
+        reason: 'allowed-buf',
+        keyring: name,
+        provenance: this.#set.provenances[kd.prov],
+        detail: ignored ? 'keyring ignored: key not learned' : 'not a key imakit can load: not learned',
+      });
+    }
+    const bd = this.#bufs.get(name)?.find((x) => x.algo === algo.name && x.hex === hex);
+    if (bd)
+      return this.#record({
+        ...base,
+        status: 'allowed',
+        reason: 'allowed-buf',
+        provenance: this.#set.provenances[bd.prov],
+      });
+    const known = this.#keyringDigests.has(name) || this.#bufs.has(name);
+    this.#record({
+      ...base,
+      status: 'refused',
+      reason: known ? 'digest-not-allowed' : 'unknown-path',
+      detail: known
+        ? 'buffer digest not allowed for this name'
+        : 'no ima-buf or keyring reference for this name',
+    });
+  }
+
+  summary(): EvaluationSummary {
+    const refused = REFUSE_REASONS.reduce((n, r) => n + this.#counts[r], 0);
+    return Object.freeze({
+      entries: this.#entries,
+      allowed: this.#entries - refused,
+      refused,
+      byReason: Object.freeze({ ...this.#counts }),
+      firstEntry: this.#firstEntry < 0 ? 0 : this.#firstEntry,
+      notEstablished: NOT_ESTABLISHED,
+    });
+  }
+
+  state(): EvaluationState {
+    return Object.freeze({ learned: Object.freeze(this.#learned.map((l) => Object.freeze({ ...l }))) });
+  }
+}
+
+export interface Evaluation {
+  readonly summary: EvaluationSummary;
+  /** refused entries, or every entry with `keepAll` */
+  readonly verdicts: readonly EntryVerdict[];
+  readonly state: EvaluationState;
+}
+
+/**
+ * Evaluate parsed entries (any subset: pass entries N onwards with the state of 0..N-1).
+ * @throws ImakitError E_REFS_ALGO_MISMATCH; E_REFS_PATTERN for an exclude that does not compile
+ */
+export function evaluateEntries(
+  entries: Iterable<UntrustedEntry>,
+  set: ReferenceSet,
+  opts: EvaluateOptions = {},
+): Evaluation {
+  const ev = new RefsEvaluator(set, opts);
+  for (const e of entries) ev.feedEntry(e);
+  return Object.freeze({
+    summary: ev.summary(),
+    verdicts: Object.freeze(ev.verdicts.slice()),
+    state: ev.state(),
+  });
+}
+
+function keyOf(spki: Uint8Array | undefined, cert: Uint8Array | undefined): PublicKey | undefined {
+  try {
+    if (cert) {
+      return loadPublicKey(cert);
+    }
+    if (spki) return publicFromSpki(spki);
+  } catch {
+    return undefined;
+  }
+  return undefined;
+}
+
+function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
+  const l = m.get(k);
+  if (l) l.push(v);
+  else m.set(k, [v]);
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

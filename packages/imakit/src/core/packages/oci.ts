@@ -1,0 +1,172 @@
+/**
+ * OCI image layout (`oci-layout`, `index.json`, `blobs/<alg>/<hex>`), manifests and configs
+ * (opencontainers/image-spec `image-layout.md`, `manifest.md`, `layer.md`), `docker save`'s
+ * `manifest.json`, and the whiteout rules for applying layers: `.wh.<name>` deletes `<name>` from
+ * lower layers, `.wh..wh..opq` empties its directory of lower-layer content; any other `.wh.` name is
+ * refused (layer.md "Whiteouts").
+ */
+import { CodecError } from '../../errors.ts';
+
+export const MAX_OCI_JSON_BYTES = 4 * 1024 * 1024;
+export const MAX_OCI_LAYERS = 1024;
+
+export const MEDIA = Object.freeze({
+  INDEX: 'application/vnd.oci.image.index.v1+json',
+  MANIFEST: 'application/vnd.oci.image.manifest.v1+json',
+  DOCKER_MANIFEST: 'application/vnd.docker.distribution.manifest.v2+json',
+  DOCKER_LIST: 'application/vnd.docker.distribution.manifest.list.v2+json',
+});
+
+export type LayerCompression = 'none' | 'gzip' | 'zstd';
+
+export interface Descriptor {
+  readonly mediaType: string;
+  readonly digest: string;
+  readonly size: number;
+  readonly annotations?: Readonly<Record<string, string>>;
+}
+
+function fail(what: string, msg: string): CodecError {
+  return new CodecError('E_OCI_FORMAT', msg, { offset: 0, member: what });
+}
+
+function parseJson(bytes: Uint8Array, what: string): unknown {
+  if (bytes.length > MAX_OCI_JSON_BYTES)
+    throw new CodecError('E_PKG_TOO_LARGE', `${bytes.length} bytes of JSON over ${MAX_OCI_JSON_BYTES}`, {
+      offset: 0,
+      member: what,
+    });
+  try {
+    return JSON.parse(Buffer.from(bytes).toString('utf8')) as unknown;
+  } catch (e) {
+    throw fail(what, `not JSON: ${(e as Error).message}`);
+  }
+}
+
+function obj(v: unknown, what: string): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw fail(what, 'expected a JSON object');
+  return v as Record<string, unknown>;
+}
+
+const DIGEST_RE = /^sha256:[0-9a-f]{64}$|^sha512:[0-9a-f]{128}$/;
+
+function descriptor(v: unknown, what: string): Descriptor {
+  const o = obj(v, what);
+  if (typeof o.mediaType !== 'string') throw fail(what, 'descriptor without mediaType');
+  if (typeof o.digest !== 'string' || !DIGEST_RE.test(o.digest))
+    throw fail(what, `descriptor digest '${String(o.digest)}' is not sha256:/sha512:<hex>`);
+  if (typeof o.size !== 'number' || !Number.isSafeInteger(o.size) || o.size < 0)
+    throw fail(what, 'descriptor size is not a non-negative integer');
+  const ann = o.annotations === undefined ? undefined : (obj(o.annotations, what) as Record<string, string>);
+  return Object.freeze({
+    mediaType: o.mediaType,
+    digest: o.digest,
+    size: o.size,
+    ...(ann ? { annotations: ann } : {}),
+  });
+}
+
+/** `index.json` of a layout: its manifest descriptors. */
+export function parseOciIndex(bytes: Uint8Array, what = 'index.json'): Descriptor[] {
+  const o = obj(parseJson(bytes, what), what);
+  if (o.schemaVersion !== 2) throw fail(what, `schemaVersion ${String(o.schemaVersion)} is not 2`);
+  if (!Array.isArray(o.manifests)) throw fail(what, 'no manifests array');
+  return o.manifests.map((m, i) => descriptor(m, `${what} manifests[${i}]`));
+}
+
+export interface OciManifest {
+  readonly config: Descriptor;
+  readonly layers: readonly Descriptor[];
+}
+
+/** An image manifest (OCI or Docker v2 schema 2). An index/list is reported as such by `mediaType`. */
+export function parseOciManifest(bytes: Uint8Array, what: string): OciManifest & { mediaType: string } {
+  const o = obj(parseJson(bytes, what), what);
+  if (o.schemaVersion !== 2) throw fail(what, `schemaVersion ${String(o.schemaVersion)} is not 2`);
+  const mediaType =
+    typeof o.mediaType === 'string' ? o.mediaType : Array.isArray(o.manifests) ? MEDIA.INDEX : MEDIA.MANIFEST;
+  if (mediaType === MEDIA.INDEX || mediaType === MEDIA.DOCKER_LIST)
+    return {
+      mediaType,
+      config: descriptor({ mediaType, digest: `sha256:${'0'.repeat(64)}`, size: 0 }, what),
+      layers: (o.manifests as unknown[]).map((m, i) => descriptor(m, `${what} manifests[${i}]`)),
+    };
+  if (!Array.isArray(o.layers)) throw fail(what, 'manifest without layers');
+  if (o.layers.length > MAX_OCI_LAYERS)
+    throw new CodecError('E_PKG_TOO_LARGE', `${o.layers.length} layers over ${MAX_OCI_LAYERS}`, {
+      offset: 0,
+      member: what,
+    });
+  return {
+    mediaType,
+    config: descriptor(o.config, `${what} config`),
+    layers: o.layers.map((l, i) => descriptor(l, `${what} layers[${i}]`)),
+  };
+}
+
+/** Compression of a layer by media type. @throws E_OCI_FORMAT for non-layer or unknown types */
+export function layerCompression(mediaType: string, what: string): LayerCompression {
+  switch (mediaType) {
+    case 'application/vnd.oci.image.layer.v1.tar':
+    case 'application/vnd.oci.image.layer.nondistributable.v1.tar':
+      return 'none';
+    case 'application/vnd.oci.image.layer.v1.tar+gzip':
+    case 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip':
+    case 'application/vnd.docker.image.rootfs.diff.tar.gzip':
+    case 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip':
+      return 'gzip';
+    case 'application/vnd.oci.image.layer.v1.tar+zstd':
+    case 'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd':
+      return 'zstd';
+    default:
+      throw fail(what, `unsupported layer media type '${mediaType}'`);
+  }
+}
+
+/** `docker save`'s manifest.json: per image its config and layer tar paths inside the archive. */
+export interface DockerSaveImage {
+  readonly config: string;
+  readonly repoTags: readonly string[];
+  readonly layers: readonly string[];
+}
+
+export function parseDockerSaveManifest(bytes: Uint8Array, what = 'manifest.json'): DockerSaveImage[] {
+  const v = parseJson(bytes, what);
+  if (!Array.isArray(v)) throw fail(what, 'expected a JSON array');
+  return v.map((x, i) => {
+    const o = obj(x, `${what}[${i}]`);
+    if (
+      typeof o.Config !== 'string' ||
+      !Array.isArray(o.Layers) ||
+      !o.Layers.every((l) => typeof l === 'string')
+    )
+      throw fail(what, `entry ${i} lacks Config or Layers`);
+    if (o.Layers.length > MAX_OCI_LAYERS)
+      throw new CodecError('E_PKG_TOO_LARGE', `${o.Layers.length} layers over ${MAX_OCI_LAYERS}`, {
+        offset: 0,
+        member: what,
+      });
+    const tags = Array.isArray(o.RepoTags)
+      ? o.RepoTags.filter((t): t is string => typeof t === 'string')
+      : [];
+    return Object.freeze({ config: o.Config, repoTags: tags, layers: o.Layers as string[] });
+  });
+}
+
+export type Whiteout = { kind: 'opaque'; dir: string } | { kind: 'delete'; path: string } | undefined;
+
+/**
+ * Classify a layer entry path (absolute, normalized): a whiteout of `path`, an opaque marker for its
+ * directory, or nothing. `.wh.` names that are neither are refused, as layer.md requires.
+ */
+export function whiteoutOf(path: string, what: string): Whiteout {
+  const slash = path.lastIndexOf('/');
+  const dir = path.slice(0, slash) || '/';
+  const base = path.slice(slash + 1);
+  if (!base.startsWith('.wh.')) return undefined;
+  if (base === '.wh..wh..opq') return { kind: 'opaque', dir };
+  const target = base.slice(4);
+  if (target === '' || target.startsWith('.wh.') || target === '.' || target === '..')
+    throw fail(what, `invalid whiteout name '${path}'`);
+  return { kind: 'delete', path: dir === '/' ? `/${target}` : `${dir}/${target}` };
+}

@@ -28,4 +28,5 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'vm', load: () => import('./vm.ts').then((m) => m.command) },
   { name: 'refs', load: () => import('./refs.ts').then((m) => m.command) },
   { name: 'doctor', load: () => import('./doctor.ts').then((m) => m.command) },
+  { name: 'quote', load: () => import('./quote.ts').then((m) => m.command) },
 ];

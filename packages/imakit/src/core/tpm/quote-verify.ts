@@ -26,7 +26,8 @@
 import { KeyObject, constants, createHash, verify as cryptoVerify } from 'node:crypto';
 import { bytesEqual, toHex } from '../bytes/bytes.ts';
 import { hashAlgoByTpmAlg } from '../hash/hash-algo.ts';
-import { isImakitError } from '../../errors.ts';
+import { ImakitError, isImakitError } from '../../errors.ts';
+import { loadPublicKey } from '../keys/keys.ts';
 import type { PcrValues } from '../tcg/pcr-values.ts';
 import { TPM_ALG, TPM_GENERATED_VALUE, TPM_ST, tpmAlgName, tpmStName } from './constants.ts';
 import { type ClockInfo, type TpmsAttest, decodeTpmsAttest } from './attest.ts';
@@ -34,6 +35,8 @@ import { type PcrSelection, bankName } from './pcr-selection.ts';
 import {
   type TpmtPublic,
   eccCurveSize,
+  decodeTpm2bPublic,
+  decodeTpmtPublic,
   isRestrictedSigningKey,
   tpmPublicName,
   tpmPublicToKeyObject,
@@ -527,4 +530,36 @@ function checkClock(
     }
   }
   return ok;
+}
+
+/**
+ * Load an AK given as a TPM2B_PUBLIC (`tpm2_createak -u`), a bare TPMT_PUBLIC
+ * (`tpm2_readpublic -f tpmt`), or a PEM/DER public key, and prepare it.
+ * @throws ImakitError E_KEY_PARSE naming why none of the forms fit
+ */
+export function loadQuoteAk(data: Uint8Array): QuoteAk {
+  const reasons: string[] = [];
+  for (const [form, dec] of [
+    ['TPM2B_PUBLIC', decodeTpm2bPublic],
+    ['TPMT_PUBLIC', decodeTpmtPublic],
+  ] as const) {
+    try {
+      return prepareQuoteAk(dec(data));
+    } catch (e) {
+      if (!isImakitError(e)) throw e;
+      reasons.push(`${form}: ${e.detail}`);
+    }
+  }
+  try {
+    const k = loadPublicKey(data).keyObject;
+    if (k) return prepareQuoteAk(k);
+    reasons.push('PEM/DER: key type unusable for quotes');
+  } catch (e) {
+    if (!isImakitError(e) && !(e instanceof TypeError)) throw e;
+    reasons.push(`PEM/DER: ${e instanceof Error ? (isImakitError(e) ? e.detail : e.message) : String(e)}`);
+  }
+  throw new ImakitError(
+    'E_KEY_PARSE',
+    `not a TPM2B_PUBLIC, TPMT_PUBLIC or public key (${reasons.join('; ')})`,
+  );
 }

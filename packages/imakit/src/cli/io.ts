@@ -1,3 +1,5 @@
+import { readBoundedStream } from '../host/fs/bounded-read.ts';
+
 /**
  * The CLI's view of the process: streams, terminal, environment. Passed explicitly so commands can
  * be run in-process by tests (`main(argv, io)`) and so the library never touches `process`.
@@ -9,7 +11,7 @@ export interface CliIo {
   readonly isTTY: boolean;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly cwd: string;
-  /** read all of standard input (for evmctl sign_hash and `-` arguments) */
+  /** read all of standard input (for evmctl sign_hash and `-` arguments), up to INPUT_CAPS.stdin */
   readonly readStdin: () => Promise<string>;
 }
 
@@ -32,11 +34,9 @@ export function processIo(): CliIo {
     isTTY: Boolean(process.stderr.isTTY) && process.env.CI === undefined,
     env: process.env,
     cwd: process.cwd(),
-    readStdin: async () => {
-      const chunks: Buffer[] = [];
-      for await (const c of process.stdin) chunks.push(c as Buffer);
-      return Buffer.concat(chunks).toString('utf8');
-    },
+    // bounded: `sign_hash < /dev/zero` is refused at the cap instead of filling memory
+    readStdin: async () =>
+      new TextDecoder().decode(await readBoundedStream(process.stdin, 'stdin', 'standard input')),
   };
 }
 

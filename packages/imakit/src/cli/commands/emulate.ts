@@ -7,23 +7,35 @@
  *
  * Exit: 0 ran, 2 invalid scenario (the message names the field), 3 unreadable input or output.
  */
-import { lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ImakitError, EXIT, fromSystemError, withPath } from '../../errors.ts';
 import { loadPublicKeys, type PublicKey } from '../../core/keys/keys.ts';
 import { parseScenario, runScenario, type ScenarioFile, type ScenarioResult } from '../../kernel/scenario.ts';
 import { walkTree } from '../../host/fs/walk.ts';
+import { readBoundedFile, readBoundedText } from '../../host/fs/bounded-read.ts';
 import { getXattr, listXattrs } from '../../host/fs/xattr.ts';
 import type { CommandModule } from '../command.ts';
 import type { CliIo } from '../io.ts';
 
+/** A scenario starts with `{` (after blanks): /dev/zero or a binary file is refused at its head. */
+const JSON_PROBE = (path: string) => ({
+  bytes: 4096,
+  check: (head: Uint8Array): void => {
+    const first = head.find((b) => b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09);
+    if (first !== undefined && first !== 0x7b)
+      throw new ImakitError(
+        'E_SCENARIO',
+        `not JSON: starts with byte 0x${first.toString(16).padStart(2, '0')}, expected '{'`,
+        { path },
+      );
+  },
+});
+
+/** A file a scenario names (a certificate, a file's contents): bounded like the scenario itself. */
 function readBytes(path: string): Uint8Array {
-  try {
-    return new Uint8Array(readFileSync(path));
-  } catch (e) {
-    throw fromSystemError(e, 'E_IO_READ', path);
-  }
+  return readBoundedFile(path, 'scenario');
 }
 
 function certs(
@@ -124,7 +136,7 @@ function resultJson(r: ScenarioResult): Record<string, unknown> {
 async function run(file: string, f: { out?: string; json?: boolean }, io: CliIo): Promise<number> {
   let json: unknown;
   try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
+    json = JSON.parse(readBoundedText(file, 'scenario', { probe: JSON_PROBE(file) }));
   } catch (e) {
     if (e instanceof SyntaxError)
       throw new ImakitError('E_SCENARIO', `not JSON: ${e.message}`, { path: file });

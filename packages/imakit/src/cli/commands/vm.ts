@@ -16,7 +16,7 @@
  * a policy the kernel rejected, 5 environment (missing packages/kernel cache, boot failure,
  * timeout, guest oops).
  */
-import { readFileSync } from 'node:fs';
+import { readBoundedFile, type InputKind } from '../../host/fs/bounded-read.ts';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
@@ -58,10 +58,11 @@ interface RunFlags {
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
-function readInput(cwd: string, p: string, what: string): Buffer {
+function readInput(cwd: string, p: string, what: string, kind: InputKind): Buffer {
   try {
-    return readFileSync(resolve(cwd, p));
+    return Buffer.from(readBoundedFile(resolve(cwd, p), kind));
   } catch (e) {
+    if (e instanceof ImakitError && e.code !== 'E_IO_READ') throw e;
     throw new ImakitError('E_IO_READ', `cannot read ${what}: ${(e as Error).message}`, { path: p });
   }
 }
@@ -96,24 +97,30 @@ export function specFromFlags(f: RunFlags, cwd: string): VmSpec {
     );
   if (f.evmKeyBlob !== undefined && f.evmKeyPlain !== undefined)
     throw new ImakitError('E_USAGE', 'give --evm-key-plain or --evm-key-blob, not both');
-  const kmk = f.kmk !== undefined ? new Uint8Array(readInput(cwd, f.kmk, 'the master key')) : undefined;
+  const kmk =
+    f.kmk !== undefined ? new Uint8Array(readInput(cwd, f.kmk, 'the master key', 'evm-key')) : undefined;
   let evmKey: VmSpec['evmKey'];
   if (f.evmKeyPlain !== undefined)
-    evmKey = { plain: new Uint8Array(readInput(cwd, f.evmKeyPlain, 'the EVM key')), ...(kmk ? { kmk } : {}) };
+    evmKey = {
+      plain: new Uint8Array(readInput(cwd, f.evmKeyPlain, 'the EVM key', 'evm-key')),
+      ...(kmk ? { kmk } : {}),
+    };
   else if (f.evmKeyBlob !== undefined && kmk !== undefined)
     evmKey = {
       kmk,
-      blob: readInput(cwd, f.evmKeyBlob, 'the EVM key blob')
+      blob: readInput(cwd, f.evmKeyBlob, 'the EVM key blob', 'evm-key')
         .toString('utf8')
         .trim()
         .replace(/^load /, ''),
     };
   return {
     append: f.append.flatMap((a) => a.split(/\s+/).filter(Boolean)),
-    ...(f.policy !== undefined ? { policy: readInput(cwd, f.policy, 'the policy').toString('utf8') } : {}),
-    imaCerts: f.imaCert.map((c) => new Uint8Array(readInput(cwd, c, 'an IMA certificate'))),
-    evmCerts: f.evmCert.map((c) => new Uint8Array(readInput(cwd, c, 'an EVM certificate'))),
-    imaV1Keys: f.imaV1Key.map((k) => readInput(cwd, k, 'a v1 public key').toString('utf8')),
+    ...(f.policy !== undefined
+      ? { policy: readInput(cwd, f.policy, 'the policy', 'policy').toString('utf8') }
+      : {}),
+    imaCerts: f.imaCert.map((c) => new Uint8Array(readInput(cwd, c, 'an IMA certificate', 'certificate'))),
+    evmCerts: f.evmCert.map((c) => new Uint8Array(readInput(cwd, c, 'an EVM certificate', 'certificate'))),
+    imaV1Keys: f.imaV1Key.map((k) => readInput(cwd, k, 'a v1 public key', 'key').toString('utf8')),
     ...(evmKey !== undefined ? { evmKey } : {}),
     ...(f.files !== undefined ? { files: resolve(cwd, f.files) } : {}),
     ...(f.dataImage !== undefined ? { dataImage: resolve(cwd, f.dataImage) } : {}),
@@ -122,7 +129,12 @@ export function specFromFlags(f: RunFlags, cwd: string): VmSpec {
     firmware: f.firmware,
     modules: f.module,
     ...(f.workload !== undefined
-      ? { workload: parseWorkload(readInput(cwd, f.workload, 'the workload').toString('utf8'), f.workload) }
+      ? {
+          workload: parseWorkload(
+            readInput(cwd, f.workload, 'the workload', 'workload').toString('utf8'),
+            f.workload,
+          ),
+        }
       : {}),
   };
 }

@@ -4,7 +4,8 @@
  * (PEM SubjectPublicKeyInfo; an X.509 certificate in PEM or DER is accepted too).
  */
 import { createPublicKey, X509Certificate } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import { readBoundedFile } from '../../host/fs/bounded-read.ts';
 import { ImakitError } from '../../errors.ts';
 import { formatKeyIdV1, keyIdV1, rsaKeyBlobV1 } from '../../core/keys/keyid.ts';
 import type { EvmctlCommand } from './command.ts';
@@ -21,8 +22,9 @@ export const command: EvmctlCommand = {
     const inkey = args[0] ?? '/etc/keys/pubkey_evm.pem';
     let data: Buffer;
     try {
-      data = readFileSync(inkey);
+      data = Buffer.from(readBoundedFile(inkey, 'key'));
     } catch (e) {
+      if (e instanceof ImakitError && e.code === 'E_IO_TOO_LARGE') throw e;
       throw new ImakitError('E_IO_READ', `Failed to open: ${inkey} (${(e as Error).message})`, {
         path: inkey,
       });

@@ -19,7 +19,7 @@ export const command: EvmctlCommand = {
   description: 'Sign file metadata with HMAC using symmetric key (for testing purpose).',
   async run(opts, args, io) {
     const keyPath = opts.hmackey ?? DEFAULT_HMAC_KEY;
-    const hmacKey = readKeyFile(keyPath);
+    const hmacKey = readKeyFile(keyPath, 'evm-key');
     if (hmacKey.length > EVM_HMAC_KEY_BUFFER)
       throw new ImakitError('E_KEY_PARSE', `key is too long: ${hmacKey.length}`, { path: keyPath });
     const signer = opts.imasig ? loadSigner(opts) : undefined;

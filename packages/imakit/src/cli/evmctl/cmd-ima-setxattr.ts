@@ -3,8 +3,7 @@
  * the named SIG file. Unlike evmctl, the value is checked to be a well-formed security.ima value
  * first (the kernel would refuse a malformed one anyway), and an unreadable sig file is an error.
  */
-import { readFileSync } from 'node:fs';
-import { fromSystemError } from '../../errors.ts';
+import { readBoundedFile } from '../../host/fs/bounded-read.ts';
 import { parseImaXattr } from '../../core/labels/ima-xattr.ts';
 import { setXattr } from '../../host/fs/xattr.ts';
 import type { EvmctlCommand } from './command.ts';
@@ -23,12 +22,7 @@ export const command: EvmctlCommand = {
       return INTERNAL;
     }
     const from = sigPath ?? `${file}.sig`;
-    let value: Uint8Array;
-    try {
-      value = new Uint8Array(readFileSync(from));
-    } catch (e) {
-      throw fromSystemError(e, 'E_IO_READ', from);
-    }
+    const value = readBoundedFile(from, 'signature');
     parseImaXattr(value);
     requireRegularFile(file);
     setXattr(file, xattrNames(opts).ima, value);

@@ -6,7 +6,7 @@
  * (stderr, like evmctl's log_info); exit 1 when any file failed.
  */
 import { withoutPath } from '../file-flags.ts';
-import { readFileSync } from 'node:fs';
+import { readBoundedFile } from '../../host/fs/bounded-read.ts';
 import type { Keyring } from '../../core/labels/ima-signature.ts';
 import { formatKeyIdEvmctl } from '../../core/keys/keyid.ts';
 import { verifyImaFile } from '../../host/label/label-file.ts';
@@ -20,7 +20,7 @@ function verifyOne(path: string, opts: EvmctlOptions, keyring: Keyring, io: CliI
   let sigfile: Uint8Array | undefined;
   if (opts.sigfile) {
     try {
-      sigfile = new Uint8Array(readFileSync(`${path}.sig`));
+      sigfile = readBoundedFile(`${path}.sig`, 'signature');
     } catch {
       io.stderr(`Failed reading: ${path}\n`);
       return false;

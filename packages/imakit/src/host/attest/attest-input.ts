@@ -3,25 +3,26 @@
  * values from files (evmctl `PCR-NN:`, `tpm2_pcrread` output, JSON) or the TPM's sysfs, list files
  * (binary or ascii, detected), the live securityfs list, and atomic output files.
  */
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromSystemError, ImakitError, withPath } from '../../errors.ts';
 import type { Endian } from '../../core/bytes/bytes.ts';
 import { findHashAlgo } from '../../core/hash/hash-algo.ts';
 import { mergePcrValues, parsePcrText, type PcrValues } from '../../core/tcg/pcr-values.ts';
-import { decodeList, type LoadedList } from '../../core/ima-list/list-form.ts';
+import { decodeList, looksAscii, type LoadedList } from '../../core/ima-list/list-form.ts';
+import { detectListFormat } from '../../core/ima-list/binary.ts';
 import { parseEventLog, type TcgEventLog } from '../../core/tcg/event-log.ts';
 import { readFileChunks } from './list-file.ts';
+import { readBoundedFile, type InputKind } from '../fs/bounded-read.ts';
 import { bankFromListName, findImaSecurityfs, listBinaryLists } from './securityfs.ts';
 import { DEFAULT_TPM_SYSFS, readSysfsPcrs } from './tpm-sysfs.ts';
 
-/** Read a whole file. @throws ImakitError E_IO_READ naming the path */
-export function readInput(path: string): Uint8Array {
-  try {
-    return new Uint8Array(readFileSync(path));
-  } catch (e) {
-    throw fromSystemError(e, 'E_IO_READ', path);
-  }
+/**
+ * Read a whole input file, bounded by the cap of its kind (a FIFO or /dev/zero is refused past it).
+ * @throws ImakitError E_IO_READ, E_IO_TOO_LARGE naming the path
+ */
+export function readInput(path: string, kind: InputKind): Uint8Array {
+  return readBoundedFile(path, kind);
 }
 
 /** The first (up to) 4 KiB of a file: enough to tell an ascii list from a binary one. */
@@ -44,7 +45,7 @@ export function readPcrOptions(
     const m = /^([A-Za-z0-9_-]+),(.+)$/.exec(spec);
     const bank = m && findHashAlgo(m[1]!.toLowerCase()) ? m[1]!.toLowerCase() : undefined;
     const file = bank ? m![2]! : spec;
-    const text = new TextDecoder().decode(readInput(file));
+    const text = new TextDecoder().decode(readInput(file, 'pcrs'));
     try {
       parts.push(parsePcrText(text, bank));
     } catch (e) {
@@ -100,8 +101,23 @@ export function fileSize(path: string): number {
  * @throws ImakitError E_IO_READ; CodecError for a malformed list
  */
 export function loadListFile(path: string, bank?: string, endian?: Endian): LoadedList {
-  return { path, ...decodeList(readInput(path), { bank, endian, nameBank: bankFromListName(path) }) };
+  const hints = { bank, endian, nameBank: bankFromListName(path) };
+  // a binary list's first entries are checked before the rest is read: /dev/zero or an event log
+  // is refused at once, not after reading up to the (large) cap of a list held in memory
+  const bytes = readBoundedFile(path, 'measurement-list', {
+    probe: {
+      bytes: LIST_PROBE_BYTES,
+      check: (head) => {
+        if (!looksAscii(head))
+          withPath(path, () => detectListFormat(head, { bank: bank ?? hints.nameBank, endian }));
+      },
+    },
+  });
+  return { path, ...decodeList(bytes, hints) };
 }
+
+/** How much of a list is probed before it is read whole (decodeList detects from 64 KiB too). */
+const LIST_PROBE_BYTES = 64 * 1024;
 
 /**
  * The live measurement list in securityfs: the classic `binary_runtime_measurements` when present,
@@ -127,6 +143,6 @@ export function liveListPath(dir?: string): string {
  * @throws ImakitError E_IO_READ; CodecError/ImakitError from the parser with `path` set
  */
 export function readEventLogFile(path: string): TcgEventLog {
-  const bytes = readInput(path);
+  const bytes = readInput(path, 'event-log');
   return withPath(path, () => parseEventLog(bytes));
 }

@@ -5,7 +5,7 @@
  * the checkpoint back on success. The orchestration behind `imakit log verify`.
  */
 import { basename } from 'node:path';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { ImakitError } from '../../errors.ts';
 import type { Endian } from '../../core/bytes/bytes.ts';
 import type { PcrValues } from '../../core/tcg/pcr-values.ts';
@@ -155,7 +155,9 @@ export async function verifyListFile(
   const report: ListFileReport = { list: path, pcrSource, status: 'fail' };
   try {
     const cpText =
-      o.checkpoint !== undefined && existsSync(o.checkpoint) ? readFileSync(o.checkpoint, 'utf8') : undefined;
+      o.checkpoint !== undefined && existsSync(o.checkpoint)
+        ? new TextDecoder().decode(readInput(o.checkpoint, 'checkpoint'))
+        : undefined;
     if (cpText !== undefined && !keepAll && !keepSigs && !hook) {
       const cp = parseCheckpoint(cpText);
       report.resume = await resumeMeasurementList(() => readFileChunks(path), cp, {
@@ -220,7 +222,10 @@ export async function verifyListFile(
       endian,
     );
   if (o.ascii !== undefined) {
-    const asc = parseAsciiList(new TextDecoder('latin1').decode(readInput(o.ascii)), endian);
+    const asc = parseAsciiList(
+      new TextDecoder('latin1').decode(readInput(o.ascii, 'measurement-list')),
+      endian,
+    );
     report.crossCheck = crossCheckAsciiBinary(asc, keep, endian);
     if (report.crossCheck.length > 0) report.status = 'fail';
   }

@@ -3,7 +3,8 @@
  * (hex text, kernel 5.11+) and TPM 1.2 `/sys/class/tpm/tpm0/device/pcrs` (`PCR-NN: AA BB …`).
  * Paths are adapter defaults, not literals in logic (style.md practice 11).
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+import { readBoundedText } from '../fs/bounded-read.ts';
 import { join } from 'node:path';
 import { fromSystemError } from '../../errors.ts';
 import { fromHex } from '../../core/bytes/bytes.ts';
@@ -38,7 +39,7 @@ export function readSysfsPcrs(
     for (const i of indexes) {
       const p = join(dir, d, String(i));
       try {
-        values.set(i, fromHex(readFileSync(p, 'utf8').trim(), p));
+        values.set(i, fromHex(readBoundedText(p, 'pcrs').trim(), p));
       } catch (e) {
         throw fromSystemError(e, 'E_IO_READ', p);
       }
@@ -49,7 +50,7 @@ export function readSysfsPcrs(
     // TPM 1.2: one text file with the SHA-1 bank
     const p = join(dir, 'device', 'pcrs');
     try {
-      out.set('sha1', parseEvmctlPcrs(readFileSync(p, 'utf8'), 'sha1'));
+      out.set('sha1', parseEvmctlPcrs(readBoundedText(p, 'pcrs'), 'sha1'));
     } catch (e) {
       throw fromSystemError(e, 'E_IO_READ', p);
     }

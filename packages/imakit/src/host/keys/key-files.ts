@@ -14,7 +14,6 @@ import {
   fsyncSync,
   linkSync,
   openSync,
-  readFileSync,
   renameSync,
   unlinkSync,
   writeSync,
@@ -23,6 +22,7 @@ import {
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { fromSystemError, ImakitError } from '../../errors.ts';
+import { readBoundedFile, type InputKind } from '../fs/bounded-read.ts';
 
 /** Mode of secret files. */
 export const SECRET_MODE = 0o600;
@@ -112,13 +112,13 @@ export function writePublicFile(
 }
 
 /**
- * Read a key, certificate or blob file.
- * @throws ImakitError E_IO_READ
+ * Read a key, certificate or blob file, bounded by the cap of its kind (`--key /dev/zero` is
+ * refused after 1 MiB instead of read forever).
+ * @throws ImakitError E_IO_READ, E_IO_TOO_LARGE
  */
-export function readKeyFile(path: string): Uint8Array {
-  try {
-    return new Uint8Array(readFileSync(path));
-  } catch (e) {
-    throw fromSystemError(e, 'E_IO_READ', path);
-  }
+export function readKeyFile(
+  path: string,
+  kind: Extract<InputKind, 'key' | 'certificate' | 'evm-key'> = 'key',
+): Uint8Array {
+  return readBoundedFile(path, kind);
 }

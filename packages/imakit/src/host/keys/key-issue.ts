@@ -144,7 +144,7 @@ export function createSigningKeyFiles(
         `no CA in ${o.caDir}: ${basename(p)} is missing (create one with \`imakit keys ca --out ${o.caDir}\`)`,
         { path: p },
       );
-  const caCert = parseCertificate(certDer(readKeyFile(caPath), caPath));
+  const caCert = parseCertificate(certDer(readKeyFile(caPath, 'certificate'), caPath));
   const caKey = privateKeyObject(readKeyFile(caKeyPath), o.caPass, caKeyPath);
   const k = generateKeyPair(o.spec);
   const c = buildCertificate({
@@ -268,7 +268,7 @@ export function createEvmKeyFiles(o: {
   readonly plainOut?: string;
   readonly write?: WriteKeyFileOptions;
 }): string {
-  const r = newEvmKeyBlob({ masterKey: readKeyFile(o.kmk), len: o.len, masterDesc: o.masterDesc });
+  const r = newEvmKeyBlob({ masterKey: readKeyFile(o.kmk, 'evm-key'), len: o.len, masterDesc: o.masterDesc });
   const w = o.write ?? {};
   writeSecretFile(o.out, r.payloadHex, w);
   if (o.plainOut !== undefined) writeSecretFile(o.plainOut, r.plain, w);
@@ -287,10 +287,10 @@ export function decryptEvmKeyFile(
   out: string,
   w: WriteKeyFileOptions = {},
 ): number {
-  const data = readKeyFile(blob);
+  const data = readKeyFile(blob, 'evm-key');
   let plain: Uint8Array;
   try {
-    plain = decryptEvmKeyBlob(data, readKeyFile(kmk));
+    plain = decryptEvmKeyBlob(data, readKeyFile(kmk, 'evm-key'));
   } catch (e) {
     if (e instanceof ImakitError) throw new ImakitError(e.code, e.detail, { ...e.context, path: blob });
     throw e;

@@ -3,8 +3,8 @@
  * preflight`): a built-in name (the boot policy, `ima_policy=NAME`) or a policy file written after
  * boot (a custom policy, parsed with the profile's rules: formats.md §5, pitfalls 25 and 28).
  */
-import { readFileSync } from 'node:fs';
-import { ImakitError, fromSystemError } from '../../errors.ts';
+import { ImakitError } from '../../errors.ts';
+import { readBoundedFile } from '../fs/bounded-read.ts';
 import {
   builtinPolicyText,
   parseBuiltinRules,
@@ -34,12 +34,7 @@ export interface LoadedRules {
 
 /** Read a policy file (E_IO_READ with its path). */
 export function readPolicyFile(path: string): string {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw fromSystemError(e, 'E_IO_READ', path);
-  }
+  const bytes = readBoundedFile(path, 'policy');
   // A binary file given as the policy would otherwise be reported as hundreds of unknown
   // "keywords" made of its bytes: a NUL never occurs in a text policy, so name it once.
   const nul = bytes.indexOf(0);

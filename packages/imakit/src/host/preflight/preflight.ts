@@ -10,7 +10,7 @@
  * once per batch. Small trees are judged inline (a worker's start-up costs more than they do).
  * The library never prints: progress goes to `hooks.onProgress`.
  */
-import { readdirSync, readFileSync, statfsSync, lstatSync } from 'node:fs';
+import { readdirSync, statfsSync, lstatSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, relative } from 'node:path';
 import { ImakitError, fromSystemError } from '../../errors.ts';
@@ -22,6 +22,7 @@ import { getProfile, DEFAULT_PROFILE } from '../../kernel/profiles.ts';
 import { loadPolicyRules } from './policy-source.ts';
 import { readEvmHmacKey, type EvmHmacKeySource } from '../label/evm-file.ts';
 import { readFsUuid } from '../fs/fs-uuid.ts';
+import { readBoundedFile } from '../fs/bounded-read.ts';
 import {
   PreflightJudge,
   type FileJudgement,
@@ -253,11 +254,7 @@ function buildSetup(root: string, opts: PreflightOptions): JudgeSetup {
   ];
   const keys = (opts.keys ?? []).map((k, i) => {
     if (k instanceof Uint8Array) return { source: `key ${i + 1}`, data: k };
-    try {
-      return { source: k, data: new Uint8Array(readFileSync(k)) };
-    } catch (e) {
-      throw fromSystemError(e, 'E_IO_READ', k);
-    }
+    return { source: k, data: readBoundedFile(k, 'certificate') };
   });
   return {
     profile: profile.name,

@@ -23,8 +23,7 @@ export const MAX_BZIP2_BYTES = 1024 * 1024 * 1024;
 /** fzstd decodes whatever a push holds; small pushes bound one step's output (a block is ≤128 KiB). */
 const ZSTD_PUSH_BYTES = 16 * 1024;
 // xz-decompress is a CommonJS bundle: under ESM its exports sit on `default`
-const { XzReadableStream } = ((xzModule as { default?: typeof xzModule }).default ??
-  xzModule) as typeof xzModule;
+const { XzReadableStream } = (xzModule as unknown as { default?: typeof xzModule }).default ?? xzModule;
 
 /**
  * Decompressed bytes allowed: per member and in total over a run. One budget object per run (no

@@ -44,6 +44,8 @@ export interface FileDigests {
   readonly digests: Map<string, Uint8Array>;
   /** fs-verity file digest, when requested */
   readonly verity?: Uint8Array;
+  /** the algorithm of `verity` */
+  readonly verityAlgo?: FsVerityAlgo;
 }
 
 /** A human description of a non-regular file type, for E_IO_NOT_REGULAR. */
@@ -161,6 +163,6 @@ function hashOpenFd(
   const digests = new Map<string, Uint8Array>();
   for (const [name, h] of named) digests.set(name, h.digest());
   return verity !== null
-    ? { path, size: total, digests, verity: verity.digest() }
+    ? { path, size: total, digests, verity: verity.digest(), verityAlgo: verity.algo }
     : { path, size: total, digests };
 }

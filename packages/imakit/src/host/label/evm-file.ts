@@ -182,7 +182,7 @@ export function verifyEvmFile(path: string, o: VerifyEvmFileOptions): EvmFileVer
   type K = NonNullable<EvmFileVerdict['kind']>;
   const out = (v: Omit<EvmFileVerdict, 'path' | 'notEstablished'>, ne: readonly string[] = []) =>
     fileVerdict<K>(path, v, ne);
-  const v = readParsedLabel<K, EvmXattr>(path, name, parseEvmXattr);
+  const v = readParsedLabel<K, EvmXattr>(path, name, parseEvmXattr, undefined, o.file);
   if (isFileVerdict<K>(v)) return v;
   const kind: EvmInputKind = v.kind === 'hmac' ? 'hmac' : v.portable ? 'portable' : 'signature';
   let input: Uint8Array;

@@ -6,7 +6,8 @@
 import { isImakitError, type ErrorCode } from '../../errors.ts';
 import type { SigVerdict } from '../../core/labels/ima-signature.ts';
 import { requireRegularFile } from '../fs/regular-file.ts';
-import { getXattr } from '../fs/xattr.ts';
+import { fgetXattr, getXattr } from '../fs/xattr.ts';
+import type { OpenFile } from '../fs/open-file.ts';
 
 /** Fields of every per-file verdict; `kind` is specific to the label checked. */
 export interface FileVerdict<K extends string> {
@@ -40,7 +41,7 @@ export function errorVerdict<K extends string>(path: string, e: unknown): FileVe
 
 /**
  * Read and decode the label to check: `override` (e.g. a `.sig` file) or the xattr `name` of the
- * regular file `path`, decoded with `parse`.
+ * regular file `path` (read through `file` when it is already open), decoded with `parse`.
  * @returns the decoded value, or the verdict that ends the check: `error` (missing file, symlink,
  *   device…), `no-label`, `fail` with the codec's code (malformed), `unsupported` (v1 signature)
  */
@@ -49,11 +50,12 @@ export function readParsedLabel<K extends string, T extends { readonly kind: str
   name: string,
   parse: (bytes: Uint8Array) => T,
   override?: Uint8Array,
+  file?: OpenFile,
 ): Exclude<T, { readonly kind: 'signature-v1' }> | FileVerdict<K> {
   let raw: Uint8Array | null;
   try {
-    requireRegularFile(path);
-    raw = override ?? getXattr(path, name);
+    if (file === undefined) requireRegularFile(path);
+    raw = override ?? (file === undefined ? getXattr(path, name) : fgetXattr(file.fd, name, path));
   } catch (e) {
     return errorVerdict<K>(path, e);
   }

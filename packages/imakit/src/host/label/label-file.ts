@@ -22,7 +22,7 @@ import {
   verifySignatureValue,
   type SigVerdict,
 } from '../../core/labels/ima-signature.ts';
-import { hashFileSync } from '../fs/file-hash.ts';
+import { hashFileSync, type FileDigests } from '../fs/file-hash.ts';
 import { readKeyFile } from '../keys/key-files.ts';
 import { fsetXattr } from '../fs/xattr.ts';
 import { requireRegularFile } from '../fs/regular-file.ts';
@@ -258,6 +258,10 @@ export interface VerifyImaFileOptions {
   readonly xattrName?: string;
   /** check this value instead of reading the xattr (evmctl `--sigfile`) */
   readonly value?: Uint8Array;
+  /** read the label and content through this open file (tree verification) */
+  readonly file?: OpenFile;
+  /** digests already computed over `file` (by the hash pool); missing ones are computed here */
+  readonly hashed?: FileDigests;
 }
 
 const NOT_ESTABLISHED_COMMON = [
@@ -283,12 +287,18 @@ export function verifyImaFile(path: string, opts: VerifyImaFileOptions): ImaFile
   const name = opts.xattrName ?? 'security.ima';
   const out = (v: Omit<ImaFileVerdict, 'path' | 'notEstablished'>, ne: readonly string[] = []) =>
     fileVerdict<ImaLabelKind>(path, v, ne);
-  const label = readParsedLabel<ImaLabelKind, ImaXattr>(path, name, parseImaXattr, opts.value);
+  const label = readParsedLabel<ImaLabelKind, ImaXattr>(path, name, parseImaXattr, opts.value, opts.file);
   if (isFileVerdict<ImaLabelKind>(label)) return label;
+  const digestOf = (algo: HashAlgo): Uint8Array =>
+    opts.hashed?.digests.get(algo.name) ?? digestFile(path, [algo], undefined, opts.file)[0]!;
+  const verityOf = (algo: HashAlgo): Uint8Array =>
+    opts.hashed?.verity !== undefined && opts.hashed.verityAlgo === algo.name
+      ? opts.hashed.verity
+      : verityDigestFile(path, algo, opts.file);
   if (label.kind === 'digest') {
     let digest: Uint8Array;
     try {
-      digest = digestFile(path, [label.algo])[0]!;
+      digest = digestOf(label.algo);
     } catch (e) {
       return errorVerdict(path, e);
     }
@@ -309,11 +319,7 @@ export function verifyImaFile(path: string, opts: VerifyImaFileOptions): ImaFile
   const verity = label.sig.xattrType === 0x06;
   let v: SigVerdict;
   try {
-    v = verifySignatureValue(
-      label.sig,
-      (algo) => (verity ? verityDigestFile(path, algo) : digestFile(path, [algo])[0]!),
-      opts.keyring,
-    );
+    v = verifySignatureValue(label.sig, (algo) => (verity ? verityOf(algo) : digestOf(algo)), opts.keyring);
   } catch (e) {
     return errorVerdict(path, e);
   }

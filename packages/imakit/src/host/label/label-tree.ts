@@ -27,8 +27,8 @@ import type { EvmConfig } from '../../core/evm/evm-config.ts';
 import { evmDigest, type EvmInputKind } from '../../core/evm/evm-input.ts';
 import { HashPool } from '../workers/hash-pool.ts';
 import { fgetXattr, flistXattrs, fsetXattr } from '../fs/xattr.ts';
-import { closeFile, openRegularFile, type OpenFile } from '../fs/open-file.ts';
-import { walkTree } from '../fs/walk.ts';
+import { closeFile, type OpenFile } from '../fs/open-file.ts';
+import { HardLinks, treeFiles } from '../fs/tree-files.ts';
 import { imaLabelIsCurrent, imaValueFromDigest, signatureIsCurrent } from './label-file.ts';
 import { evmFileInput, evmValueFromInput, type EvmValueRequest } from './evm-file.ts';
 
@@ -118,12 +118,6 @@ type Outcome =
   | { readonly kind: 'labelled' | 'unchanged'; readonly signatureKept: boolean }
   | { readonly kind: 'failed'; readonly code: ErrorCode; readonly message: string };
 
-/** An inode with several links, met during the run. */
-interface LinkedInode {
-  readonly paths: string[];
-  outcome?: Outcome;
-}
-
 /** Files in flight between walk and write: bounds memory whatever the tree size. */
 const IN_FLIGHT = 64;
 
@@ -149,7 +143,6 @@ export async function labelTree(opts: LabelTreeOptions): Promise<LabelTreeReport
   const changed: string[] = [];
   let files = 0;
   let inodes = 0;
-  let hardLinks = 0;
   let labelled = 0;
   let unchanged = 0;
   let signaturesKept = 0;
@@ -158,14 +151,12 @@ export async function labelTree(opts: LabelTreeOptions): Promise<LabelTreeReport
   let done = 0;
   let walked = false;
   const uuidCache = new Map<bigint, Uint8Array>();
-  // only inodes with more than one link are remembered, so memory follows the links, not the tree
-  const linked = new Map<string, LinkedInode>();
 
   const failureOf = (e: unknown): Outcome =>
     isImakitError(e)
       ? { kind: 'failed', code: e.code, message: e.message }
       : { kind: 'failed', code: 'E_INTERNAL', message: e instanceof Error ? e.message : String(e) };
-  const record = (path: string, o: Outcome): void => {
+  const links = new HardLinks<Outcome>((path, o) => {
     if (o.kind === 'failed') failures.push({ path, code: o.code, message: o.message });
     else {
       if (o.kind === 'labelled') {
@@ -176,13 +167,9 @@ export async function labelTree(opts: LabelTreeOptions): Promise<LabelTreeReport
     }
     done++;
     opts.onProgress?.(done, files, walked);
-  };
-  const fail = (path: string, e: unknown): void => {
-    const o = failureOf(e);
-    if (o.kind === 'failed') failures.push({ path, code: o.code, message: o.message });
-  };
+  });
 
-  const finish = async (file: OpenFile, links: LinkedInode | undefined): Promise<void> => {
+  const finish = async (file: OpenFile): Promise<void> => {
     let outcome: Outcome;
     try {
       const r = await pool.hash(file.path, [opts.algo], { fd: file.fd });
@@ -194,73 +181,41 @@ export async function labelTree(opts: LabelTreeOptions): Promise<LabelTreeReport
     } finally {
       closeFile(file);
     }
-    if (links === undefined) record(file.path, outcome);
-    else {
-      links.outcome = outcome;
-      for (const p of links.paths) record(p, outcome);
-    }
+    links.settle(file, outcome);
   };
 
   const inflight = new Set<Promise<void>>();
   try {
-    for (const root of opts.roots) {
-      for await (const e of walkTree(root, {
-        oneFileSystem: opts.oneFileSystem ?? false,
-        exclude: opts.exclude ?? [],
-      })) {
-        if (e.kind === 'error') {
-          fail(
-            e.path,
-            new ImakitError('E_IO_READ', `${e.error.code ?? 'error'}: ${e.error.message}`, { path: e.path }),
-          );
-          continue;
-        }
-        if (e.type !== 'file') {
-          skipped++;
-          continue;
-        }
-        let file: OpenFile;
-        try {
-          file = openRegularFile(e.path);
-        } catch (err) {
-          fail(e.path, err);
-          continue;
-        }
-        let keep = false;
-        try {
-          if (opts.owner !== undefined && Number(file.stat.uid) !== opts.owner) {
-            skipped++;
-            continue;
-          }
-          if (opts.skipLabelled === true && hasBothLabels(file, names)) {
-            skipped++;
-            continue;
-          }
-          files++;
-          let links: LinkedInode | undefined;
-          if (file.stat.nlink > 1n) {
-            const id = `${file.stat.dev}:${file.stat.ino}`;
-            const seen = linked.get(id);
-            if (seen !== undefined) {
-              hardLinks++;
-              if (seen.outcome !== undefined) record(e.path, seen.outcome);
-              else seen.paths.push(e.path);
-              continue;
-            }
-            links = { paths: [e.path] };
-            linked.set(id, links);
-          }
-          inodes++;
-          keep = true;
-          const p = finish(file, links).then(() => {
-            inflight.delete(p);
-          });
-          inflight.add(p);
-        } finally {
-          if (!keep) closeFile(file);
-        }
-        if (inflight.size >= IN_FLIGHT) await Promise.race(inflight);
+    for await (const it of treeFiles(opts.roots, {
+      oneFileSystem: opts.oneFileSystem ?? false,
+      exclude: opts.exclude ?? [],
+      ...(opts.owner !== undefined ? { owner: opts.owner } : {}),
+    })) {
+      if (it.kind === 'error') {
+        failures.push({ path: it.path, code: it.error.code, message: it.error.message });
+        continue;
       }
+      if (it.kind === 'skipped') {
+        skipped++;
+        continue;
+      }
+      const file = it.file;
+      if (opts.skipLabelled === true && hasBothLabels(file, names)) {
+        closeFile(file);
+        skipped++;
+        continue;
+      }
+      files++;
+      if (!links.first(file)) {
+        closeFile(file);
+        continue;
+      }
+      inodes++;
+      const p = finish(file).then(() => {
+        inflight.delete(p);
+      });
+      inflight.add(p);
+      if (inflight.size >= IN_FLIGHT) await Promise.race(inflight);
     }
     walked = true;
     opts.onProgress?.(done, files, walked);
@@ -273,7 +228,7 @@ export async function labelTree(opts: LabelTreeOptions): Promise<LabelTreeReport
     dryRun: opts.dryRun ?? false,
     files,
     inodes,
-    hardLinks,
+    hardLinks: links.hardLinks,
     labelled,
     unchanged,
     signaturesKept,

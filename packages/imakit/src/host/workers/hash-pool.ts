@@ -183,7 +183,13 @@ export class HashPool {
       else if (r.ok)
         p.resolve(
           r.verity !== undefined
-            ? { path: p.job.path, size: r.size, digests: r.digests, verity: r.verity }
+            ? {
+                path: p.job.path,
+                size: r.size,
+                digests: r.digests,
+                verity: r.verity,
+                ...(p.job.verity !== undefined ? { verityAlgo: p.job.verity } : {}),
+              }
             : { path: p.job.path, size: r.size, digests: r.digests },
         );
       else p.reject(rebuildError(r.error));

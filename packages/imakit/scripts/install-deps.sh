@@ -8,11 +8,11 @@ PKGS=(
   qemu-system-x86 qemu-utils busybox-static ovmf
   python3-cryptography bc file
   linux-kbuild-6.1
-  rpm
+  rpm zstd
 )
 need=0
 for c in evmctl openssl getfattr fsverity keyctl mkfs.ext4 cpio xxd tpm2_eventlog swtpm swtpm_setup \
-  qemu-system-x86_64 busybox rpm rpmbuild; do
+  qemu-system-x86_64 busybox rpm rpmbuild zstd; do
   command -v "$c" >/dev/null 2>&1 || need=1
 done
 [ -e /usr/lib/x86_64-linux-gnu/libtss2-tcti-swtpm.so.0 ] || need=1

@@ -3,3 +3,9 @@ export declare function chooseEntry(
   root: string,
   env: Record<string, string | undefined>,
 ): { kind: 'dist' | 'source'; reason: string };
+
+/** The build stamp's file name in dist/. */
+export declare const STAMP: string;
+
+/** The stamp text the build writes for the package at `root`. */
+export declare function stampText(root: string): string;

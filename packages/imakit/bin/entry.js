@@ -1,8 +1,39 @@
-// Which CLI entry the launcher runs: the compiled dist/ (scripts/build.mjs) when its stamp is newer
-// than every file under src/, else the TypeScript sources through tsx. A stale build is never run;
+// Which CLI entry the launcher runs: the bundle dist/cli.cjs (scripts/build.mjs), or the TypeScript
+// sources through tsx. A stale build is never run: in a checkout the bundle runs only while its
+// stamp is newer than every file under src/. An installed package (under node_modules) has sources
+// nobody edits, so there the build says so in its stamp and the launcher stats nothing: the walk
+// costs a few milliseconds per command, a large share of a short command's start-up.
 // IMAKIT_FROM_SOURCE=1 forces the sources.
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, sep } from 'node:path';
+
+/** The build stamp's name, in dist/. */
+export const STAMP = '.built';
+
+/**
+ * The stamp the build writes: `watch` says whether the launcher must compare it with src/.
+ * @param {string} root the package directory
+ * @returns {string} the stamp file's contents
+ */
+export function stampText(root) {
+  const installed = root.split(sep).includes('node_modules');
+  return `${JSON.stringify({ built: new Date().toISOString(), watch: installed ? null : 'src' })}\n`;
+}
+
+/**
+ * The first file under `dir` modified after `than` (ms since the epoch).
+ * @returns {string | undefined} its path relative to `dir`
+ */
+function newerThan(dir, than, rel = '') {
+  for (const d of readdirSync(join(dir, rel), { withFileTypes: true })) {
+    const r = rel === '' ? d.name : `${rel}/${d.name}`;
+    if (d.isDirectory()) {
+      const found = newerThan(dir, than, r);
+      if (found !== undefined) return found;
+    } else if (statSync(join(dir, r)).mtimeMs > than) return r;
+  }
+  return undefined;
+}
 
 /**
  * @param {string} root the package directory
@@ -12,15 +43,23 @@ import { join } from 'node:path';
 export function chooseEntry(root, env) {
   if (env.IMAKIT_FROM_SOURCE === '1') return { kind: 'source', reason: 'IMAKIT_FROM_SOURCE=1' };
   let built;
+  let stamp;
   try {
-    built = statSync(join(root, 'dist', '.built')).mtimeMs;
+    const path = join(root, 'dist', STAMP);
+    built = statSync(path).mtimeMs;
+    stamp = readFileSync(path, 'utf8');
+    statSync(join(root, 'dist', 'cli.cjs'));
   } catch {
     return { kind: 'source', reason: 'no build (npm run build)' };
   }
-  const src = join(root, 'src');
-  for (const rel of readdirSync(src, { recursive: true })) {
-    const m = statSync(join(src, String(rel))).mtimeMs;
-    if (m > built) return { kind: 'source', reason: `src/${rel} is newer than the build` };
+  let watch = 'src';
+  try {
+    watch = JSON.parse(stamp).watch;
+  } catch {
+    // a stamp from an older build (a bare date): compare, as that build's launcher did
   }
+  if (watch === null) return { kind: 'dist', reason: 'installed build' };
+  const newer = newerThan(join(root, 'src'), built);
+  if (newer !== undefined) return { kind: 'source', reason: `src/${newer} is newer than the build` };
   return { kind: 'dist', reason: 'build is up to date' };
 }

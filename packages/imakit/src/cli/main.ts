@@ -2,7 +2,6 @@
  * imakit's CLI entry. Flags become options objects, one library call does the work, the result is
  * rendered as text or `--json`, and the exit status is set here and only here.
  */
-import { Command, CommanderError } from 'commander';
 import { isImakitError, EXIT } from '../errors.ts';
 import type { CommandContext } from './command.ts';
 import { COMMANDS } from './commands/index.ts';
@@ -19,6 +18,9 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
     const { runEvmctl } = await import('./evmctl/index.ts');
     return runEvmctl(argv.slice(1), io);
   }
+  // commander is loaded only here: the evmctl drop-in (often run once per file from find -exec,
+  // issue 10 item 11) never needs it
+  const { Command, CommanderError } = await import('commander');
   let exitCode: number = EXIT.OK;
   const program = new Command('imakit')
     .description('The Linux integrity subsystem (IMA/EVM) in TypeScript')

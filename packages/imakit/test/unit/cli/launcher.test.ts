@@ -1,15 +1,17 @@
 /**
- * The launcher (bin/imakit.js, bin/entry.js) runs the compiled CLI only while its build is newer
- * than every source file, and the compiled CLI (scripts/build.mjs into a scratch package) gives the
- * same output as the sources for commands that start each kind of worker thread: the list-replay
- * offload (a list over 4 MiB), the hash pool (`label`) and the preflight pool (`--workers 2`).
+ * The launcher (bin/imakit.js, bin/entry.js) runs the bundled CLI only while its build is newer
+ * than every source file (in a checkout; an installed build is trusted without a walk), and the
+ * bundle (scripts/build.mjs into a scratch package) gives the same output as the sources for the
+ * evmctl drop-in and for commands that start each kind of worker thread: the list-replay offload
+ * (a list over 4 MiB), the hash pool (`label`) and the preflight pool (`--workers 2`). The bundle is
+ * compiled with its V8 code cache.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, symlinkSync, utimesSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT, run, tempDir } from '../../helpers.ts';
-import { chooseEntry } from '../../../bin/entry.js';
+import { chooseEntry, stampText } from '../../../bin/entry.js';
 import { buildList } from '../core/ima-list/build-list.ts';
 import { renderEvmctlPcrs } from '../../../src/core/tcg/pcr-values.ts';
 import { OFFLOAD_MIN_BYTES } from '../../../src/host/attest/list-replay-offload.ts';
@@ -25,25 +27,50 @@ function untimed(x: unknown): unknown {
   );
 }
 
-test('chooseEntry: dist only when its stamp is newer than every source file', () => {
+test('chooseEntry: the bundle only when its stamp is newer than every source file', () => {
   const { dir, cleanup } = tempDir();
   try {
-    mkdirSync(join(dir, 'src/core'), { recursive: true });
-    writeFileSync(join(dir, 'src/core/a.ts'), '');
+    mkdirSync(join(dir, 'src/core/deep'), { recursive: true });
+    writeFileSync(join(dir, 'src/core/deep/a.ts'), '');
     writeFileSync(join(dir, 'src/b.ts'), '');
     assert.equal(chooseEntry(dir, {}).kind, 'source', 'no build');
     mkdirSync(join(dir, 'dist'));
-    writeFileSync(join(dir, 'dist/.built'), '');
+    writeFileSync(join(dir, 'dist/.built'), stampText(dir));
+    assert.deepEqual(
+      chooseEntry(dir, {}),
+      { kind: 'source', reason: 'no build (npm run build)' },
+      'no bundle',
+    );
+    writeFileSync(join(dir, 'dist/cli.cjs'), '');
     const old = new Date(Date.now() - 60_000);
-    utimesSync(join(dir, 'src/core/a.ts'), old, old);
+    utimesSync(join(dir, 'src/core/deep/a.ts'), old, old);
     utimesSync(join(dir, 'src/b.ts'), old, old);
     assert.deepEqual(chooseEntry(dir, {}), { kind: 'dist', reason: 'build is up to date' });
     assert.equal(chooseEntry(dir, { IMAKIT_FROM_SOURCE: '1' }).kind, 'source');
     const later = new Date(Date.now() + 60_000);
-    utimesSync(join(dir, 'src/core/a.ts'), later, later);
+    utimesSync(join(dir, 'src/core/deep/a.ts'), later, later);
     const e = chooseEntry(dir, {});
     assert.equal(e.kind, 'source');
-    assert.match(e.reason, /src\/core\/a\.ts is newer/);
+    assert.match(e.reason, /src\/core\/deep\/a\.ts is newer/);
+    // a stamp from before the bundle (a bare date) still means: compare
+    writeFileSync(join(dir, 'dist/.built'), `${new Date().toISOString()}\n`);
+    assert.equal(chooseEntry(dir, {}).kind, 'source');
+  } finally {
+    cleanup();
+  }
+});
+
+test('chooseEntry: an installed build (under node_modules) is run without looking at src/', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const root = join(dir, 'node_modules/imakit');
+    mkdirSync(join(root, 'dist'), { recursive: true });
+    assert.equal(JSON.parse(stampText(root)).watch, null);
+    assert.equal(JSON.parse(stampText(dir)).watch, 'src');
+    writeFileSync(join(root, 'dist/.built'), stampText(root));
+    writeFileSync(join(root, 'dist/cli.cjs'), '');
+    // no src/ at all: a walk would throw
+    assert.deepEqual(chooseEntry(root, {}), { kind: 'dist', reason: 'installed build' });
   } finally {
     cleanup();
   }
@@ -57,7 +84,8 @@ test('the compiled CLI equals the sources, worker threads included', () => {
     mkdirSync(pkg);
     for (const f of ['package.json', 'tsconfig.json', 'tsconfig.build.json'])
       cpSync(join(REPO_ROOT, f), join(pkg, f));
-    for (const d of ['src', 'bin', 'scripts']) cpSync(join(REPO_ROOT, d), join(pkg, d), { recursive: true });
+    for (const d of ['src', 'bin', 'scripts', 'test/vectors'])
+      cpSync(join(REPO_ROOT, d), join(pkg, d), { recursive: true });
     // dependencies are hoisted to the workspace root's node_modules
     symlinkSync(join(REPO_ROOT, '../../node_modules'), join(pkg, 'node_modules'));
     symlinkSync(join(REPO_ROOT, 'build'), join(pkg, 'build'));
@@ -78,6 +106,32 @@ test('the compiled CLI equals the sources, worker threads included', () => {
     for (let i = 0; i < 20; i++) writeFileSync(join(tree, `f${i}`), `file ${i}\n`.repeat(i + 1));
     cpSync('/bin/true', join(tree, 'bin/true'));
 
+    // the evmctl drop-in on a file signed by evmctl, and on one it did not sign
+    for (const f of ['good', 'bad']) writeFileSync(join(dir, f), `${f}\n`);
+    const key = join(REPO_ROOT, 'test/vectors/rsa2048.key');
+    const s = run('evmctl', ['ima_sign', '-a', 'sha256', '-k', key, '--sigfile', join(dir, 'good')]);
+    assert.equal(s.status, 0, s.stderr);
+    const cert = join(REPO_ROOT, 'test/vectors/rsa2048.cer');
+    const env = { ...process.env, IMAKIT_LAUNCH_TRACE: '1' };
+    for (const f of ['good', 'bad']) {
+      const argv = ['evmctl', 'ima_verify', '--sigfile', '--key', cert, join(dir, f)];
+      const bundled = run(process.execPath, [join(pkg, 'bin/imakit.js'), ...argv], { env, cwd: dir });
+      const source = run(process.execPath, [join(pkg, 'bin/imakit.js'), ...argv], {
+        env: { ...env, IMAKIT_FROM_SOURCE: '1' },
+        cwd: dir,
+      });
+      // the bundle ran, with its code cache accepted
+      assert.equal(bundled.stderr.split('\n')[0], 'imakit: dist (build is up to date)', bundled.stderr);
+      assert.doesNotMatch(bundled.stderr, /without the code cache/);
+      assert.equal(bundled.status, f === 'good' ? 0 : 1, bundled.stderr);
+      assert.equal(bundled.status, source.status);
+      assert.equal(bundled.stdout, source.stdout);
+      assert.equal(
+        bundled.stderr.split('\n').slice(1).join('\n'),
+        source.stderr.split('\n').slice(1).join('\n'),
+      );
+    }
+
     const commands = [
       [
         'log',
@@ -93,7 +147,6 @@ test('the compiled CLI equals the sources, worker threads included', () => {
       ['preflight', tree, '--builtin', 'appraise_tcb', '--profile', 'debian-6.1', '--workers', '2', '--json'],
     ];
     for (const argv of commands) {
-      const env = { ...process.env, IMAKIT_LAUNCH_TRACE: '1' };
       const compiled = run(process.execPath, [join(pkg, 'bin/imakit.js'), ...argv], { env, cwd: dir });
       const source = run(process.execPath, [join(pkg, 'bin/imakit.js'), ...argv], {
         env: { ...env, IMAKIT_FROM_SOURCE: '1' },
@@ -113,7 +166,7 @@ test('the compiled CLI equals the sources, worker threads included', () => {
       run(process.execPath, [join(pkg, 'bin/imakit.js'), ...commands[0]!], { cwd: dir }).stdout,
     ) as { status: string };
     assert.equal(v.status, 'pass');
-    assert.ok(readFileSync(join(pkg, 'dist/.built'), 'utf8').length > 0);
+    assert.equal(JSON.parse(readFileSync(join(pkg, 'dist/.built'), 'utf8')).watch, 'src');
   } finally {
     cleanup();
   }

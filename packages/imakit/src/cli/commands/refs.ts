@@ -20,9 +20,18 @@
 import type { Command } from 'commander';
 import { ImakitError } from '../../errors.ts';
 import type { ReferenceSet } from '../../core/refs/reference-set.ts';
-import { REFS_FORMATS, writeReferenceSet, type RefsFormat } from '../../host/refs/refs-file.ts';
+import { ReferenceSetBuilder } from '../../core/refs/reference-set.ts';
+import { diffReferenceSets } from '../../core/refs/refs-diff.ts';
+import { encodeRefsJson } from '../../core/refs/refs-json.ts';
+import {
+  loadReferenceSet,
+  REFS_FORMATS,
+  writeReferenceSet,
+  type RefsFormat,
+} from '../../host/refs/refs-file.ts';
 import type { CommandContext, CommandModule } from '../command.ts';
-import { printJson } from './attest-output.ts';
+import { createProgress } from '../progress.ts';
+import { collect, printJson } from './attest-output.ts';
 
 /** The output flags every generator shares (`--out FILE [--format …] [-a ALGO]`). */
 export interface RefsOutputFlags {
@@ -81,6 +90,246 @@ export function writeRefsOutput(
   return 0;
 }
 
+// ------------------------------------------------------------------------------- generators
+
+interface RootfsFlags extends RefsOutputFlags {
+  policy?: string;
+  builtin?: string;
+  profile?: string;
+  owner?: string;
+  oneFileSystem?: boolean;
+  prefix?: string;
+}
+
+function registerFromRootfs(refs: Command, ctx: CommandContext): void {
+  outputOptions(
+    refs
+      .command('from-rootfs')
+      .description(
+        'references for the files of a rootfs or mounted image (only those a policy would measure)',
+      )
+      .argument('<dir>', 'root directory')
+      .option('--policy <file>', 'IMA policy file: only files it would measure go in')
+      .option('--builtin <names>', 'built-in policy instead (tcb, appraise_tcb, ...; | or , separated)')
+      .option('--profile <name>', 'kernel profile for the policy (default mainline)')
+      .option('--owner <uid>', 'only files owned by this uid')
+      .option('--one-file-system', 'do not cross into other filesystems')
+      .option('--prefix <path>', "path of DIR on the target (default '/')"),
+  ).action((dir: string, f: RootfsFlags) =>
+    ctx.run(
+      async () => {
+        const { referencesFromRootfs } = await import('../../host/refs/from-rootfs.ts');
+        const owner = f.owner === undefined ? undefined : Number(f.owner);
+        if (owner !== undefined && (!Number.isInteger(owner) || owner < 0))
+          throw new ImakitError('E_USAGE', `--owner must be a uid (got '${f.owner}')`);
+        if (f.policy !== undefined && f.builtin !== undefined)
+          throw new ImakitError('E_USAGE', 'give --policy or --builtin, not both');
+        const progress = createProgress(ctx.io, { label: 'hash', json: f.json === true });
+        let lastTick = 0;
+        const started = Date.now();
+        const r = await referencesFromRootfs(dir, {
+          algo: f.algo ?? 'sha256',
+          ...(f.policy !== undefined ? { policy: { policyFile: f.policy } } : {}),
+          ...(f.builtin !== undefined ? { policy: { builtin: f.builtin } } : {}),
+          ...(f.profile !== undefined ? { profile: f.profile } : {}),
+          ...(owner !== undefined ? { owner } : {}),
+          oneFileSystem: f.oneFileSystem === true,
+          ...(f.prefix !== undefined ? { prefix: f.prefix } : {}),
+          onProgress: (files, _bytes, seen) => {
+            progress.setTotal(seen);
+            progress.tick(files - lastTick);
+            lastTick = files;
+          },
+        }).finally(() => progress.stop());
+        const seconds = (Date.now() - started) / 1000;
+        for (const e of r.errors.slice(0, 20)) ctx.io.stderr(`error: ${e.path}: ${e.message}\n`);
+        writeRefsOutput(ctx, r.set, f, {
+          files: r.files,
+          hashedBytes: r.bytes,
+          skippedByPolicy: r.skippedByPolicy,
+          skippedByOwner: r.skippedByOwner,
+          errors: r.errors.length,
+          seconds,
+        });
+        return r.errors.length > 0 ? 3 : 0;
+      },
+      { json: f.json === true },
+    ),
+  );
+}
+
+interface FromListFlags extends RefsOutputFlags {
+  eventlog?: string;
+  pcrs?: string[];
+}
+
+function registerFromList(refs: Command, ctx: CommandContext): void {
+  outputOptions(
+    refs
+      .command('from-list')
+      .description('learn references from the measurement list of a machine known to be good')
+      .argument('<list>', 'binary or ascii measurement list')
+      .option('--eventlog <file>', 'TCG event log: boot_aggregate values from its boot PCRs')
+      .option(
+        '--pcrs <[alg,]file>',
+        'PCR values (0-9): boot_aggregate values from them; repeatable',
+        collect,
+      ),
+  ).action((list: string, f: FromListFlags) =>
+    ctx.run(
+      async () => {
+        const { referencesFromListFile } = await import('../../host/refs/refs-impact.ts');
+        const r = referencesFromListFile(list, {
+          ...(f.algo !== undefined ? { algo: f.algo } : {}),
+          ...(f.eventlog !== undefined ? { eventlog: f.eventlog } : {}),
+          ...(f.pcrs !== undefined ? { pcrs: f.pcrs } : {}),
+        });
+        return writeRefsOutput(ctx, r.set, f, {
+          files: r.files,
+          violationsSkipped: r.violations,
+          notInterpreted: r.notInterpreted,
+          otherAlgorithm: r.otherAlgo,
+        });
+      },
+      { json: f.json === true },
+    ),
+  );
+}
+
+// ------------------------------------------------------------------------------------- tools
+
+function registerConvert(refs: Command, ctx: CommandContext): void {
+  refs
+    .command('convert')
+    .description('convert a reference set / Keylime policy / allowlist to another form')
+    .argument('<in>', 'input (form detected)')
+    .requiredOption('--out <file>', 'output file')
+    .option('--format <form>', 'imakit, json or keylime', 'imakit')
+    .option('--json', 'JSON summary')
+    .action((input: string, f: RefsOutputFlags) =>
+      ctx.run(() => writeRefsOutput(ctx, loadReferenceSet(input).set, f), { json: f.json === true }),
+    );
+}
+
+function registerMerge(refs: Command, ctx: CommandContext): void {
+  refs
+    .command('merge')
+    .description('merge reference sets, keeping every digest with its provenance')
+    .argument('<sets...>', 'reference sets (any form)')
+    .requiredOption('--out <file>', 'output file')
+    .option('--format <form>', 'imakit, json or keylime', 'imakit')
+    .option('--json', 'JSON summary')
+    .action((inputs: string[], f: RefsOutputFlags) =>
+      ctx.run(
+        () => {
+          const sets = inputs.map((i) => loadReferenceSet(i).set);
+          const algos = new Set(sets.map((s) => s.hashAlgo).filter((a) => a !== undefined));
+          const b = new ReferenceSetBuilder({ meta: { generator: 'imakit refs merge' } });
+          for (const s of sets) b.addSet(s);
+          if (algos.size === 1) b.setHashAlgo([...algos][0]);
+          return writeRefsOutput(ctx, b.build(), f, { inputs, hashAlgos: [...algos] });
+        },
+        { json: f.json === true },
+      ),
+    );
+}
+
+function registerDiff(refs: Command, ctx: CommandContext): void {
+  refs
+    .command('diff')
+    .description('what changed between two reference sets, per package')
+    .argument('<old>')
+    .argument('<new>')
+    .option('--json', 'JSON output')
+    .action((a: string, b: string, f: { json?: boolean }) =>
+      ctx.run(
+        () => {
+          const d = diffReferenceSets(loadReferenceSet(a).set, loadReferenceSet(b).set);
+          if (f.json) printJson(ctx.io, d);
+          else {
+            const out = (s: string): void => ctx.io.stdout(s + '\n');
+            out(
+              `${d.added} added, ${d.removed} removed, ${d.changed} changed, ${d.unchanged} unchanged paths`,
+            );
+            for (const p of d.packages) {
+              const v =
+                p.before.join(',') !== p.after.join(',')
+                  ? ` ${p.before.join(',') || '-'} -> ${p.after.join(',') || '-'}`
+                  : '';
+              out(`${p.package}${v}: +${p.added.length} -${p.removed.length} ~${p.changed.length}`);
+              for (const x of p.added.slice(0, 5)) out(`  + ${x}`);
+              for (const x of p.removed.slice(0, 5)) out(`  - ${x}`);
+              for (const x of p.changed.slice(0, 5)) out(`  ~ ${x.path}`);
+            }
+            for (const o of d.other) out(o);
+          }
+          return d.added + d.removed + d.changed + d.other.length === 0 ? 0 : 1;
+        },
+        { json: f.json === true },
+      ),
+    );
+}
+
+function registerImpact(refs: Command, ctx: CommandContext): void {
+  refs
+    .command('impact')
+    .description('which machines (recent lists) would fail under a new reference set, and why')
+    .requiredOption('--refs <file>', 'the new reference set (any form)')
+    .argument('<lists...>', "machines' recent measurement lists (binary or ascii)")
+    .option('--json', 'JSON output')
+    .action((lists: string[], f: { refs: string; json?: boolean }) =>
+      ctx.run(
+        async () => {
+          const { impactOfSet } = await import('../../host/refs/refs-impact.ts');
+          const r = impactOfSet(loadReferenceSet(f.refs).set, lists);
+          if (f.json) printJson(ctx.io, { refs: f.refs, machines: r });
+          else
+            for (const m of r) {
+              ctx.io.stdout(
+                `${m.status === 'pass' ? 'PASS' : 'FAIL'}  ${m.list}: ${m.summary.refused} of ${m.summary.entries} entries refused\n`,
+              );
+              for (const v of m.refused.slice(0, 10))
+                ctx.io.stdout(
+                  `  entry ${v.index} [${v.reason}] ${v.path}${v.detail ? `: ${v.detail}` : ''}\n`,
+                );
+            }
+          return r.every((m) => m.status === 'pass') ? 0 : 1;
+        },
+        { json: f.json === true },
+      ),
+    );
+}
+
+function registerShow(refs: Command, ctx: CommandContext): void {
+  refs
+    .command('show')
+    .description('summarize a reference set (any form)')
+    .argument('<file>')
+    .option('--json', 'JSON output (the set as imakit JSON)')
+    .action((file: string, f: { json?: boolean }) =>
+      ctx.run(
+        () => {
+          const l = loadReferenceSet(file);
+          const s = l.set;
+          if (f.json) ctx.io.stdout(encodeRefsJson(s));
+          else {
+            const out = (x: string): void => ctx.io.stdout(x + '\n');
+            out(`${file}: ${l.kind}`);
+            out(
+              `  ${s.digests.size} paths, hash ${s.hashAlgo ?? 'mixed/unknown'}, ${s.provenances.length} provenances`,
+            );
+            out(
+              `  ${s.keys.length} keys, ${s.excludes.length} excludes, ${s.bufs.length} ima-buf, ${s.keyringDigests.length} keyring digests, ${s.bootAggregates.length} boot_aggregate`,
+            );
+            for (const e of s.excludes) out(`  exclude (${e.anchor} match) ${e.pattern}`);
+          }
+          return 0;
+        },
+        { json: f.json === true },
+      ),
+    );
+}
+
 export const command: CommandModule = {
   name: 'refs',
   register(program, ctx) {
@@ -88,7 +337,12 @@ export const command: CommandModule = {
       .command('refs')
       .description('reference sets: generate (rootfs, list, packages), convert, merge, diff, impact');
     // generators and tools register here, one line each: registerX(refs, ctx)
-    void refs;
-    void ctx;
+    registerFromRootfs(refs, ctx);
+    registerFromList(refs, ctx);
+    registerConvert(refs, ctx);
+    registerShow(refs, ctx);
+    registerMerge(refs, ctx);
+    registerDiff(refs, ctx);
+    registerImpact(refs, ctx);
   },
 };

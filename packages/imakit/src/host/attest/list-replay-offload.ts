@@ -14,7 +14,6 @@
  * lists of a few MiB or more ({@link OFFLOAD_MIN_BYTES}).
  */
 import { statSync } from 'node:fs';
-import { CATALOGUE, ImakitError, type ErrorCode } from '../../errors.ts';
 import type {
   BankOffload,
   DeferredValues,
@@ -24,25 +23,13 @@ import type {
 } from '../../core/ima-list/replay.ts';
 import type { OffloadReply, OffloadRequest } from './list-replay-worker.ts';
 import { startModuleWorker } from '../workers/module-worker.ts';
+import { fromWorkerError } from '../workers/worker-protocol.ts';
 
 /** Chunks handed to the worker and not yet acknowledged, at most. */
 export const MAX_IN_FLIGHT = 4;
 
 /** Lists smaller than this are replayed in one thread (the worker's start-up would dominate). */
 export const OFFLOAD_MIN_BYTES = 4 << 20;
-
-function rebuild(m: Extract<OffloadReply, { type: 'error' }>): ImakitError {
-  const code: ErrorCode = Object.hasOwn(CATALOGUE, m.code) ? (m.code as ErrorCode) : 'E_INTERNAL';
-  const err = new ImakitError(code, m.message, m.context);
-  // keep the worker's formatted message instead of prefixing the context a second time
-  Object.defineProperty(err, 'message', {
-    value: m.message,
-    enumerable: false,
-    writable: true,
-    configurable: true,
-  });
-  return err;
-}
 
 /** Start one worker replay of `opts.banks`. */
 function startWorkerReplay(opts: ReplayOptions & { readonly valuesOnly?: boolean }): RemoteReplay {
@@ -69,7 +56,7 @@ function startWorkerReplay(opts: ReplayOptions & { readonly valuesOnly?: boolean
       if (m.chunk) spare.push(m.chunk);
       if (m.values) ready.push({ values: m.values, count: m.count ?? 0 });
     } else if (m.type === 'done') done = m.result;
-    else failure = rebuild(m);
+    else failure = fromWorkerError(m.error);
     wake();
   });
   worker.on('error', (e) => {

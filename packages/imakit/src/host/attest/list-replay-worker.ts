@@ -3,15 +3,15 @@
  * (typically sha256 beside the main thread's sha1) over the list's chunks with the same
  * ListReplayer and ChunkScanner as the local pass, and returns the banks' outcome and state.
  * Messages: `start` (ReplayOptions), `chunk` (a transferred Uint8Array, acknowledged with `ack`),
- * `end` → `done`; any error → `error` (code, message, context) and the worker stops. With
+ * `end` → `done`; any error → `error` (worker-protocol.ts) and the worker stops. With
  * `valuesOnly` every `ack` also carries the emitted banks' values of the entries the chunk completed
  * (ListReplayer.valuesInto); a spent values buffer may come back with a later `chunk`.
  */
-import { parentPort } from 'node:worker_threads';
-import { isImakitError } from '../../errors.ts';
+import type { MessagePort } from 'node:worker_threads';
 import { ChunkScanner, type EntryCursor } from '../../core/ima-list/binary.ts';
 import { ListReplayer, type ReplayOptions, type RemoteReplayResult } from '../../core/ima-list/replay.ts';
 import { nativeHashes } from '../workers/native-hash.ts';
+import { poolPort, toWorkerError, type WorkerError } from '../workers/worker-protocol.ts';
 
 /** Main → worker. */
 export type OffloadRequest =
@@ -29,14 +29,9 @@ export type OffloadReply =
       readonly count?: number;
     }
   | { readonly type: 'done'; readonly result: RemoteReplayResult }
-  | {
-      readonly type: 'error';
-      readonly code: string;
-      readonly message: string;
-      readonly context: Record<string, unknown>;
-    };
+  | { readonly type: 'error'; readonly error: WorkerError };
 
-function serve(port: NonNullable<typeof parentPort>): void {
+function serve(port: MessagePort): void {
   let replayer: ListReplayer | undefined;
   let scanner: ChunkScanner | undefined;
   let feed: ((c: EntryCursor) => void) | undefined;
@@ -95,16 +90,12 @@ function serve(port: NonNullable<typeof parentPort>): void {
         port.close();
       }
     } catch (e) {
-      const err = e instanceof Error ? e : new Error(String(e));
-      reply({
-        type: 'error',
-        code: isImakitError(e) ? e.code : 'E_INTERNAL',
-        message: err.message,
-        context: isImakitError(e) ? { ...e.context } : {},
-      });
+      reply({ type: 'error', error: toWorkerError(e) });
       port.close();
     }
   });
 }
 
-if (parentPort) serve(parentPort);
+// only in a thread our offload started: importing this module elsewhere does nothing
+const port = poolPort('list-replay-worker');
+if (port) serve(port);

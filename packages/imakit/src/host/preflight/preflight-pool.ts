@@ -6,19 +6,16 @@
  * once per batch, not per file.
  */
 import type { Worker } from 'node:worker_threads';
-import { ImakitError, type ErrorCode, CATALOGUE } from '../../errors.ts';
+import { ImakitError } from '../../errors.ts';
 import type { FileJudgement, JudgeSetup } from './preflight-judge.ts';
 import type { PreflightWorkerReply, PreflightWorkerRequest } from './preflight-worker.ts';
 import { startModuleWorker } from '../workers/module-worker.ts';
+import { fromWorkerError } from '../workers/worker-protocol.ts';
 
 /** Paths per worker message. */
 export const BATCH = 128;
 /** Batches a worker may hold at once. */
 const IN_FLIGHT = 2;
-
-function rebuild(code: string, message: string): ImakitError {
-  return new ImakitError(Object.hasOwn(CATALOGUE, code) ? (code as ErrorCode) : 'E_INTERNAL', message);
-}
 
 interface Job {
   readonly pairs: ReadonlyArray<readonly [string, string]>;
@@ -104,7 +101,7 @@ export class JudgePool {
   }
 
   private onMessage(w: Worker, m: PreflightWorkerReply): void {
-    if (m.type === 'error') return this.fail(rebuild(m.code, m.message));
+    if (m.type === 'error') return this.fail(fromWorkerError(m.error));
     if (m.type === 'ready') {
       this.ready.add(w);
       this.fill(w);

@@ -4,8 +4,9 @@
  * message) keep the per-message cost far below the per-file work; lstat, xattrs, hashing and the
  * emulator's decision all happen here, so the main thread only walks and collects.
  */
-import { parentPort } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
 import { ImakitError } from '../../errors.ts';
+import { poolPort, toWorkerError, type WorkerError } from '../workers/worker-protocol.ts';
 import { PreflightJudge, type FileJudgement, type JudgeSetup } from './preflight-judge.ts';
 
 /** Messages to a worker. */
@@ -17,9 +18,9 @@ export type PreflightWorkerRequest =
 export type PreflightWorkerReply =
   | { readonly type: 'ready' }
   | { readonly type: 'batch'; readonly id: number; readonly out: readonly FileJudgement[] }
-  | { readonly type: 'error'; readonly code: string; readonly message: string };
+  | { readonly type: 'error'; readonly error: WorkerError };
 
-function run(port: NonNullable<typeof parentPort>): void {
+function run(port: MessagePort): void {
   let judge: PreflightJudge | null = null;
   port.on('message', (m: PreflightWorkerRequest) => {
     try {
@@ -33,11 +34,11 @@ function run(port: NonNullable<typeof parentPort>): void {
       const out = m.files.map(([abs, rel]) => j.judge(abs, rel));
       port.postMessage({ type: 'batch', id: m.id, out } satisfies PreflightWorkerReply);
     } catch (e) {
-      const code = e instanceof ImakitError ? e.code : 'E_INTERNAL';
-      const message = e instanceof Error ? e.message : String(e);
-      port.postMessage({ type: 'error', code, message } satisfies PreflightWorkerReply);
+      port.postMessage({ type: 'error', error: toWorkerError(e) } satisfies PreflightWorkerReply);
     }
   });
 }
 
-if (parentPort) run(parentPort);
+// only in a thread our pool started: importing this module elsewhere does nothing
+const port = poolPort('preflight-worker');
+if (port) run(port);

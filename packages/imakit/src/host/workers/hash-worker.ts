@@ -4,8 +4,9 @@
  * (dependencies.md §2e). Errors travel back as plain data (code, message, context) and are rebuilt
  * as ImakitError on the main thread.
  */
-import { parentPort } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
 import { ImakitError } from '../../errors.ts';
+import { poolPort } from './worker-protocol.ts';
 import { FILE_HASH_BUFFER_SIZE, hashFileSync } from '../fs/file-hash.ts';
 import type { FsVerityAlgo } from '../../core/hash/fsverity.ts';
 
@@ -56,7 +57,7 @@ function toWorkerError(e: unknown): WorkerError {
   };
 }
 
-function run(port: NonNullable<typeof parentPort>): void {
+function run(port: MessagePort): void {
   const buffer = Buffer.allocUnsafe(FILE_HASH_BUFFER_SIZE);
   port.on('message', (req: WorkerRequest) => {
     const results: WorkerResult[] = req.jobs.map((job) => {
@@ -78,4 +79,6 @@ function run(port: NonNullable<typeof parentPort>): void {
   });
 }
 
-if (parentPort) run(parentPort);
+// only in a thread our pool started: importing this module elsewhere does nothing
+const port = poolPort('hash-worker');
+if (port) run(port);

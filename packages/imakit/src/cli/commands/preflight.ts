@@ -3,6 +3,8 @@
  * this tree, file by file and operation by operation, before appraisal is switched on (issue 5).
  * Thin: flags → PreflightOptions, one call to host/preflight.ts, render text or JSON, exit.
  *
+ * The text ends with the `imakit label` command that fixes the causes found (`fix` in --json, an
+ * argv after `imakit`): it fixes those causes only, never replacing a signature by a hash.
  * Exit: 0 every access allowed, 1 some access denied, 2 bad options or policy, 3 some files
  * unreadable (reported per file; the walk goes on).
  */
@@ -77,15 +79,73 @@ function toOptions(f: PreflightFlags): PreflightOptions {
   };
 }
 
+/** Causes only a (new) signature fixes. */
 const SIG_CAUSES = new Set([
   'IMA-signature-required',
   'invalid-signature',
   'invalid-signature-version',
   'verity-signature-required',
+  'invalid-verity-signature',
+  'unverifiable-signature',
 ]);
+/** Causes a correct security.ima hash fixes. */
+const HASH_CAUSES = new Set(['missing-hash', 'invalid-hash', 'denied-hash-algorithm', 'unknown-ima-data']);
+/** Causes only security.evm is at fault for: recompute it, keep security.ima. */
+const EVM_CAUSES = new Set(['missing-HMAC', 'invalid-HMAC']);
+
+/** Where the label command gets the EVM key: preflight's flag names differ from label's. */
+function labelEvmKeyArgs(f: Pick<PreflightFlags, 'evmKey' | 'evmKeyBlob' | 'kmk'>): string[] {
+  if (f.evmKey !== undefined) return ['--hmac-key', f.evmKey];
+  if (f.evmKeyBlob !== undefined && f.kmk !== undefined) return ['--kmk', f.kmk, '--evm-key', f.evmKeyBlob];
+  return ['--hmac-key', '<evm-key>'];
+}
+
+/**
+ * The `imakit label` command (argv after `imakit`) that fixes the causes in the report, or none.
+ * A fix fixes the cause it names and nothing else (issue 10 item 2): HMAC causes alone recompute
+ * security.evm and keep security.ima (`--evm-only`); hash causes write hashes, which never replace
+ * a signature; signature causes sign (`<signing-key.pem>` is for the user to fill in). With EVM on,
+ * every command also writes security.evm as this kernel hashes it (its xattr list, the fs UUID
+ * the preflight used), or the new security.ima would break the HMACs.
+ */
+export function fixCommand(
+  root: string,
+  r: PreflightReport,
+  f: Pick<PreflightFlags, 'evmKey' | 'evmKeyBlob' | 'kmk'> = {},
+): string[] | null {
+  const causes = new Set(r.results.map((x) => x.cause).filter((c): c is string => c !== null));
+  const needSig = [...causes].some((c) => SIG_CAUSES.has(c));
+  const needHash = [...causes].some((c) => HASH_CAUSES.has(c));
+  const needEvm = r.summary.evm && [...causes].some((c) => EVM_CAUSES.has(c));
+  if (!needSig && !needHash && !needEvm) return null;
+  const s = r.summary;
+  const evm = s.evm
+    ? [
+        '--evm',
+        'hmac',
+        ...labelEvmKeyArgs(f),
+        '--evm-config',
+        s.evmPreset,
+        '--uuid',
+        s.fsuuid ?? '00000000-0000-0000-0000-000000000000',
+      ]
+    : [];
+  if (needSig) return ['label', '--sign', '--key', '<signing-key.pem>', '-a', 'sha256', ...evm, root];
+  if (needHash) return ['label', '--hash', '-a', 'sha256', ...evm, root];
+  return ['label', '--evm-only', ...evm, root];
+}
+
+/** A shell-safe rendering of an argv (placeholders in <…> left as they are). */
+function shellLine(argv: readonly string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./<>-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
 
 /** Human rendering: denials grouped by cause, then the `imakit label` command that fixes them. */
-export function renderPreflight(root: string, r: PreflightReport): string {
+export function renderPreflight(
+  root: string,
+  r: PreflightReport,
+  f: Pick<PreflightFlags, 'evmKey' | 'evmKeyBlob' | 'kmk'> = {},
+): string {
   const s = r.summary;
   const lines: string[] = [];
   const flagged = r.results.filter((x) => x.cause !== null);
@@ -103,13 +163,12 @@ export function renderPreflight(root: string, r: PreflightReport): string {
     `${s.files} files, ${s.checks} checks on ${s.profile} (ima_appraise=${s.appraise}): ${s.allowed} allowed, ${s.denied} denied; ${flagged.length} audited${s.appraise === 'fix' ? `; fix mode would write ${s.fixWrites} security.ima values` : ''}; ${s.hashed} hashed in ${(s.durationMs / 1000).toFixed(2)} s`,
   );
   if (flagged.length > 0) {
-    const needSig = flagged.some((x) => x.cause !== null && SIG_CAUSES.has(x.cause));
+    const fix = fixCommand(root, r, f);
     const unavailable = flagged.some((x) => x.auditOp === 'collect_data');
-    lines.push(
-      needSig
-        ? `fix: imakit label --sign --key <signing-key.pem> -a sha256 ${root}   (signature-required files need signatures; add the certificate to the kernel's IMA keyring)`
-        : `fix: imakit label --hash -a sha256 ${root}`,
-    );
+    if (fix !== null)
+      lines.push(
+        `fix: imakit ${shellLine(fix)}${fix.includes('--sign') ? "   (signature-required files need signatures; add the certificate to the kernel's IMA keyring)" : ''}`,
+      );
     if (unavailable)
       lines.push(
         "note: collect_data/failed means the kernel cannot allocate the xattr's hash algorithm: relabel with -a sha256",
@@ -139,8 +198,8 @@ async function run(root: string, f: PreflightFlags, io: CliIo): Promise<number> 
       io.stderr(
         `imakit: ${k.source}: ${r.summary.profile} cannot load this ${k.alg} key (${k.error ?? 'refused'}); files signed with it will fail\n`,
       );
-  if (f.json) io.stdout(JSON.stringify(r, null, 2) + '\n');
-  else io.stdout(renderPreflight(root, r));
+  if (f.json) io.stdout(JSON.stringify({ ...r, fix: fixCommand(root, r, f) }, null, 2) + '\n');
+  else io.stdout(renderPreflight(root, r, f));
   if (r.summary.denied > 0) return EXIT.VERIFY_FAILED;
   return r.summary.unreadable.length > 0 ? EXIT.IO : EXIT.OK;
 }

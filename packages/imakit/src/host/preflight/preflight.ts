@@ -90,6 +90,10 @@ export interface PreflightReport {
     readonly keys: readonly KeyNote[];
     /** EVM was initialised with an HMAC key */
     readonly evm: boolean;
+    /** the fs UUID the tree stood for (given, or read for EVM), mixed into HMACs */
+    readonly fsuuid: string | null;
+    /** the profile's EVM xattr list (core/evm-config.ts preset): what a relabel must hash */
+    readonly evmPreset: string;
     readonly workers: number;
     readonly durationMs: number;
     readonly filesPerSecond: number;
@@ -193,6 +197,8 @@ export async function preflight(
       unreadable,
       keys: local.keys,
       evm: setup.evmHmacKey !== null,
+      fsuuid: setup.fs.uuid,
+      evmPreset: getProfile(setup.profile).evmPreset,
       workers,
       durationMs,
       filesPerSecond: durationMs > 0 ? Math.round((nFiles * 1000) / durationMs) : nFiles,

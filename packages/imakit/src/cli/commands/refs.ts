@@ -32,6 +32,7 @@ import {
 import type { CommandContext, CommandModule } from '../command.ts';
 import { createProgress } from '../progress.ts';
 import { collect, printJson } from './attest-output.ts';
+import { registerPackageGenerators } from './refs-packages.ts';
 
 /** The output flags every generator shares (`--out FILE [--format …] [-a ALGO]`). */
 export interface RefsOutputFlags {
@@ -339,6 +340,7 @@ export const command: CommandModule = {
     // generators and tools register here, one line each: registerX(refs, ctx)
     registerFromRootfs(refs, ctx);
     registerFromList(refs, ctx);
+    registerPackageGenerators(refs, ctx);
     registerConvert(refs, ctx);
     registerShow(refs, ctx);
     registerMerge(refs, ctx);

@@ -1,0 +1,90 @@
+/**
+ * `imakit refs from-deb FILE|DIR… | from-dpkg [--root DIR] | from-rpm FILE|DIR… | from-rpmdb [--root DIR]
+ *  | from-oci DIR|TAR` — references from packages and images (issue 12 part 3). Each maps flags to
+ * `referencesFromPackages` and writes with the refs command's shared output options.
+ */
+import type { Command } from 'commander';
+import type { CommandContext } from '../command.ts';
+import { createProgress } from '../progress.ts';
+import { outputOptions, writeRefsOutput, type RefsOutputFlags } from './refs.ts';
+
+interface PkgFlags extends RefsOutputFlags {
+  root?: string;
+}
+
+const GENERATORS = [
+  {
+    name: 'from-deb',
+    kind: 'deb',
+    args: '<inputs...>',
+    help: '.deb files or apt archive directories',
+    desc: 'references from Debian packages (data.tar hashed, MD5 checked against md5sums)',
+  },
+  {
+    name: 'from-dpkg',
+    kind: 'dpkg',
+    args: '',
+    help: '',
+    desc: "references from the installed Debian system (dpkg's database + files on disk)",
+  },
+  {
+    name: 'from-rpm',
+    kind: 'rpm',
+    args: '<inputs...>',
+    help: '.rpm files or directories of them',
+    desc: 'references from RPM headers (file digests and per-file IMA signatures)',
+  },
+  {
+    name: 'from-rpmdb',
+    kind: 'rpmdb',
+    args: '',
+    help: '',
+    desc: 'references from the installed RPM database (rpmdb.sqlite)',
+  },
+  {
+    name: 'from-oci',
+    kind: 'oci',
+    args: '<inputs...>',
+    help: 'OCI layout directories or docker save tarballs',
+    desc: 'references from OCI images (layers applied with whiteouts)',
+  },
+] as const;
+
+/** Register the package generators on the `refs` command. */
+export function registerPackageGenerators(refs: Command, ctx: CommandContext): void {
+  for (const g of GENERATORS) {
+    let cmd = refs.command(g.name).description(g.desc);
+    if (g.args) cmd = cmd.argument(g.args, g.help);
+    else cmd = cmd.option('--root <dir>', 'root of the system', '/');
+    outputOptions(cmd).action((...a: unknown[]) => {
+      const inputs = g.args ? (a[0] as string[]) : [];
+      const f = (g.args ? a[1] : a[0]) as PkgFlags;
+      return ctx.run(
+        async () => {
+          const { referencesFromPackages } = await import('../../host/packages/from-packages.ts');
+          const progress = createProgress(ctx.io, { label: g.kind, json: f.json === true });
+          let last = 0;
+          const started = Date.now();
+          const r = await referencesFromPackages(g.kind, g.args ? inputs : [f.root ?? '/'], {
+            algo: f.algo ?? 'sha256',
+            onProgress: (done, total) => {
+              progress.setTotal(total);
+              progress.tick(done - last);
+              last = done;
+            },
+          }).finally(() => progress.stop());
+          for (const s of r.skipped.slice(0, 20)) ctx.io.stderr(`skipped: ${s.path}: ${s.reason}\n`);
+          return writeRefsOutput(ctx, r.set, f, {
+            inputs: r.inputs,
+            files: r.files,
+            hashedBytes: r.bytes,
+            signatures: r.signatures,
+            skipped: r.skipped.length,
+            seconds: (Date.now() - started) / 1000,
+          });
+        },
+        { json: f.json === true },
+      );
+    });
+  }
+}

@@ -3,7 +3,12 @@
  * and the EVM master/encrypted keys (issue 6; seeds 000, 002, 003).
  *
  *   keys ca      --alg rsa|ec|sm2 [--bits N] [--curve C] [--subject DN] [--days N] [--pass PW] --out DIR
- *   keys gen     --alg … --ca DIR [--ca-pass PW] --out DIR2 [--code-signing] [--pass PW]
+ *                [--profile P]
+ *   keys gen     --alg … --ca DIR [--ca-pass PW] --out DIR2 [--code-signing] [--pass PW] [--profile P]
+ *
+ * `--out` directories are created (0700) when missing. ca/gen warn on stderr (and in `warnings`
+ * with --json) when the --profile kernel (default debian-6.1) will not accept the new key, and name
+ * the kernels that would; the key is still written.
  *   keys info    FILE [--profile debian-6.1|mainline|linux-M.m] [--pass PW]
  *   keys convert FILE --to pem|der|evmctl [--out FILE]
  *   keys import  CERT --keyring _ima|_evm|.ima|.machine|ID [--create]
@@ -19,7 +24,13 @@
 import type { Command } from 'commander';
 import { ImakitError, withPath } from '../../errors.ts';
 import { normalizeCurve, type GenKeyAlg, type KeySpec } from '../../core/keys/key-gen.ts';
-import { describeKey, type KeyInfo, type Acceptance } from '../../core/keys/key-info.ts';
+import {
+  ACCEPTANCE_SURVEY,
+  describeKey,
+  kernelKeyProfile,
+  type KeyInfo,
+  type Acceptance,
+} from '../../core/keys/key-info.ts';
 import { readKeyFile } from '../../host/keys/key-files.ts';
 import {
   convertKeyFile,
@@ -90,6 +101,33 @@ export function renderKeyInfo(i: KeyInfo): string {
   return l.join('\n') + '\n';
 }
 
+/**
+ * Warnings for a certificate just made that the target kernel will not take (issue 10 item 9): the
+ * reasons from keys info, and which of the surveyed kernels would take it.
+ */
+export function creationWarnings(der: Uint8Array, profile: string, role: 'signing key' | 'CA'): string[] {
+  const info = describeKey(der, { profile });
+  const refused = (['ima', 'evm'] as const).filter((w) => info[w].accepted === false);
+  if (refused.length === 0) return [];
+  const reasons = [...new Set(refused.flatMap((w) => info[w].reasons))];
+  const takers = ACCEPTANCE_SURVEY.filter((p) => p !== profile).filter((p) => {
+    const other = describeKey(der, { profile: p });
+    return refused.every((w) => other[w].accepted !== false);
+  });
+  return [
+    `${profile} will not accept this ${role} for ${refused.map((w) => w.toUpperCase()).join(' or ')} (${info.alg}${info.curve ? ' ' + info.curve : ''}):`,
+    ...reasons.map((r) => `  - ${r}`),
+    takers.length > 0
+      ? `  kernels that would: ${takers.join(', ')} (check with imakit keys info --profile P); or use --alg rsa`
+      : '  no kernel imakit knows would take it; use --alg rsa',
+  ];
+}
+
+function warn(ctx: CommandContext, lines: readonly string[], asJson: boolean): void {
+  if (lines.length > 0 && !asJson)
+    ctx.io.stderr(lines.map((l, i) => (i === 0 ? `warning: ${l}` : l)).join('\n') + '\n');
+}
+
 function json(ctx: CommandContext, v: unknown): void {
   ctx.io.stdout(JSON.stringify(v, null, 2) + '\n');
 }
@@ -115,7 +153,8 @@ function registerCa(keys: Command, ctx: CommandContext): void {
     )
     .option('--days <n>', 'validity in days', '3650')
     .option('--pass <pw>', 'encrypt the private key (PKCS#8, AES-256-CBC)')
-    .requiredOption('--out <dir>', 'output directory (must exist)')
+    .requiredOption('--out <dir>', 'output directory (created, mode 0700, when missing)')
+    .option('--profile <p>', 'target kernel to check the key against (as keys info)', 'debian-6.1')
     .option('--force', 'overwrite existing files')
     .option('--json', 'JSON output')
     .action(
@@ -128,10 +167,12 @@ function registerCa(keys: Command, ctx: CommandContext): void {
           days: string;
           pass?: string;
           out: string;
+          profile: string;
         },
       ) =>
         ctx.run(
           () => {
+            kernelKeyProfile(f.profile);
             const out = createCaFiles({
               spec: keySpec(f),
               subject: f.subject,
@@ -140,7 +181,9 @@ function registerCa(keys: Command, ctx: CommandContext): void {
               outDir: f.out,
               write: { overwrite: f.force === true },
             });
-            if (f.json) json(ctx, { ...out, issuer: undefined });
+            const warnings = creationWarnings(readKeyFile(out.der, 'certificate'), f.profile, 'CA');
+            warn(ctx, warnings, f.json === true);
+            if (f.json) json(ctx, { ...out, issuer: undefined, profile: f.profile, warnings });
             else
               ctx.io.stdout(
                 `CA ${out.subject} (${out.alg}${out.curve ? ' ' + out.curve : ''}), key id ${out.keyid}\n  ${out.cert}\n  ${out.der}\n  ${out.key} (0600)\n` +
@@ -168,7 +211,8 @@ function registerGen(keys: Command, ctx: CommandContext): void {
     .option('--ca-pass <pw>', 'passphrase of the CA key')
     .option('--pass <pw>', 'encrypt the new private key')
     .option('--code-signing', 'add extendedKeyUsage codeSigning')
-    .requiredOption('--out <dir>', 'output directory (must exist)')
+    .requiredOption('--out <dir>', 'output directory (created, mode 0700, when missing)')
+    .option('--profile <p>', 'target kernel to check the key against (as keys info)', 'debian-6.1')
     .option('--force', 'overwrite existing files')
     .option('--json', 'JSON output')
     .action(
@@ -184,10 +228,12 @@ function registerGen(keys: Command, ctx: CommandContext): void {
           pass?: string;
           codeSigning?: boolean;
           out: string;
+          profile: string;
         },
       ) =>
         ctx.run(
           () => {
+            kernelKeyProfile(f.profile);
             const out = createSigningKeyFiles({
               spec: keySpec(f),
               subject: f.subject,
@@ -199,7 +245,9 @@ function registerGen(keys: Command, ctx: CommandContext): void {
               caPass: f.caPass,
               codeSigning: f.codeSigning === true,
             });
-            if (f.json) json(ctx, out);
+            const warnings = creationWarnings(readKeyFile(out.der, 'certificate'), f.profile, 'signing key');
+            warn(ctx, warnings, f.json === true);
+            if (f.json) json(ctx, { ...out, profile: f.profile, warnings });
             else
               ctx.io.stdout(
                 `signing key ${out.subject} (${out.alg}${out.curve ? ' ' + out.curve : ''}), key id ${out.keyid}, issued by ${out.issuer}\n` +

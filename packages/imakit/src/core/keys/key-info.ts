@@ -38,6 +38,10 @@ export interface KernelKeyProfile {
   readonly trustedKeyring: boolean;
   /** `restrict_link_by_digsig` key-usage checks (6.4+) */
   readonly digsigUsage: boolean;
+  /** kernel version as major * 1000 + minor (undefined: current mainline) */
+  readonly version?: number;
+  /** a distribution kernel whose configuration leaves out what its version could have */
+  readonly distro?: string;
 }
 
 const DEBIAN_61: KernelKeyProfile = Object.freeze({
@@ -49,6 +53,8 @@ const DEBIAN_61: KernelKeyProfile = Object.freeze({
   evmKeyring: '_evm',
   trustedKeyring: false,
   digsigUsage: false,
+  version: 6001,
+  distro: "Debian's 6.1 kernel",
 });
 const MAINLINE: KernelKeyProfile = Object.freeze({
   id: 'mainline',
@@ -97,6 +103,7 @@ export function kernelKeyProfile(id: string): KernelKeyProfile {
     evmKeyring: '.evm',
     trustedKeyring: true,
     digsigUsage: at(6, 4),
+    version: v,
   });
 }
 
@@ -156,15 +163,56 @@ const EKU_NAMES: Readonly<Record<string, string>> = Object.freeze({
   '1.3.6.1.5.5.7.3.2': 'clientAuth',
 });
 
+/** The first kernel version (major * 1000 + minor) with ECDSA on each curve (file comment). */
+const ECDSA_SINCE: Readonly<Record<string, number>> = Object.freeze({
+  'P-192': 5013,
+  'P-256': 5013,
+  'P-384': 5015,
+  'P-521': 6010,
+});
+const SM2_SINCE = 5010;
+const SM2_REMOVED = 6011;
+const ver = (v: number): string => `${Math.floor(v / 1000)}.${v % 1000}`;
+
+/**
+ * Why `p` lacks an algorithm, consistent with the profile's own version: a distribution kernel
+ * whose version has it but whose configuration leaves it out says so (real-kernel.md §2.1:
+ * Debian 6.1 sets neither CONFIG_CRYPTO_ECDSA nor CONFIG_CRYPTO_SM2), and every reason names the
+ * kernels that do accept it.
+ */
 function algSupported(p: KernelKeyProfile, alg: string, curve: CurveName | undefined): string | undefined {
   if (alg === 'rsa') return undefined;
-  if (alg === 'sm2')
-    return p.sm2
-      ? undefined
-      : `SM2 is not available on ${p.id} (SM2 exists only in kernels 5.10-6.10; pitfall 15)`;
+  if (alg === 'sm2') {
+    if (p.sm2) return undefined;
+    const which = `SM2 is in kernels ${ver(SM2_SINCE)} to 6.10 built with CONFIG_CRYPTO_SM2, e.g. --profile linux-6.6; pitfall 15`;
+    const v = p.version ?? SM2_REMOVED;
+    if (v >= SM2_REMOVED)
+      return `SM2 is not available on ${p.id}: it was removed from the kernel in 6.11 (${which})`;
+    if (v < SM2_SINCE) return `SM2 is not available on ${p.id}: it arrived in ${ver(SM2_SINCE)} (${which})`;
+    return `SM2 is not available on ${p.id}: ${p.distro ?? 'this kernel'} is built without CONFIG_CRYPTO_SM2 (${which})`;
+  }
   if (curve && p.ecdsaCurves.includes(curve)) return undefined;
-  return `ECDSA ${curve ?? '?'} is not available on ${p.id}`;
+  const since = curve ? ECDSA_SINCE[curve] : undefined;
+  const which =
+    since === undefined
+      ? 'the kernel verifies ECDSA on P-192, P-256, P-384 and P-521 only'
+      : `ECDSA ${curve} is in kernels ${ver(since)}+ built with CONFIG_CRYPTO_ECDSA, e.g. --profile mainline`;
+  if (since !== undefined && p.version !== undefined && p.version < since)
+    return `ECDSA ${curve} is not available on ${p.id}: it arrived in ${ver(since)} (${which})`;
+  if (p.distro !== undefined && since !== undefined)
+    return `ECDSA ${curve} is not available on ${p.id}: ${p.distro} is built without CONFIG_CRYPTO_ECDSA (${which})`;
+  return `ECDSA ${curve ?? '(unknown curve)'} is not available on ${p.id} (${which})`;
 }
+
+/** Profiles a "which kernels accept it" answer is drawn from, oldest first. */
+export const ACCEPTANCE_SURVEY: readonly string[] = Object.freeze([
+  'debian-6.1',
+  'linux-5.10',
+  'linux-5.15',
+  'linux-6.1',
+  'linux-6.6',
+  'mainline',
+]);
 
 function sigAlgNeeds(oid: string): { alg: 'rsa' | 'ec' | 'sm2' } | undefined {
   if (oid === SM2_SM3_SIG_OID) return { alg: 'sm2' };

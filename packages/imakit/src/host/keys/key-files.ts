@@ -9,10 +9,12 @@
  * widen or narrow the result.
  */
 import {
+  chmodSync,
   closeSync,
   fchmodSync,
   fsyncSync,
   linkSync,
+  mkdirSync,
   openSync,
   renameSync,
   unlinkSync,
@@ -20,7 +22,7 @@ import {
   constants,
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fromSystemError, ImakitError } from '../../errors.ts';
 import { readBoundedFile, type InputKind } from '../fs/bounded-read.ts';
 
@@ -39,8 +41,32 @@ function toBytes(data: Uint8Array | string): Uint8Array {
   return typeof data === 'string' ? new Uint8Array(Buffer.from(data, 'utf8')) : data;
 }
 
+/** Mode of directories created for key material (`keys ca --out ca/` when ca/ does not exist). */
+export const KEY_DIR_MODE = 0o700;
+
+/**
+ * Create the directory a key file goes into when it is missing, 0700 (and its missing parents):
+ * `imakit keys ca --out ca/` must work on a fresh checkout (issue 10 item 5). An existing directory
+ * is left as it is. The mode is set explicitly, so the umask cannot widen it.
+ * @throws ImakitError E_IO_WRITE naming the directory
+ */
+export function ensureKeyDir(dir: string): void {
+  try {
+    const first = mkdirSync(dir, { recursive: true, mode: KEY_DIR_MODE });
+    if (first === undefined) return;
+    // every directory from `first` down to `dir` is new: tighten each (mkdir's mode is umasked)
+    for (let d = resolve(dir); ; d = dirname(d)) {
+      chmodSync(d, KEY_DIR_MODE);
+      if (d === resolve(first) || d === dirname(d)) break;
+    }
+  } catch (e) {
+    throw fromSystemError(e, 'E_IO_WRITE', dir);
+  }
+}
+
 function writeAtomic(path: string, data: Uint8Array | string, mode: number, opts: WriteKeyFileOptions): void {
   const bytes = toBytes(data);
+  ensureKeyDir(dirname(path));
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   let fd: number;
   try {

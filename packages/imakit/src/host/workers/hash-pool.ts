@@ -13,12 +13,13 @@
  */
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
-import { ImakitError, type ErrorCode, CATALOGUE } from '../../errors.ts';
+import { ImakitError } from '../../errors.ts';
 import { resolveHashAlgo, type HashAlgoLike } from '../../core/hash/hash-algo.ts';
 import type { FsVerityAlgo } from '../../core/hash/fsverity.ts';
 import type { FileDigests } from '../fs/file-hash.ts';
 import { startModuleWorker } from './module-worker.ts';
-import type { WorkerError, WorkerJob, WorkerReply, WorkerRequest } from './hash-worker.ts';
+import type { WorkerJob, WorkerReply, WorkerRequest } from './hash-worker.ts';
+import { fromWorkerError } from './worker-protocol.ts';
 
 /** Options of {@link HashPool.create}. */
 export interface HashPoolOptions {
@@ -51,19 +52,6 @@ interface Slot {
 
 /** Batches a worker may hold at once. */
 const IN_FLIGHT_PER_WORKER = 2;
-
-function rebuildError(e: WorkerError): ImakitError {
-  const code: ErrorCode = Object.hasOwn(CATALOGUE, e.code) ? (e.code as ErrorCode) : 'E_INTERNAL';
-  const err = new ImakitError(code, e.message, e.context);
-  // keep the worker's formatted message instead of prefixing the context a second time
-  Object.defineProperty(err, 'message', {
-    value: e.message,
-    enumerable: false,
-    writable: true,
-    configurable: true,
-  });
-  return err;
-}
 
 /**
  * A pool of hashing workers.
@@ -192,7 +180,7 @@ export class HashPool {
               }
             : { path: p.job.path, size: r.size, digests: r.digests },
         );
-      else p.reject(rebuildError(r.error));
+      else p.reject(fromWorkerError(r.error));
     });
     this.settle(batch.length);
     this.dispatch();

@@ -1,12 +1,11 @@
 /**
  * Worker side of {@link HashPool} (host/hash-pool.ts): hashes batches of files with
  * {@link hashFileSync}, reusing ONE 1 MiB read buffer for every file this worker ever reads
- * (dependencies.md §2e). Errors travel back as plain data (code, message, context) and are rebuilt
- * as ImakitError on the main thread.
+ * (dependencies.md §2e). Errors travel back as plain data (worker-protocol.ts) and are rebuilt as
+ * ImakitError on the main thread.
  */
 import type { MessagePort } from 'node:worker_threads';
-import { ImakitError } from '../../errors.ts';
-import { poolPort } from './worker-protocol.ts';
+import { poolPort, toWorkerError, type WorkerError } from './worker-protocol.ts';
 import { FILE_HASH_BUFFER_SIZE, hashFileSync } from '../fs/file-hash.ts';
 import type { FsVerityAlgo } from '../../core/hash/fsverity.ts';
 
@@ -25,13 +24,6 @@ export interface WorkerRequest {
   readonly jobs: readonly WorkerJob[];
 }
 
-/** Serialised error. */
-export interface WorkerError {
-  readonly code: string;
-  readonly message: string;
-  readonly context: Record<string, unknown>;
-}
-
 /** One job's outcome. */
 export type WorkerResult =
   | {
@@ -46,15 +38,6 @@ export type WorkerResult =
 export interface WorkerReply {
   readonly id: number;
   readonly results: readonly WorkerResult[];
-}
-
-function toWorkerError(e: unknown): WorkerError {
-  if (e instanceof ImakitError) return { code: e.code, message: e.message, context: { ...e.context } };
-  return {
-    code: 'E_INTERNAL',
-    message: e instanceof Error ? `${e.name}: ${e.message}` : String(e),
-    context: {},
-  };
 }
 
 function run(port: MessagePort): void {

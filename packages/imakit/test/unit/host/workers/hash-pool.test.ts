@@ -82,8 +82,9 @@ test('workers start under an in-process tsx registration like bin/imakit.js, fro
   const { dir, cleanup } = tempDir();
   try {
     const script = join(dir, 'pool.mjs');
-    const poolUrl = pathToFileURL(join(REPO_ROOT, 'src/host/hash-pool.ts')).href;
-    const tsxApi = pathToFileURL(join(REPO_ROOT, 'node_modules/tsx/dist/esm/api/index.mjs')).href;
+    const poolUrl = pathToFileURL(join(REPO_ROOT, 'src/host/workers/hash-pool.ts')).href;
+    // wherever npm placed tsx (hoisted to the workspace root)
+    const tsxApi = import.meta.resolve('tsx/esm/api');
     writeFileSync(join(dir, 'data'), 'hello world\n');
     writeFileSync(
       script,

@@ -404,11 +404,15 @@ export function readFlatAllowlist(
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.replace(/\r$/, '');
     if (line.trim() === '' || line.startsWith('#')) continue;
-    const m = /^\\?([0-9a-fA-F]+) [ *]?(.+)$/.exec(line);
-    if (!m) throw new ImakitError('E_REFS_FORMAT', `expected '<hex digest> <path>'`, { line: i + 1 });
-    const hex = m[1]!.toLowerCase();
-    const path = m[2]!;
+    const m = /^\\?(?:([A-Za-z0-9_-]+):)?([0-9a-fA-F]+) [ *]?(.+)$/.exec(line);
+    if (!m) throw new ImakitError('E_REFS_FORMAT', `expected '[alg:]<hex digest> <path>'`, { line: i + 1 });
+    const hex = m[2]!.toLowerCase();
+    const path = m[3]!;
+    const named = m[1] === undefined ? undefined : findHashAlgo(m[1].toLowerCase())?.name;
+    if (m[1] !== undefined && named === undefined)
+      throw new ImakitError('E_HASH_UNKNOWN', `unknown hash algorithm '${m[1]}'`, { line: i + 1 });
     const algo =
+      named ??
       opts.hashAlgo ??
       (hex.length === 40
         ? 'sha1'

@@ -98,6 +98,11 @@ export const CATALOGUE = Object.freeze({
   E_XATTR_READ: entry(EXIT.IO, 500, 'cannot read extended attribute'),
   E_XATTR_WRITE: entry(EXIT.IO, 500, 'cannot write extended attribute'),
   E_XATTR_UNSUPPORTED: entry(EXIT.ENVIRONMENT, 500, 'filesystem does not support extended attributes'),
+  E_XATTR_UNAVAILABLE: entry(
+    EXIT.ENVIRONMENT,
+    500,
+    'extended attributes unavailable: the optional fs-xattr addon is not installed',
+  ),
   // a precondition of the requested operation (portable EVM signing needs security.ima): bad input
   E_XATTR_MISSING: entry(EXIT.BAD_INPUT, 404, 'extended attribute not present'),
   E_PERMISSION: entry(EXIT.ENVIRONMENT, 403, 'operation not permitted (needs root / CAP_SYS_ADMIN)'),

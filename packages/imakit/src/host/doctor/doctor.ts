@@ -9,13 +9,14 @@
 import { accessSync, constants, existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { hasIoctlAddon } from '../fs/inode.ts';
+import { hasXattrSupport } from '../fs/xattr.ts';
 import { hasNativeHash } from '../workers/native-hash.ts';
 import { IMA_SECURITYFS_DIRS, findImaSecurityfs } from '../attest/securityfs.ts';
 import { DEFAULT_TPM_SYSFS } from '../attest/tpm-sysfs.ts';
 
 /** One native addon: loaded, or the fallback in use. */
 export interface NativeAddonStatus {
-  readonly name: 'imakit_hash' | 'imakit_ioctl';
+  readonly name: 'imakit_hash' | 'imakit_ioctl' | 'fs-xattr';
   readonly loaded: boolean;
   /** what it speeds up, and what runs without it */
   readonly role: string;
@@ -103,6 +104,13 @@ export function diagnoseHost(opts: DoctorOptions = {}): DoctorReport {
       loaded: hasIoctlAddon(),
       role: 'FS_IOC_GETVERSION (inode generation for EVM HMACs)',
       fallback: 'lsattr -v (one process per file)',
+    },
+    {
+      name: 'fs-xattr',
+      loaded: hasXattrSupport(),
+      role: 'reading and writing security.ima / security.evm (optional dependency, compiled on install)',
+      fallback:
+        'none: commands that touch xattrs fail with E_XATTR_UNAVAILABLE; list, policy and key work runs',
     },
   ];
   const searchPath = opts.searchPath ?? '';

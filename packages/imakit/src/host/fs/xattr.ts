@@ -14,18 +14,50 @@
  * Error mapping: ENODATA → null/false (absent), ENOTSUP/EOPNOTSUPP → E_XATTR_UNSUPPORTED,
  * EPERM/EACCES → E_PERMISSION, anything else → E_XATTR_READ / E_XATTR_WRITE; all carry the path.
  */
-import {
-  getAttribute,
-  getAttributeSync,
-  listAttributes,
-  listAttributesSync,
-  removeAttribute,
-  removeAttributeSync,
-  setAttribute,
-  setAttributeSync,
-} from 'fs-xattr';
+import { createRequire } from 'node:module';
+import type * as FsXattr from 'fs-xattr';
 import { ImakitError, type ErrorCode } from '../../errors.ts';
 import { assertBytes } from '../../core/bytes/bytes.ts';
+
+/**
+ * fs-xattr compiles C when installed, so it is an optional dependency: an install without a
+ * toolchain must still succeed (issue 10 item 13). Loaded once (require of its ESM entry, Node
+ * >= 20.19); null when absent, and every xattr call then fails with E_XATTR_UNAVAILABLE.
+ */
+const FS_XATTR: typeof FsXattr | null = loadFsXattr();
+
+function loadFsXattr(): typeof FsXattr | null {
+  try {
+    return createRequire(import.meta.url)('fs-xattr') as typeof FsXattr;
+  } catch {
+    return null; // not installed or its addon not built: reported by xattr calls and `imakit doctor`
+  }
+}
+
+/** True when extended attributes can be read and written (fs-xattr is installed and built). */
+export function hasXattrSupport(): boolean {
+  return FS_XATTR !== null;
+}
+
+function xattrLib(path: string): typeof FsXattr {
+  if (FS_XATTR === null)
+    throw new ImakitError(
+      'E_XATTR_UNAVAILABLE',
+      'the optional dependency fs-xattr is not installed (it needs a C toolchain at install time)',
+      { path },
+    );
+  return FS_XATTR;
+}
+
+// the names the code below calls, bound to the loaded library
+const getAttributeSync = (p: string, n: string): Buffer => xattrLib(p).getAttributeSync(p, n);
+const setAttributeSync = (p: string, n: string, v: Buffer): void => xattrLib(p).setAttributeSync(p, n, v);
+const removeAttributeSync = (p: string, n: string): void => xattrLib(p).removeAttributeSync(p, n);
+const listAttributesSync = (p: string): string[] => xattrLib(p).listAttributesSync(p);
+const getAttribute = (p: string, n: string): Promise<Buffer> => xattrLib(p).getAttribute(p, n);
+const setAttribute = (p: string, n: string, v: Buffer): Promise<void> => xattrLib(p).setAttribute(p, n, v);
+const removeAttribute = (p: string, n: string): Promise<void> => xattrLib(p).removeAttribute(p, n);
+const listAttributes = (p: string): Promise<string[]> => xattrLib(p).listAttributes(p);
 
 function errnoOf(e: unknown): string | undefined {
   const c = (e as { code?: unknown } | null)?.code;

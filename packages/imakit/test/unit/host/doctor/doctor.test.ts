@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { diagnoseHost } from '../../../../src/host/doctor/doctor.ts';
 import { hasNativeHash } from '../../../../src/host/workers/native-hash.ts';
 import { hasIoctlAddon } from '../../../../src/host/fs/inode.ts';
+import { hasXattrSupport } from '../../../../src/host/fs/xattr.ts';
 import { main } from '../../../../src/cli/main.ts';
 import { tempDir } from '../../../helpers.ts';
 
@@ -67,6 +68,7 @@ test('native addons: the report says what loaded, and names the fallback', () =>
     [
       ['imakit_hash', hasNativeHash()],
       ['imakit_ioctl', hasIoctlAddon()],
+      ['fs-xattr', hasXattrSupport()],
     ],
   );
   for (const a of r.native) assert.ok(a.fallback.length > 0);
@@ -90,7 +92,7 @@ test('imakit doctor --json: the report, PATH from the CLI environment, exit 0', 
     const r = JSON.parse(out) as { tools: { name: string; path: string | null }[]; native: unknown[] };
     assert.equal(r.tools.find((t) => t.name === 'swtpm')?.path, join(dir, 'swtpm'));
     assert.equal(r.tools.find((t) => t.name === 'evmctl')?.path, null);
-    assert.equal(r.native.length, 2);
+    assert.equal(r.native.length, 3);
   } finally {
     cleanup();
   }

@@ -9,7 +9,8 @@
 import { ImakitError } from '../../errors.ts';
 import { EVM_HMAC_KEY_BUFFER } from '../../core/evm/evm-input.ts';
 import { readKeyFile } from '../../host/keys/key-files.ts';
-import { setXattr } from '../../host/fs/xattr.ts';
+import { fsetXattr } from '../../host/fs/xattr.ts';
+import { withOpenFile } from '../../host/fs/open-file.ts';
 import type { EvmctlCommand } from './command.ts';
 import { DEFAULT_HMAC_KEY, doCmd, evmctlEvmValues, hex, loadSigner, xattrNames } from './shared.ts';
 
@@ -24,17 +25,20 @@ export const command: EvmctlCommand = {
       throw new ImakitError('E_KEY_PARSE', `key is too long: ${hmacKey.length}`, { path: keyPath });
     const signer = opts.imasig ? loadSigner(opts) : undefined;
     const o = { ...opts, portable: false };
-    return doCmd(opts, args, io, `hmac ${this.usage}`, (path) => {
-      const { ima, evm } = evmctlEvmValues(path, o, io, { kind: 'hmac', hmacKey }, signer);
-      io.stderr(`hmac: ${hex(evm.subarray(1))}\n`);
-      if (ima !== undefined) io.stdout(`${hex(ima)}\n`);
-      if (opts.noXattr) {
-        io.stdout(`${hex(evm)}\n`);
-        return;
-      }
-      const names = xattrNames(opts);
-      if (ima !== undefined) setXattr(path, names.ima, ima);
-      setXattr(path, names.evm, evm);
-    });
+    // computed and written through one descriptor: a symlink swapped in cannot take the labels
+    return doCmd(opts, args, io, `hmac ${this.usage}`, (path) =>
+      withOpenFile(path, (file) => {
+        const { ima, evm } = evmctlEvmValues(path, o, io, { kind: 'hmac', hmacKey }, signer, file);
+        io.stderr(`hmac: ${hex(evm.subarray(1))}\n`);
+        if (ima !== undefined) io.stdout(`${hex(ima)}\n`);
+        if (opts.noXattr) {
+          io.stdout(`${hex(evm)}\n`);
+          return;
+        }
+        const names = xattrNames(opts);
+        if (ima !== undefined) fsetXattr(file.fd, names.ima, ima, path);
+        fsetXattr(file.fd, names.evm, evm, path);
+      }),
+    );
   },
 };

@@ -5,7 +5,8 @@
  */
 import { readBoundedFile } from '../../host/fs/bounded-read.ts';
 import { parseImaXattr } from '../../core/labels/ima-xattr.ts';
-import { setXattr } from '../../host/fs/xattr.ts';
+import { fsetXattr } from '../../host/fs/xattr.ts';
+import { withOpenFile } from '../../host/fs/open-file.ts';
 import type { EvmctlCommand } from './command.ts';
 import { requireRegularFile } from '../../host/fs/regular-file.ts';
 import { INTERNAL, xattrNames } from './shared.ts';
@@ -25,7 +26,8 @@ export const command: EvmctlCommand = {
     const value = readBoundedFile(from, 'signature');
     parseImaXattr(value);
     requireRegularFile(file);
-    setXattr(file, xattrNames(opts).ima, value);
+    // written on the opened file (O_NOFOLLOW): a symlink swapped in cannot take the signature
+    withOpenFile(file, (f) => fsetXattr(f.fd, xattrNames(opts).ima, value, file));
     return 0;
   },
 };

@@ -5,16 +5,27 @@
  * Compatibility: evmctl before 1.0 took the key as the second positional argument
  * (`evmctl ima_sign FILE KEY`, still in guides); when `--key` is absent that argument is the key.
  */
-import { writeFileSync } from 'node:fs';
+import { closeSync, constants, openSync, writeSync } from 'node:fs';
 import { fromSystemError } from '../../errors.ts';
-import { setXattr } from '../../host/fs/xattr.ts';
+import { fsetXattr } from '../../host/fs/xattr.ts';
+import { withOpenFile } from '../../host/fs/open-file.ts';
 import type { EvmctlCommand } from './command.ts';
 import { doCmd, evmctlImaValue, hex, loadSigner, xattrNames } from './shared.ts';
 
 /** Write `FILE.sig` (the full xattr value, type byte included). */
 export function writeSigFile(path: string, value: Uint8Array): void {
   try {
-    writeFileSync(`${path}.sig`, value);
+    // O_NOFOLLOW: a symlink planted at FILE.sig must not redirect the write to its target
+    const fd = openSync(
+      `${path}.sig`,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
+      0o644,
+    );
+    try {
+      writeSync(fd, value);
+    } finally {
+      closeSync(fd);
+    }
   } catch (e) {
     throw fromSystemError(e, 'E_IO_WRITE', `${path}.sig`);
   }
@@ -26,11 +37,14 @@ export const command: EvmctlCommand = {
   description: 'Make file content signature.',
   async run(opts, args, io) {
     const key = loadSigner(opts, args[1]);
-    return doCmd(opts, args, io, `ima_sign ${this.usage}`, (path) => {
-      const value = evmctlImaValue(path, opts, io, key);
-      io.stdout(`${hex(value)}\n`);
-      if (opts.sigfile) writeSigFile(path, value);
-      if (!opts.noXattr) setXattr(path, xattrNames(opts).ima, value);
-    });
+    // signed and written through one descriptor: a symlink swapped in cannot take the signature
+    return doCmd(opts, args, io, `ima_sign ${this.usage}`, (path) =>
+      withOpenFile(path, (file) => {
+        const value = evmctlImaValue(path, opts, io, key, file);
+        io.stdout(`${hex(value)}\n`);
+        if (opts.sigfile) writeSigFile(path, value);
+        if (!opts.noXattr) fsetXattr(file.fd, xattrNames(opts).ima, value, path);
+      }),
+    );
   },
 };

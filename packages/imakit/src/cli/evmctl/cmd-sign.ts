@@ -7,7 +7,8 @@
  * generation, unreadable UUID) leaves the file's labels as they were.
  * Seed compatibility: `sign --imasig FILE KEY` (old evmctl positional key) works.
  */
-import { setXattr } from '../../host/fs/xattr.ts';
+import { fsetXattr } from '../../host/fs/xattr.ts';
+import { withOpenFile } from '../../host/fs/open-file.ts';
 import type { EvmctlCommand } from './command.ts';
 import { writeSigFile } from './cmd-ima-sign.ts';
 import { doCmd, evmctlAlgo, evmctlEvmValues, hex, loadSigner, xattrNames } from './shared.ts';
@@ -19,30 +20,34 @@ export const command: EvmctlCommand = {
   async run(opts, args, io) {
     const key = loadSigner(opts, args[1]);
     const algo = evmctlAlgo(opts.hashAlgo);
-    return doCmd(opts, args, io, `sign ${this.usage}`, (path) => {
-      const { ima, evm } = evmctlEvmValues(
-        path,
-        opts,
-        io,
-        {
-          kind: opts.portable ? 'portable' : 'signature',
+    // computed and written through one descriptor: a symlink swapped in cannot take the labels
+    return doCmd(opts, args, io, `sign ${this.usage}`, (path) =>
+      withOpenFile(path, (file) => {
+        const { ima, evm } = evmctlEvmValues(
+          path,
+          opts,
+          io,
+          {
+            kind: opts.portable ? 'portable' : 'signature',
+            key,
+            algo,
+            ...(opts.keyid !== undefined ? { keyid: opts.keyid } : {}),
+          },
           key,
-          algo,
-          ...(opts.keyid !== undefined ? { keyid: opts.keyid } : {}),
-        },
-        key,
-      );
-      // evmctl's `-i` (immutable, never upstreamed) only changes the version byte
-      if (opts.immutable) evm[1] = 3;
-      if (ima !== undefined) io.stdout(`${hex(ima)}\n`);
-      io.stdout(`${hex(evm)}\n`);
-      if (opts.noXattr) return;
-      const names = xattrNames(opts);
-      if (ima !== undefined) {
-        if (opts.sigfile && opts.imasig && !opts.imahash) writeSigFile(path, ima);
-        setXattr(path, names.ima, ima);
-      }
-      setXattr(path, names.evm, evm);
-    });
+          file,
+        );
+        // evmctl's `-i` (immutable, never upstreamed) only changes the version byte
+        if (opts.immutable) evm[1] = 3;
+        if (ima !== undefined) io.stdout(`${hex(ima)}\n`);
+        io.stdout(`${hex(evm)}\n`);
+        if (opts.noXattr) return;
+        const names = xattrNames(opts);
+        if (ima !== undefined) {
+          if (opts.sigfile && opts.imasig && !opts.imahash) writeSigFile(path, ima);
+          fsetXattr(file.fd, names.ima, ima, path);
+        }
+        fsetXattr(file.fd, names.evm, evm, path);
+      }),
+    );
   },
 };

@@ -3,6 +3,7 @@
  * lookup with evmctl's spelling rules, the security.ima value per `-a`/`--key`, evmctl's `do_cmd` (one path,
  * or a `-r` walk with `-t fxm`), and the EVM input with evmctl's metadata overrides.
  */
+import type { OpenFile } from '../../host/fs/open-file.ts';
 import { ImakitError, isImakitError } from '../../errors.ts';
 import { toHex, fromHex } from '../../core/bytes/bytes.ts';
 import { hashAlgoByName, type HashAlgo } from '../../core/hash/hash-algo.ts';
@@ -168,11 +169,13 @@ export function evmctlInput(
   opts: EvmctlOptions,
   kind: EvmInputKind,
   imaOverride?: Uint8Array,
+  file?: OpenFile,
 ): Uint8Array {
   const ima = kind === 'portable' || !opts.xattrUser ? imaOverride : undefined;
   return evmFileInput(path, {
     ...evmctlInputOptions(opts, kind),
     kind,
+    ...(file === undefined ? {} : { file }),
     ...(ima === undefined ? {} : { ima }),
   });
 }
@@ -224,14 +227,24 @@ export function loadKeyring(opts: EvmctlOptions, io: CliIo): Keyring {
  * `-a` and `--keyid`; `-v` logs the file digest like evmctl. Nothing is written.
  * @throws ImakitError E_IO_READ, E_IO_NOT_REGULAR, E_HASH_UNKNOWN, signer errors
  */
-export function evmctlImaValue(path: string, opts: EvmctlOptions, io: CliIo, key?: PrivateKey): Uint8Array {
+export function evmctlImaValue(
+  path: string,
+  opts: EvmctlOptions,
+  io: CliIo,
+  key?: PrivateKey,
+  file?: OpenFile,
+): Uint8Array {
   const algo = evmctlAlgo(opts.hashAlgo);
-  const r = computeImaValue(path, {
-    kind: key === undefined ? 'hash' : 'sign',
-    algo,
-    ...(key === undefined ? {} : { key }),
-    ...(opts.keyid === undefined ? {} : { keyid: opts.keyid }),
-  });
+  const r = computeImaValue(
+    path,
+    {
+      kind: key === undefined ? 'hash' : 'sign',
+      algo,
+      ...(key === undefined ? {} : { key }),
+      ...(opts.keyid === undefined ? {} : { keyid: opts.keyid }),
+    },
+    file,
+  );
   if (key !== undefined && opts.verbose > 0) io.stderr(`hash(${algo.name}): ${hex(r.digest)}\n`);
   return r.value;
 }
@@ -247,10 +260,11 @@ export function evmctlEvmValues(
   io: CliIo,
   req: EvmValueRequest,
   imaKey?: PrivateKey,
+  file?: OpenFile,
 ): { readonly ima?: Uint8Array; readonly evm: Uint8Array } {
   let ima: Uint8Array | undefined;
-  if (opts.imasig && imaKey !== undefined) ima = evmctlImaValue(path, opts, io, imaKey);
-  if (opts.imahash) ima = evmctlImaValue(path, opts, io);
-  const evm = evmValueFromInput(req, evmctlInput(path, opts, req.kind, ima));
+  if (opts.imasig && imaKey !== undefined) ima = evmctlImaValue(path, opts, io, imaKey, file);
+  if (opts.imahash) ima = evmctlImaValue(path, opts, io, undefined, file);
+  const evm = evmValueFromInput(req, evmctlInput(path, opts, req.kind, ima, file));
   return ima === undefined ? { evm } : { ima, evm };
 }

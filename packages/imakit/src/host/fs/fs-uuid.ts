@@ -194,7 +194,7 @@ export function readFsUuidOfDev(dev: bigint, path: string, opts: FsUuidOptions =
   if (device === null)
     throw new ImakitError(
       'E_FS_UUID',
-      `${path} is on a filesystem without a block device (${mountType ?? `dev ${devNumber}`}); pass the UUID explicitly`,
+      `${path} is on a filesystem without a block device (${mountType ?? `dev ${devNumber}`}); ${UUID_HINT}`,
       { path },
     );
   let sb: ReturnType<typeof readDeviceUuid> = null;
@@ -225,6 +225,18 @@ export function readFsUuidOfDev(dev: bigint, path: string, opts: FsUuidOptions =
       fsType: null,
       source: 'blkid',
     });
-  if (readError) throw readError;
-  throw new ImakitError('E_FS_UUID', `no filesystem UUID found on ${device}`, { path });
+  if (readError)
+    throw new ImakitError(
+      readError.code,
+      `${readError.detail}: cannot read the UUID of the filesystem holding ${path}; ${UUID_HINT}`,
+      { path: device },
+      { cause: readError },
+    );
+  throw new ImakitError('E_FS_UUID', `no filesystem UUID found on ${device}; ${UUID_HINT}`, { path });
 }
+
+/**
+ * What to do when the UUID cannot be read (issue 10 item 10): every command that hashes it takes
+ * it explicitly, or hashes none (the kernel's EVM_UUID-less config, and evmctl's `-u -`).
+ */
+const UUID_HINT = 'give it explicitly (--uuid UUID, e.g. from `blkid`) or hash none (--no-uuid)';

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readDeviceUuid, readFsUuid, splitDev, uuidFromSuperblock } from '../../../../src/host/fs/fs-uuid.ts';
 import { formatUuid, parseUuid } from '../../../../src/core/bytes/uuid.ts';
@@ -134,4 +134,36 @@ test('tmpfs and procfs have no block device: E_FS_UUID', (t) => {
     () => readFsUuid('/nonexistent/imakit'),
     (e) => isImakitError(e, 'E_IO_READ'),
   );
+});
+
+test('a device that cannot be opened: the error names it and says --uuid UUID / --no-uuid (issue 10 item 10)', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const f = join(dir, 'f');
+    writeFileSync(f, 'x');
+    const dev = lstatSync(f, { bigint: true }).dev;
+    const { major, minor } = splitDev(dev);
+    const devNumber = `${major}:${minor}`;
+    // a sysfs that maps the file's device number to /dev/vda, and a /dev without it
+    mkdirSync(join(dir, 'sys', 'dev', 'block', devNumber), { recursive: true });
+    writeFileSync(join(dir, 'sys', 'dev', 'block', devNumber, 'uevent'), 'MAJOR=254\nDEVNAME=vda\n');
+    mkdirSync(join(dir, 'dev'));
+    assert.throws(
+      () =>
+        readFsUuid(f, {
+          sysRoot: join(dir, 'sys'),
+          devRoot: join(dir, 'dev'),
+          procRoot: join(dir, 'proc'),
+          blkid: false,
+        }),
+      (e) =>
+        isImakitError(e, 'E_FS_UUID') &&
+        e.context.path === join(dir, 'dev', 'vda') &&
+        /cannot open .*vda: ENOENT: cannot read the UUID of the filesystem holding .*\/f; give it explicitly \(--uuid UUID.*\) or hash none \(--no-uuid\)/.test(
+          e.message,
+        ),
+    );
+  } finally {
+    cleanup();
+  }
 });

@@ -354,12 +354,8 @@ function checkSignature(ak: QuoteAk, sig: TpmtSignature, message: Uint8Array): S
         failure: { code: 'signature-scheme-mismatch', detail: 'RSA signature, ECC AK' },
       };
     if (sig.sigAlg === TPM_ALG.RSASSA) {
-      const ok = safeVerify(
-        algo.node,
-        message,
-        { key: ak.key, padding: constants.RSA_PKCS1_PADDING },
-        sig.sig,
-      );
+      // a bare KeyObject means PKCS#1 v1.5 for RSA; an options object costs a third of a verify
+      const ok = safeVerify(algo.node, message, ak.key, sig.sig);
       return ok ? { ok, info } : { ok, info, failure: invalid };
     }
     const modBytes = Math.ceil((ak.key.asymmetricKeyDetails?.modulusLength ?? sig.sig.length * 8) / 8);
@@ -392,10 +388,8 @@ function checkSignature(ak: QuoteAk, sig: TpmtSignature, message: Uint8Array): S
         info,
         failure: { code: 'signature-malformed', detail: `r or s longer than ${n} bytes` },
       };
-    const rs = new Uint8Array(2 * n);
-    rs.set(sig.r, n - sig.r.length);
-    rs.set(sig.s, 2 * n - sig.s.length);
-    const ok = safeVerify(algo.node, message, { key: ak.key, dsaEncoding: 'ieee-p1363' }, rs);
+    // DER-encode r and s here: a bare KeyObject verifies faster than {dsaEncoding: 'ieee-p1363'}
+    const ok = safeVerify(algo.node, message, ak.key, ecdsaDer(sig.r, sig.s));
     return ok ? { ok, info } : { ok, info, failure: invalid };
   }
   return {
@@ -562,4 +556,34 @@ export function loadQuoteAk(data: Uint8Array): QuoteAk {
     'E_KEY_PARSE',
     `not a TPM2B_PUBLIC, TPMT_PUBLIC or public key (${reasons.join('; ')})`,
   );
+}
+
+/** DER ECDSA-Sig-Value of big-endian r and s (each at most 80 bytes, so lengths fit one byte). */
+function ecdsaDer(r: Uint8Array, s: Uint8Array): Uint8Array {
+  const ri = derInt(r);
+  const si = derInt(s);
+  const body = 4 + ri.len + si.len;
+  const out = new Uint8Array(body < 128 ? 2 + body : 3 + body);
+  let o = 0;
+  out[o++] = 0x30;
+  if (body >= 128) out[o++] = 0x81;
+  out[o++] = body;
+  for (const [x, d] of [
+    [r, ri],
+    [s, si],
+  ] as const) {
+    out[o++] = 0x02;
+    out[o++] = d.len;
+    if (d.pad) out[o++] = 0;
+    out.set(x.subarray(d.skip), o);
+    o += x.length - d.skip;
+  }
+  return out;
+}
+
+function derInt(x: Uint8Array): { skip: number; pad: boolean; len: number } {
+  let skip = 0;
+  while (skip < x.length - 1 && x[skip] === 0) skip++;
+  const pad = x.length === 0 || (x[skip]! & 0x80) !== 0;
+  return { skip, pad, len: x.length - skip + (pad ? 1 : 0) };
 }

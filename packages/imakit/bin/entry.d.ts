@@ -6,6 +6,3 @@ export declare function chooseEntry(
 
 /** The build stamp's file name in dist/. */
 export declare const STAMP: string;
-
-/** The stamp text the build writes for the package at `root`. */
-export declare function stampText(root: string): string;

@@ -1,24 +1,14 @@
 // Which CLI entry the launcher runs: the bundle dist/cli.cjs (scripts/build.mjs), or the TypeScript
 // sources through tsx. A stale build is never run: in a checkout the bundle runs only while its
-// stamp is newer than every file under src/. An installed package (under node_modules) has sources
-// nobody edits, so there the build says so in its stamp and the launcher stats nothing: the walk
-// costs a few milliseconds per command, a large share of a short command's start-up.
-// IMAKIT_FROM_SOURCE=1 forces the sources.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+// stamp is newer than every file under src/. An installed package (a path through node_modules)
+// has sources nobody edits, so there nothing is compared: the walk stats some 200 files, a few
+// milliseconds, a large share of a short command's start-up. IMAKIT_FROM_SOURCE=1 forces the
+// sources.
+import { readdirSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
 
-/** The build stamp's name, in dist/. */
+/** The build stamp's name, in dist/: its modification time is the build's. */
 export const STAMP = '.built';
-
-/**
- * The stamp the build writes: `watch` says whether the launcher must compare it with src/.
- * @param {string} root the package directory
- * @returns {string} the stamp file's contents
- */
-export function stampText(root) {
-  const installed = root.split(sep).includes('node_modules');
-  return `${JSON.stringify({ built: new Date().toISOString(), watch: installed ? null : 'src' })}\n`;
-}
 
 /**
  * The first file under `dir` modified after `than` (ms since the epoch).
@@ -43,22 +33,13 @@ function newerThan(dir, than, rel = '') {
 export function chooseEntry(root, env) {
   if (env.IMAKIT_FROM_SOURCE === '1') return { kind: 'source', reason: 'IMAKIT_FROM_SOURCE=1' };
   let built;
-  let stamp;
   try {
-    const path = join(root, 'dist', STAMP);
-    built = statSync(path).mtimeMs;
-    stamp = readFileSync(path, 'utf8');
+    built = statSync(join(root, 'dist', STAMP)).mtimeMs;
     statSync(join(root, 'dist', 'cli.cjs'));
   } catch {
     return { kind: 'source', reason: 'no build (npm run build)' };
   }
-  let watch = 'src';
-  try {
-    watch = JSON.parse(stamp).watch;
-  } catch {
-    // a stamp from an older build (a bare date): compare, as that build's launcher did
-  }
-  if (watch === null) return { kind: 'dist', reason: 'installed build' };
+  if (root.split(sep).includes('node_modules')) return { kind: 'dist', reason: 'installed package' };
   const newer = newerThan(join(root, 'src'), built);
   if (newer !== undefined) return { kind: 'source', reason: `src/${newer} is newer than the build` };
   return { kind: 'dist', reason: 'build is up to date' };

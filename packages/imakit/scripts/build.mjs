@@ -22,7 +22,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { STAMP, stampText } from '../bin/entry.js';
+import { STAMP } from '../bin/entry.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const require = createRequire(import.meta.url);
@@ -128,4 +128,4 @@ try {
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
-writeFileSync(join(distDir, STAMP), stampText(root));
+writeFileSync(join(distDir, STAMP), `${new Date().toISOString()}\n`);

@@ -8,15 +8,30 @@ import { COMMANDS } from './commands/index.ts';
 import { processIo, type CliIo } from './io.ts';
 import { VERSION } from './version.ts';
 
+/** Options of {@link main}. */
+export interface MainOptions {
+  /**
+   * Parse the command line and stop before the command runs: 0 when the command, its options and
+   * its arguments exist, else the status the line would exit with (2; for `evmctl`, as evmctl: 1
+   * for a bad option, 125 for an unknown command). For checking documented command lines that
+   * cannot run here (a VM boot, a kernel keyring).
+   */
+  readonly parseOnly?: boolean;
+}
+
 /**
  * Run the CLI with `argv` (without node and script). Returns the exit status; never calls process.exit.
  */
-export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  io: CliIo = processIo(),
+  opts: MainOptions = {},
+): Promise<number> {
   // `imakit evmctl ...` has its own getopt-compatible parser: evmctl's optional arguments only
   // attach (`-uUUID`, `--uuid=UUID`), which commander cannot express.
   if (argv[0] === 'evmctl') {
     const { runEvmctl } = await import('./evmctl/index.ts');
-    return runEvmctl(argv.slice(1), io);
+    return runEvmctl(argv.slice(1), io, opts);
   }
   // commander is loaded only here: the evmctl drop-in (often run once per file from find -exec,
   // issue 10 item 11) never needs it
@@ -31,11 +46,12 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
 
   const ctx: CommandContext = {
     io,
-    async run(body, opts) {
+    async run(body, runOpts) {
+      if (opts.parseOnly === true) return; // the line parsed: commands, options and arguments exist
       try {
         exitCode = await body();
       } catch (e) {
-        exitCode = reportError(e, io, opts?.json === true);
+        exitCode = reportError(e, io, runOpts?.json === true);
       }
     },
   };

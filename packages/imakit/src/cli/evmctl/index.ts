@@ -22,7 +22,11 @@ export const EVMCTL_INTERNAL = 125;
  * @example
  * await runEvmctl(['ima_hash', '-n', '-a', 'sha256', 'file'], processIo()) // prints 0404…, returns 0
  */
-export async function runEvmctl(argv: readonly string[], io: CliIo): Promise<number> {
+export async function runEvmctl(
+  argv: readonly string[],
+  io: CliIo,
+  run: { readonly parseOnly?: boolean } = {},
+): Promise<number> {
   const { opts, operands, errors, warnings } = parseEvmctlArgs(argv, io.env);
   for (const w of warnings) io.stderr(`${w}\n`);
   if (errors.length > 0) {
@@ -60,6 +64,7 @@ export async function runEvmctl(argv: readonly string[], io: CliIo): Promise<num
     io.stdout(`Invalid command: ${name}\n`);
     return EVMCTL_INTERNAL;
   }
+  if (run.parseOnly === true) return 0;
   return runCommand(cmd, opts, args, io);
 }
 

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, symlinkSync, utimesSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT, run, tempDir } from '../../helpers.ts';
-import { chooseEntry, stampText } from '../../../bin/entry.js';
+import { chooseEntry, STAMP } from '../../../bin/entry.js';
 import { buildList } from '../core/ima-list/build-list.ts';
 import { renderEvmctlPcrs } from '../../../src/core/tcg/pcr-values.ts';
 import { OFFLOAD_MIN_BYTES } from '../../../src/host/attest/list-replay-offload.ts';
@@ -35,7 +35,7 @@ test('chooseEntry: the bundle only when its stamp is newer than every source fil
     writeFileSync(join(dir, 'src/b.ts'), '');
     assert.equal(chooseEntry(dir, {}).kind, 'source', 'no build');
     mkdirSync(join(dir, 'dist'));
-    writeFileSync(join(dir, 'dist/.built'), stampText(dir));
+    writeFileSync(join(dir, 'dist', STAMP), '');
     assert.deepEqual(
       chooseEntry(dir, {}),
       { kind: 'source', reason: 'no build (npm run build)' },
@@ -52,25 +52,22 @@ test('chooseEntry: the bundle only when its stamp is newer than every source fil
     const e = chooseEntry(dir, {});
     assert.equal(e.kind, 'source');
     assert.match(e.reason, /src\/core\/deep\/a\.ts is newer/);
-    // a stamp from before the bundle (a bare date) still means: compare
-    writeFileSync(join(dir, 'dist/.built'), `${new Date().toISOString()}\n`);
-    assert.equal(chooseEntry(dir, {}).kind, 'source');
   } finally {
     cleanup();
   }
 });
 
-test('chooseEntry: an installed build (under node_modules) is run without looking at src/', () => {
+test('chooseEntry: an installed package (under node_modules) runs its build without looking at src/', () => {
   const { dir, cleanup } = tempDir();
   try {
     const root = join(dir, 'node_modules/imakit');
     mkdirSync(join(root, 'dist'), { recursive: true });
-    assert.equal(JSON.parse(stampText(root)).watch, null);
-    assert.equal(JSON.parse(stampText(dir)).watch, 'src');
-    writeFileSync(join(root, 'dist/.built'), stampText(root));
+    writeFileSync(join(root, 'dist', STAMP), '');
+    assert.equal(chooseEntry(root, {}).kind, 'source', 'no bundle');
     writeFileSync(join(root, 'dist/cli.cjs'), '');
     // no src/ at all: a walk would throw
-    assert.deepEqual(chooseEntry(root, {}), { kind: 'dist', reason: 'installed build' });
+    assert.deepEqual(chooseEntry(root, {}), { kind: 'dist', reason: 'installed package' });
+    assert.equal(chooseEntry(root, { IMAKIT_FROM_SOURCE: '1' }).kind, 'source');
   } finally {
     cleanup();
   }
@@ -166,7 +163,7 @@ test('the compiled CLI equals the sources, worker threads included', () => {
       run(process.execPath, [join(pkg, 'bin/imakit.js'), ...commands[0]!], { cwd: dir }).stdout,
     ) as { status: string };
     assert.equal(v.status, 'pass');
-    assert.equal(JSON.parse(readFileSync(join(pkg, 'dist/.built'), 'utf8')).watch, 'src');
+    assert.ok(readFileSync(join(pkg, 'dist', STAMP), 'utf8').length > 0);
   } finally {
     cleanup();
   }

@@ -11,7 +11,7 @@
  * named files had these contents on disk, nor anything about fields the digest does not cover
  * (pcr index and template name are checked only through the PCR they were extended into).
  */
-import { bytesEqual, isAllZero } from '../bytes/bytes.ts';
+import { bytesEqual } from '../bytes/bytes.ts';
 import { resolveHashAlgo } from '../hash/hash-algo.ts';
 import type { PcrValues } from '../tcg/pcr-values.ts';
 import { PCR_COUNT } from '../tcg/pcr-values.ts';
@@ -501,6 +501,3 @@ export function bankPassed(b: BankOutcome): boolean {
   const checked = b.pcrs.filter((p) => p.status !== 'unchecked');
   return checked.length > 0 && checked.every((p) => p.status === 'match' || p.status === 'prefix');
 }
-
-/** True when the value is all zero (a violation's listed digest). */
-export const isViolationDigest = isAllZero;

@@ -268,8 +268,3 @@ export function verifySignatureValue(
         detail: `${keyAlg} signature does not verify`,
       });
 }
-
-/** True if two signature values carry the same signature body (ignoring header fields). */
-export function sameSignatureBody(a: SignatureV2, b: SignatureV2): boolean {
-  return bytesEqual(a.sig, b.sig);
-}

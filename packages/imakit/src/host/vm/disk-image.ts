@@ -107,10 +107,3 @@ export async function debugfs(img: string, requests: readonly string[]): Promise
     throw new ImakitError('E_VM_IMAGE', `debugfs failed: ${errLines.join('; ') || r.status}`, { path: img });
   return r.stdout;
 }
-
-/** Read one inode's generation on the host (`debugfs -R "stat PATH"`), null when unknown. */
-export async function imageGeneration(img: string, path: string): Promise<number | null> {
-  const r = await runTool('/sbin/debugfs', ['-R', `stat "${path}"`, img]);
-  const m = /Generation:\s*(\d+)/.exec(r.stdout);
-  return m?.[1] !== undefined ? Number(m[1]) : null;
-}

@@ -25,7 +25,7 @@ export {
   consoleTail,
   DEFAULT_TIMEOUT_MS,
 } from './run.ts';
-export { buildDataImage, debugfs, imageGeneration, DEFAULT_DATA_UUID } from './disk-image.ts';
+export { buildDataImage, debugfs, DEFAULT_DATA_UUID } from './disk-image.ts';
 export { parseAuditLine, auditRecords, auditByAccess } from './audit.ts';
 export { parsePcrFile, parseGetfattr, parseFileStates } from './artifacts.ts';
 export { MODULE_CHAIN, OPTIONAL_MODULES } from './initramfs.ts';

@@ -81,9 +81,3 @@ export function killGroup(child: ChildProcess | undefined, sig: NodeJS.Signals =
     // the group is already gone
   }
 }
-
-/** Wait for a child's exit; resolves with its exit code (null when killed by a signal). */
-export function waitExit(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-}

@@ -7,6 +7,7 @@
 import { TPM_ALG, TPM_CC } from '../constants.ts';
 import type { TpmReader, TpmWriter } from '../marshal.ts';
 import { writePcrSelection, type PcrSelection } from '../pcr-selection.ts';
+import { readTpmtSignature } from '../signature.ts';
 import { commandSpec, params, type TpmAuth, type TpmCommandSpec } from './frame.ts';
 
 /** Largest TPMS_ATTEST accepted (sizeof(TPMS_ATTEST) in the reference implementation is under 1 KiB). */
@@ -25,29 +26,10 @@ function writeSigScheme(w: TpmWriter, scheme: number, hashAlg: number): void {
   if (scheme !== TPM_ALG.NULL) w.u16(hashAlg);
 }
 
-/**
- * The extent of a TPMT_SIGNATURE (Part 2 §11.3.4): sigAlg ‖ hash ‖ (TPM2B sig | TPM2B r ‖ TPM2B s).
- * Returns a copy of its bytes; the signature codec decodes them.
- */
+/** A TPMT_SIGNATURE's exact bytes (decoded by `readTpmtSignature`, which checks its shape). */
 export function readSignatureBytes(r: TpmReader): Uint8Array {
   const start = r.pos;
-  const at = r.offset;
-  const alg = r.u16('signature.sigAlg');
-  if (alg === TPM_ALG.RSASSA || alg === TPM_ALG.RSAPSS) {
-    r.u16('signature.hash');
-    r.tpm2b('signature.sig', 512);
-  } else if (
-    alg === TPM_ALG.ECDSA ||
-    alg === TPM_ALG.SM2 ||
-    alg === TPM_ALG.ECSCHNORR ||
-    alg === TPM_ALG.ECDAA
-  ) {
-    r.u16('signature.hash');
-    r.tpm2b('signature.r', 128);
-    r.tpm2b('signature.s', 128);
-  } else if (alg !== TPM_ALG.NULL) {
-    r.fail('E_CODEC_UNKNOWN_ALGO', `signature algorithm 0x${alg.toString(16)}`, 'signature.sigAlg', at);
-  }
+  readTpmtSignature(r);
   return r.bytes.slice(start, r.pos);
 }
 

@@ -98,6 +98,29 @@ export interface DigestTable {
   get(path: string): readonly DigestRef[] | undefined;
   /** every path, in ascending UTF-8 byte order */
   paths(): IterableIterator<string>;
+  /**
+   * The evaluator's allocation-free lookup: the provenance index of the reference of `path` with
+   * this algorithm and digest (`digest[off .. off+len)`), -1 when the path has none such, -2 when
+   * the path is not in the table.
+   */
+  findDigest(path: string, algo: string, digest: Uint8Array, off: number, len: number): number;
+}
+
+/** `findDigest` over a path's references. */
+export function findInRefs(
+  refs: readonly DigestRef[] | undefined,
+  algo: string,
+  digest: Uint8Array,
+  off: number,
+  len: number,
+): number {
+  if (!refs) return -2;
+  outer: for (const r of refs) {
+    if (r.algo !== algo || r.digest.length !== len) continue;
+    for (let i = 0; i < len; i++) if (r.digest[i] !== digest[off + i]) continue outer;
+    return r.provenance;
+  }
+  return -1;
 }
 
 export interface ReferenceSetMeta {
@@ -218,6 +241,9 @@ class MapDigestTable implements DigestTable {
   }
   paths(): IterableIterator<string> {
     return this.#sorted[Symbol.iterator]();
+  }
+  findDigest(path: string, algo: string, digest: Uint8Array, off: number, len: number): number {
+    return findInRefs(this.#map.get(path), algo, digest, off, len);
   }
 }
 

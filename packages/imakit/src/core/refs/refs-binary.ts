@@ -132,6 +132,7 @@ export function encodeRefsBinary(set: ReferenceSet): Uint8Array {
 const EMPTY_TABLE: DigestTable = Object.freeze({
   size: 0,
   get: () => undefined,
+  findDigest: () => -2,
   paths: () => [][Symbol.iterator](),
 });
 
@@ -325,6 +326,24 @@ class BinaryDigestTable implements DigestTable {
       if (c === 0) return mid;
       if (c < 0) lo = mid + 1;
       else hi = mid - 1;
+    }
+    return -1;
+  }
+
+  findDigest(path: string, algo: string, digest: Uint8Array, off: number, len: number): number {
+    const i = this.indexOf(path);
+    if (i < 0) return -2;
+    const a = findHashAlgo(algo);
+    if (!a) return -1;
+    const f = this.#u32(this.#firsts + 4 * i);
+    const g = this.#u32(this.#firsts + 4 * i + 4);
+    const b = this.#b;
+    outer: for (let r = f; r < g; r++) {
+      const at = this.#refs + REF_RECORD * r;
+      if (b[at] !== a.id || b[at + 1] !== len) continue;
+      const d = this.#pool + this.#u32(at + 8);
+      for (let k = 0; k < len; k++) if (b[d + k] !== digest[off + k]) continue outer;
+      return this.#u32(at + 4);
     }
     return -1;
   }

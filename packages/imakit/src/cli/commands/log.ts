@@ -168,6 +168,32 @@ function registerVerify(log: Command, ctx: CommandContext): void {
 
 // ---------------------------------------------------------------------------------------- diff
 
+/**
+ * File names in lists are untrusted bytes: a terminal must see `\x01`, not a control character
+ * (or a flipped byte that renders as nothing).
+ */
+export function escapeText(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\x00-\x1f\x7f-\x9f\\]/g, (c) =>
+    c === '\\' ? '\\\\' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
+}
+
+/** What diverging lists mean: different boots only when their boot_aggregate entries differ. */
+function divergence(d: ReturnType<typeof diffLists>): string {
+  const at = d.commonPrefix;
+  if (d.bootAggregate === 'different')
+    return `different boots: the boot_aggregate entries differ (first difference at entry ${at})`;
+  const boot = d.bootAggregate === 'same' ? ', same boot_aggregate' : '';
+  if (d.differingEntries === 1 && d.a.entries === d.b.entries)
+    return `entry ${at} differs (every other entry is equal${boot})`;
+  const extra =
+    d.a.entries === d.b.entries
+      ? ''
+      : `; then ${Math.abs(d.a.entries - d.b.entries)} more entries in one list`;
+  return `first difference at entry ${at}: ${d.differingEntries} of ${Math.min(d.a.entries, d.b.entries)} entries differ${boot}${extra}`;
+}
+
 function registerDiff(log: Command, ctx: CommandContext): void {
   log
     .command('diff')
@@ -191,11 +217,11 @@ function registerDiff(log: Command, ctx: CommandContext): void {
             else if (d.relation === 'b-prefix-of-a')
               out(`${pa} extends ${pb} by ${d.a.entries - d.commonPrefix} entries (same boot, later read)`);
             else {
-              out(
-                `first difference at entry ${d.commonPrefix}${d.commonPrefix === 0 ? ' (different boots: the boot_aggregate entries differ)' : ''}`,
-              );
+              out(divergence(d));
               for (const x of d.differences.slice(0, 20))
-                out(`  entry ${x.entry} ${x.field}:\n    a ${x.a.slice(0, 120)}\n    b ${x.b.slice(0, 120)}`);
+                out(
+                  `  entry ${x.entry} ${x.field}:\n    a ${escapeText(x.a).slice(0, 120)}\n    b ${escapeText(x.b).slice(0, 120)}`,
+                );
             }
           }
           return d.identical ? 0 : 1;

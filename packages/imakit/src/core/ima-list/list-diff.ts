@@ -7,6 +7,7 @@ import { renderAsciiEntry } from './ascii.ts';
 import type { UntrustedEntry } from './binary.ts';
 import type { LoadedList } from './list-form.ts';
 import { lookupTemplate } from './templates.ts';
+import { findBootAggregateClaims } from '../tcg/boot-aggregate.ts';
 
 /** At most this many field differences are reported. */
 export const MAX_LIST_DIFFERENCES = 50;
@@ -19,6 +20,13 @@ export interface ListDiff {
   /** entries equal from the start */
   commonPrefix: number;
   relation: 'identical' | 'a-prefix-of-b' | 'b-prefix-of-a' | 'diverge';
+  /** entries at the same index (below the shorter length) that differ */
+  differingEntries: number;
+  /**
+   * the boot_aggregate claims of the two lists' first entries: 'different' means different boots
+   * (or TPMs); 'same' with differing entries means the same boot and changed entries
+   */
+  bootAggregate: 'same' | 'different' | 'absent';
   differences: { entry: number; field: string; a: string; b: string }[];
 }
 
@@ -66,6 +74,15 @@ export function diffLists(a: LoadedList, b: LoadedList): ListDiff {
         });
     }
   }
+  let differingEntries = 0;
+  for (let i = common; i < n; i++) if (!same(a.entries[i]!, b.entries[i]!)) differingEntries++;
+  const claim = (l: LoadedList): string | undefined => {
+    const c = findBootAggregateClaims(l.entries.slice(0, 1), l.format.endian)[0];
+    return c ? `${c.algo}:${toHex(c.digest)}` : undefined;
+  };
+  const ca = claim(a);
+  const cb = claim(b);
+  const bootAggregate = ca === undefined || cb === undefined ? 'absent' : ca === cb ? 'same' : 'different';
   const relation =
     common === a.entries.length && common === b.entries.length
       ? 'identical'
@@ -80,6 +97,8 @@ export function diffLists(a: LoadedList, b: LoadedList): ListDiff {
     b: { path: b.path, entries: b.entries.length },
     commonPrefix: common,
     relation,
+    differingEntries,
+    bootAggregate,
     differences,
   };
 }

@@ -44,6 +44,13 @@ export function readPcrOptions(
   for (const spec of [...specs, ...jsonFiles]) {
     const m = /^([A-Za-z0-9_-]+),(.+)$/.exec(spec);
     const bank = m && findHashAlgo(m[1]!.toLowerCase()) ? m[1]!.toLowerCase() : undefined;
+    // `sha999,FILE`: an unknown bank, not a file named "sha999,FILE" (unless one exists)
+    if (m && bank === undefined && !existsSync(spec))
+      throw new ImakitError(
+        'E_HASH_UNKNOWN',
+        `unknown bank '${m[1]}' in --pcrs ${spec} (banks: sha1, sha256, sha384, sha512, sm3-256, ...)`,
+        { token: m[1]! },
+      );
     const file = bank ? m![2]! : spec;
     const text = new TextDecoder().decode(readInput(file, 'pcrs'));
     try {
@@ -109,7 +116,11 @@ export function loadListFile(path: string, bank?: string, endian?: Endian): Load
       bytes: LIST_PROBE_BYTES,
       check: (head) => {
         if (!looksAscii(head))
-          withPath(path, () => detectListFormat(head, { bank: bank ?? hints.nameBank, endian }));
+          try {
+            withPath(path, () => detectListFormat(head, { bank: bank ?? hints.nameBank, endian }));
+          } catch (e) {
+            throw withLookalike(e, head, 'measurement-list');
+          }
       },
     },
   });
@@ -144,5 +155,37 @@ export function liveListPath(dir?: string): string {
  */
 export function readEventLogFile(path: string): TcgEventLog {
   const bytes = readInput(path, 'event-log');
-  return withPath(path, () => parseEventLog(bytes));
+  try {
+    return withPath(path, () => parseEventLog(bytes));
+  } catch (e) {
+    throw withLookalike(e, bytes, 'event-log');
+  }
+}
+
+/**
+ * What a file that failed to parse as `expected` looks like instead, when that is recognisable
+ * (issue 10 item 10: `eventlog show` on an IMA list said only "data size 761359721").
+ */
+export function lookalike(head: Uint8Array, expected: 'event-log' | 'measurement-list'): string | undefined {
+  const text = new TextDecoder('latin1').decode(head.subarray(0, 256));
+  if (expected !== 'event-log') {
+    // TCG PC Client: the first event of a crypto-agile log is EV_NO_ACTION "Spec ID Event03";
+    // a TPM 1.2 log starts with PCR 0 and EV_S_CRTM_VERSION/EV_POST_CODE/EV_SEPARATOR events
+    if (text.includes('Spec ID Event03')) return 'a crypto-agile TCG event log; use imakit eventlog show';
+    return undefined;
+  }
+  if (looksAscii(head)) return 'an IMA ascii measurement list; use imakit log show';
+  try {
+    const d = detectListFormat(head.subarray(0, LIST_PROBE_BYTES));
+    return `an IMA binary measurement list (${d.format.bank} template digests); use imakit log show`;
+  } catch {
+    return undefined;
+  }
+}
+
+function withLookalike(e: unknown, head: Uint8Array, expected: 'event-log' | 'measurement-list'): unknown {
+  if (!(e instanceof ImakitError)) return e;
+  const like = lookalike(head, expected);
+  if (like === undefined) return e;
+  return new ImakitError(e.code, `${e.detail}; this looks like ${like}`, e.context, { cause: e });
 }

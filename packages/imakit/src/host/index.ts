@@ -1,24 +1,201 @@
-/** imakit host: the real machine (files, xattrs, keyrings, securityfs, TPM sysfs, worker pools, the QEMU harness). Import from 'imakit/host'. */
-export * from './attest/attest-input.ts';
-export * from './label/evm-file.ts';
-export * from './fs/file-hash.ts';
-export * from './label/file-verdict.ts';
-export * from './fs/fs-uuid.ts';
-export * from './workers/hash-pool.ts';
-export * from './fs/inode.ts';
-export * from './keys/key-files.ts';
-export * from './keys/key-issue.ts';
-export * from './keys/keyctl.ts';
-export * from './label/label-file.ts';
-export * from './label/label-tree.ts';
-export * from './attest/list-file.ts';
-export * from './attest/list-replay-offload.ts';
-export * from './attest/list-replay-worker.ts';
-export * from './attest/list-verify.ts';
-export * from './workers/native-hash.ts';
-export * from './fs/regular-file.ts';
-export * from './attest/securityfs.ts';
-export * from './attest/tpm-sysfs.ts';
-export * from './fs/walk.ts';
-export * from './fs/xattr.ts';
-export * from './vm/index.ts';
+/**
+ * imakit/host: the real machine: files, xattrs, keyrings, securityfs, TPM sysfs, worker pools,
+ * the QEMU harness (`import { hashFileSync, labelTree } from 'imakit/host'`).
+ *
+ * The public API, listed by name and grouped by family; each export's own TSDoc is at its
+ * declaration. Worker entry modules are never exported (importing one must not act on a caller's
+ * thread, host/workers/worker-protocol.ts): test/unit/exports.test.ts pins this list.
+ */
+
+/** Files on this machine: hashing, extended attributes, inode metadata, filesystem UUIDs, tree walks. */
+export { hashFileSync, FILE_HASH_BUFFER_SIZE } from './fs/file-hash.ts';
+export type { HashFileOptions, FileDigests } from './fs/file-hash.ts';
+export { splitDev, uuidFromSuperblock, readDeviceUuid, readFsUuid, readFsUuidOfDev } from './fs/fs-uuid.ts';
+export type { FsUuidResult, FsUuidOptions } from './fs/fs-uuid.ts';
+export {
+  hasIoctlAddon,
+  readGeneration,
+  readGenerationOfOpenFile,
+  readOpenInodeMeta,
+  readInodeMeta,
+  toInodeMeta,
+} from './fs/inode.ts';
+export type { GenerationSource, HostInodeMeta, ReadInodeMetaOptions } from './fs/inode.ts';
+export { requireRegularFile } from './fs/regular-file.ts';
+export { walkTree, statType, globToMatcher } from './fs/walk.ts';
+export type { EntryType, WalkEntry, WalkOptions } from './fs/walk.ts';
+export {
+  hasXattrSupport,
+  getXattr,
+  setXattr,
+  removeXattr,
+  listXattrs,
+  readXattrSet,
+  getXattrAsync,
+  setXattrAsync,
+  removeXattrAsync,
+  listXattrsAsync,
+  fdPath,
+  fgetXattr,
+  fsetXattr,
+  fremoveXattr,
+  flistXattrs,
+} from './fs/xattr.ts';
+
+/** Labelling and verifying real files: security.ima and security.evm, single files and trees. */
+export {
+  evmFileInput,
+  evmValueFromInput,
+  verifyEvmFile,
+  readEvmHmacKey,
+  evmLabelFile,
+} from './label/evm-file.ts';
+export type {
+  EvmFileOptions,
+  EvmValueRequest,
+  EvmFileVerdict,
+  VerifyEvmFileOptions,
+  EvmHmacKeySource,
+  EvmLabelRequest,
+  EvmLabelResult,
+} from './label/evm-file.ts';
+export {
+  fileVerdict,
+  errorVerdict,
+  readParsedLabel,
+  isFileVerdict,
+  signatureFileVerdict,
+} from './label/file-verdict.ts';
+export type { FileVerdict } from './label/file-verdict.ts';
+export {
+  digestFile,
+  verityDigestFile,
+  imaValueFromDigest,
+  computeImaValue,
+  labelImaFile,
+  imaLabelIsCurrent,
+  signatureIsCurrent,
+  loadSigningKeyFile,
+  loadVerifyKeyFile,
+  verifyImaFile,
+} from './label/label-file.ts';
+export type {
+  ImaValueRequest,
+  ImaValue,
+  LabelImaFileOptions,
+  LabelImaFileResult,
+  ImaLabelKind,
+  ImaFileVerdict,
+  VerifyImaFileOptions,
+} from './label/label-file.ts';
+export { labelTree } from './label/label-tree.ts';
+export type { LabelEvmOptions, LabelTreeOptions, LabelFailure, LabelTreeReport } from './label/label-tree.ts';
+
+/** Key files and kernel keyrings. */
+export {
+  ensureKeyDir,
+  writeSecretFile,
+  writePublicFile,
+  readKeyFile,
+  SECRET_MODE,
+  PUBLIC_MODE,
+  KEY_DIR_MODE,
+} from './keys/key-files.ts';
+export type { WriteKeyFileOptions } from './keys/key-files.ts';
+export {
+  createCaFiles,
+  createSigningKeyFiles,
+  convertKeyFile,
+  importCertificateFile,
+  writeMasterKeyFile,
+  createEvmKeyFiles,
+  decryptEvmKeyFile,
+} from './keys/key-issue.ts';
+export type { IssuedKeyFiles, IssueOptions, ImportedCertificate } from './keys/key-issue.ts';
+export {
+  resolveKeyring,
+  addCertificate,
+  addUserKey,
+  addEncryptedKey,
+  pipeKey,
+  searchKey,
+  unlinkKey,
+  newKeyring,
+  keyringsUsable,
+} from './keys/keyctl.ts';
+export type { KeyctlResult, KeyctlRunner, KeyctlContext } from './keys/keyctl.ts';
+
+/** Attestation inputs: measurement-list files (with a worker offload for large lists), securityfs, TPM PCRs in sysfs. */
+export {
+  readInput,
+  readHead,
+  readPcrOptions,
+  readTpmPcrs,
+  writeAtomic,
+  fileSize,
+  loadListFile,
+  liveListPath,
+  readEventLogFile,
+  lookalike,
+} from './attest/attest-input.ts';
+export { readFileChunks, LIST_CHUNK } from './attest/list-file.ts';
+export {
+  workerOffload,
+  offloadForFile,
+  MAX_IN_FLIGHT,
+  OFFLOAD_MIN_BYTES,
+} from './attest/list-replay-offload.ts';
+export { verifyListFile } from './attest/list-verify.ts';
+export type { ByteProgress, ListFileVerifyOptions, ListFileReport } from './attest/list-verify.ts';
+export {
+  findImaSecurityfs,
+  listBinaryLists,
+  bankFromListName,
+  IMA_SECURITYFS_DIRS,
+} from './attest/securityfs.ts';
+export { readSysfsPcrs, DEFAULT_TPM_SYSFS } from './attest/tpm-sysfs.ts';
+
+/** Worker pools and native hashers. */
+export { HashPool } from './workers/hash-pool.ts';
+export type { HashPoolOptions, PoolHashOptions } from './workers/hash-pool.ts';
+export { hasNativeHash, nativeHashes } from './workers/native-hash.ts';
+
+/** What this machine offers: native addons, external tools, kernel facilities. */
+export { diagnoseHost } from './doctor/doctor.ts';
+export type {
+  DoctorReport,
+  DoctorOptions,
+  NativeAddonStatus,
+  ToolStatus,
+  KernelFacilityStatus,
+} from './doctor/doctor.ts';
+
+/** The real-kernel harness: Debian's kernel with IMA/EVM under QEMU and swtpm. */
+export { parsePcrFile, parseGetfattr, parseFileStates } from './vm/artifacts.ts';
+export { parseAuditLine, auditRecords, auditByAccess } from './vm/audit.ts';
+export { buildDataImage, debugfs, DEFAULT_DATA_UUID } from './vm/disk-image.ts';
+export { MODULE_CHAIN, OPTIONAL_MODULES } from './vm/initramfs.ts';
+export { BASE_CMDLINE } from './vm/qemu.ts';
+export {
+  runVm,
+  defaultKernelDir,
+  openKernelCache,
+  kernelCmdline,
+  detectCrash,
+  consoleTail,
+  DEFAULT_TIMEOUT_MS,
+} from './vm/run.ts';
+export type {
+  Access,
+  AccessOp,
+  AccessResult,
+  AuditRecord,
+  EvmKeySpec,
+  FileState,
+  Firmware,
+  PcrBank,
+  VmResult,
+  VmRunInfo,
+  VmRunOptions,
+  VmSpec,
+} from './vm/types.ts';

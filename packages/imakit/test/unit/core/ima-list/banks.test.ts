@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildList, oraclePcrs } from './build-list.ts';
+import { buildList } from './build-list.ts';
 import { bytesSource, verifyMeasurementList } from '../../../../src/core/ima-list/verify.ts';
 import { toHex } from '../../../../src/core/bytes/bytes.ts';
 
@@ -10,16 +10,9 @@ test('sha384, sha512 and sm3 banks replay like node:crypto computes them', async
   assert.equal(v.status, 'pass', v.detail);
   assert.deepEqual(v.quirks, []);
   for (const b of v.banks) assert.equal(toHex(b.pcrs[0]!.value), toHex(l.pcrs.get(b.bank)!.get(10)!), b.bank);
-  // a wrong sm3 value fails only the sm3 bank, and says so
+  // a wrong sm3 value (no prefix of the list ends there) fails only the sm3 bank, and says so
   const wrong = new Map(l.pcrs);
-  wrong.set(
-    'sm3',
-    oraclePcrs(
-      l.entries.slice(0, 3).map((e) => ({ ...e, pcr: 10 })),
-      ['sm3'],
-    ).get('sm3')!,
-  );
-  wrong.get('sm3')!.set(10, new Uint8Array(32).fill(9));
+  wrong.set('sm3', new Map([[10, new Uint8Array(32).fill(9)]]));
   const f = await verifyMeasurementList(bytesSource(l.bytes), { expected: wrong });
   assert.equal(f.status, 'fail');
   assert.deepEqual(

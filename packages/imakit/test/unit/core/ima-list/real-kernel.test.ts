@@ -55,7 +55,12 @@ test('real-kernel fixtures are present', (t) => {
     t.skip('no fixtures: test/fixtures/kernel/<scenario>/manifest.json not captured yet');
     return;
   }
-  assert.ok(list.length > 0);
+  // each scenario directory holds what the replay tests below read
+  for (const name of list) {
+    const dir = join(KERNEL_FIXTURES, name);
+    assert.ok(existsSync(join(dir, 'binary_runtime_measurements')), `${name}: binary list`);
+    assert.ok(capturedPcrs(dir).size > 0, `${name}: captured PCR files`);
+  }
 });
 
 for (const name of list) {

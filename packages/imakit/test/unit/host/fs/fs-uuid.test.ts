@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readDeviceUuid, readFsUuid, splitDev, uuidFromSuperblock } from '../../../../src/host/fs/fs-uuid.ts';
 import { formatUuid, parseUuid } from '../../../../src/core/bytes/uuid.ts';
@@ -64,19 +64,17 @@ test('the filesystem of a temp file: same UUID as blkid on its block device (wha
   try {
     const f = join(dir, 'f');
     writeFileSync(f, 'x');
-    let r;
-    try {
-      r = readFsUuid(f);
-    } catch (e) {
-      // sandboxes (containers, firecracker) often forbid opening the root disk and lack /dev/block;
-      // evmctl's blkid fails there too. The loop-mount test below covers the same path.
-      if (isImakitError(e, 'E_PERMISSION')) {
-        t.skip(`cannot open the block device holding ${dir}: ${e.message}`);
-        return;
-      }
-      throw e;
-    }
     const { major, minor } = splitDev(BigInt(run('stat', ['-c', '%d', f]).stdout.trim()));
+    // sandboxes (containers, firecracker) often forbid opening the root disk and lack /dev/block;
+    // evmctl's blkid fails there too. Probed with a plain open of the device, not with readFsUuid
+    // (the code under test); the loop-mount test below covers the same path.
+    try {
+      closeSync(openSync(`/dev/block/${major}:${minor}`, 'r'));
+    } catch (e) {
+      t.skip(`cannot open the block device holding ${dir}: ${(e as Error).message}`);
+      return;
+    }
+    const r = readFsUuid(f);
     assert.equal(r.devNumber, `${major}:${minor}`);
     const blkid = run('blkid', ['-s', 'UUID', '-o', 'value', `/dev/block/${major}:${minor}`]);
     assert.equal(blkid.status, 0, blkid.stderr);

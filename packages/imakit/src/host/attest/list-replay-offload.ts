@@ -33,7 +33,7 @@ export const OFFLOAD_MIN_BYTES = 4 << 20;
 
 /** Start one worker replay of `opts.banks`. */
 function startWorkerReplay(opts: ReplayOptions & { readonly valuesOnly?: boolean }): RemoteReplay {
-  // a small young generation: the worker allocates almost nothing per entry (peak RSS target, issue 4)
+  // a small young generation: the worker allocates almost nothing per entry (the replay's peak RSS target, README Benchmarks)
   const worker = startModuleWorker(import.meta.url, 'list-replay-worker', { maxYoungGenerationSizeMb: 4 });
   let inFlight = 0;
   const spare: Uint8Array[] = [];

@@ -21,7 +21,7 @@ import { assertBytes } from '../../core/bytes/bytes.ts';
 
 /**
  * fs-xattr compiles C when installed, so it is an optional dependency: an install without a
- * toolchain must still succeed (issue 10 item 13). Loaded once (require of its ESM entry, Node
+ * toolchain must still succeed (scripts/install-native.mjs). Loaded once (require of its ESM entry, Node
  * >= 20.19); null when absent, and every xattr call then fails with E_XATTR_UNAVAILABLE.
  */
 const FS_XATTR: typeof FsXattr | null = loadFsXattr();

@@ -3,8 +3,8 @@
  * `npm ci` via binding.gyp), for measurement-list replay: a {@link FastHashProvider} handed to
  * verifyMeasurementList / resumeMeasurementList / ListReplayer. Per call about 0.18 µs against
  * 0.25-0.65 µs for the tuned TypeScript of core/ima-list/fast-hash.ts (SHA extensions, no EVP
- * fetch); at four hashes per entry that is most of the replay's time (issue 4's 2x-evmctl target,
- * bench/list-replay.ts).
+ * fetch); at four hashes per entry that is most of the replay's time (the list-replay target is
+ * twice evmctl's rate, bench/list-replay.ts).
  *
  * The addon is optional: when it is not built, {@link nativeHashes} returns undefined and replay
  * uses the TypeScript hashers with the same results (a caller may also simply not pass it). At

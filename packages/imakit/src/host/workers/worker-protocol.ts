@@ -4,8 +4,8 @@
  * error crosses the thread boundary (plain data, rebuilt as the same ImakitError on the other side).
  *
  * Worker entry modules act only through {@link poolPort}: importing one from anywhere else, such
- * as a caller's own worker thread, does nothing (issue 10 item 14: a worker entry that served
- * `parentPort` on import answered the caller's first message with E_INTERNAL).
+ * as a caller's own worker thread, does nothing (a worker entry that served `parentPort` on
+ * import would answer the caller's first message itself, with E_INTERNAL).
  */
 import { isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { CATALOGUE, ImakitError, type ErrorCode, type ErrorContext } from '../../errors.ts';

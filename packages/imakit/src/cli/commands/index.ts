@@ -29,4 +29,5 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'refs', load: () => import('./refs.ts').then((m) => m.command) },
   { name: 'doctor', load: () => import('./doctor.ts').then((m) => m.command) },
   { name: 'quote', load: () => import('./quote.ts').then((m) => m.command) },
+  { name: 'tpm', load: () => import('./tpm.ts').then((m) => m.command) },
 ];

@@ -71,7 +71,7 @@ test('ima_measurement with --pcrs unreadable still fails on a bad template diges
   const { dir, cleanup } = tempDir();
   try {
     const bytes = new Uint8Array(readFileSync(LIST));
-    bytes[4 + 5] ^= 0xff; // inside entry 0's template digest (after the u32 PCR)
+    bytes[9] = bytes[9]! ^ 0xff; // inside entry 0's template digest (after the u32 PCR)
     const bad = join(dir, 'bad.bin');
     writeFileSync(bad, bytes);
     const argv = ['ima_measurement', '--pcrs', 'sha256,/nonexistent-imakit', bad];

@@ -10,7 +10,9 @@
  *          [--timeout S] [--keep] [--keep-data-disk] [--kernel-dir DIR] [--json]
  *
  * The workload file is a JSON array of accesses (or `{ "workload": [...] }`), e.g.
- * `[{"op":"read","path":"etc/hosts"},{"op":"exec","path":"bin/true","uid":1000}]`.
+ * `[{"op":"read","path":"etc/hosts"},{"op":"exec","path":"bin/true","uid":1000}]`; every op and
+ * field is documented in docs/vm-workload.md. A policy that appraises exec on the initramfs (the
+ * guest's own busybox) is warned about before the boot.
  *
  * Exit: 0 the guest completed (whatever the kernel decided: see the access table), 2 bad input or
  * a policy the kernel rejected, 5 environment (missing packages/kernel cache, boot failure,
@@ -25,12 +27,12 @@ import { EXIT, ImakitError } from '../../errors.ts';
 import {
   defaultKernelDir,
   runVm,
-  type Access,
   type PcrBank,
   type VmResult,
   type VmSpec,
 } from '../../host/vm/index.ts';
 import type { CommandContext, CommandModule } from '../command.ts';
+import { guestExecWarnings, parseWorkload } from './vm-workload.ts';
 
 interface RunFlags {
   append: string[];
@@ -65,24 +67,6 @@ function readInput(cwd: string, p: string, what: string, kind: InputKind): Buffe
     if (e instanceof ImakitError && e.code !== 'E_IO_READ') throw e;
     throw new ImakitError('E_IO_READ', `cannot read ${what}: ${(e as Error).message}`, { path: p });
   }
-}
-
-function parseWorkload(text: string, path: string): Access[] {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw new ImakitError('E_SCENARIO', `workload is not JSON: ${(e as Error).message}`, { path });
-  }
-  const list = Array.isArray(v) ? v : (v as { workload?: unknown } | null)?.workload;
-  if (!Array.isArray(list))
-    throw new ImakitError('E_SCENARIO', 'workload must be an array of accesses', { path });
-  list.forEach((a: unknown, i) => {
-    const o = a as { op?: unknown; path?: unknown } | null;
-    if (typeof o?.op !== 'string' || typeof o.path !== 'string')
-      throw new ImakitError('E_SCENARIO', `access ${i} needs string "op" and "path"`, { path, entry: i });
-  });
-  return list as Access[];
 }
 
 /** Flags → VmSpec (exported for tests). */
@@ -167,6 +151,8 @@ function summary(r: VmResult): Record<string, unknown> {
 
 async function runCommand(f: RunFlags, ctx: CommandContext): Promise<number> {
   const spec = specFromFlags(f, ctx.io.cwd);
+  const warnings = spec.policy !== undefined ? guestExecWarnings(spec.policy) : [];
+  for (const w of warnings) ctx.io.stderr(`warning: ${w}\n`);
   const timeout = Number(f.timeout);
   if (!Number.isFinite(timeout) || timeout <= 0)
     throw new ImakitError('E_USAGE', '--timeout must be a positive number of seconds');
@@ -190,7 +176,7 @@ async function runCommand(f: RunFlags, ctx: CommandContext): Promise<number> {
     process.removeListener('SIGTERM', onSignal);
   }
   if (f.json === true) {
-    ctx.io.stdout(JSON.stringify(summary(r), null, 2) + '\n');
+    ctx.io.stdout(JSON.stringify({ ...summary(r), warnings }, null, 2) + '\n');
     return EXIT.OK;
   }
   const lines = [

@@ -70,7 +70,8 @@ function accessCommand(a: Access): string {
   }
 }
 
-function checkAccess(a: Access, i: number): void {
+/** Check one access of a workload (also run by `imakit vm run` before anything boots). */
+export function checkAccess(a: Access, i: number): void {
   checkAccessPath(a.path);
   const uid = a.uid ?? 0;
   if (uid !== 0 && uid !== 1000)

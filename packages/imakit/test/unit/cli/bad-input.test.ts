@@ -237,8 +237,13 @@ test('evmctl ima_measurement: a bad --pcrs file is named; ima_verify on a FIFO',
     writeFileSync(join(dir, 'bad.pcr'), 'garbage\n');
     const list = vectorPath('synthetic_binary_runtime_measurements_sha256');
     const r = await imakit(['evmctl', 'ima_measurement', '--pcrs', `sha256,${join(dir, 'bad.pcr')}`, list]);
-    assert.equal(r.status, 1); // evmctl's status for every failure
-    assert.match(r.err, /bad\.pcr: line 1, offset 0: expected 'PCR-NN: <hex>', got 'garbage'/);
+    // PCRs that cannot be read are not an error to evmctl (1.6.2's read_tpm_banks): the template
+    // digests alone decide, and they are valid here (evmctl-exit-status.test.ts compares with evmctl)
+    assert.equal(r.status, 0, r.err);
+    assert.match(
+      r.err,
+      /bad\.pcr: line 1, offset 0: expected 'PCR-NN: <hex>', got 'garbage'\nFailed to read any TPM PCRs/,
+    );
     // ima_verify on a FIFO: refused without opening it, the path said once, evmctl's status 1
     const fifo = join(dir, 'fifo');
     assert.equal(run('mkfifo', [fifo]).status, 0);

@@ -43,3 +43,48 @@ export function fromWorkerError(e: WorkerError): ImakitError {
   const code: ErrorCode = Object.hasOwn(CATALOGUE, e.code) ? (e.code as ErrorCode) : 'E_INTERNAL';
   return new ImakitError(code, e.detail, e.context);
 }
+
+/** Pool → worker messages of a batch worker ({@link serveBatches}, host/workers/batch-pool.ts). */
+export type BatchRequest<S, J> =
+  | { readonly type: 'init'; readonly setup: S }
+  | { readonly type: 'batch'; readonly id: number; readonly jobs: readonly J[] };
+
+/** One job's outcome: its value, or its error (the other jobs of the batch are unaffected). */
+export type BatchResult<R> =
+  { readonly ok: true; readonly value: R } | { readonly ok: false; readonly error: WorkerError };
+
+/** Worker → pool messages: a batch's results in job order, or a failure of the worker itself. */
+export type BatchReply<R> =
+  | { readonly type: 'batch'; readonly id: number; readonly results: readonly BatchResult<R>[] }
+  | { readonly type: 'error'; readonly error: WorkerError };
+
+/**
+ * The worker side of a BatchPool: when this thread was started for module `name`, build a handler
+ * from the pool's setup (first message), then answer each batch with one result per job. Does
+ * nothing anywhere else, so a worker module can call it at top level.
+ */
+export function serveBatches<S, J, R>(name: string, init: (setup: S) => (job: J) => R): void {
+  const port = poolPort(name);
+  if (port === null) return;
+  let handle: ((job: J) => R) | null = null;
+  port.on('message', (m: BatchRequest<S, J>) => {
+    if (m.type === 'init') {
+      try {
+        handle = init(m.setup);
+      } catch (e) {
+        port.postMessage({ type: 'error', error: toWorkerError(e) } satisfies BatchReply<R>);
+      }
+      return;
+    }
+    const h = handle;
+    if (h === null) return; // init failed and was reported; the pool has stopped using this worker
+    const results = m.jobs.map((job): BatchResult<R> => {
+      try {
+        return { ok: true, value: h(job) };
+      } catch (e) {
+        return { ok: false, error: toWorkerError(e) };
+      }
+    });
+    port.postMessage({ type: 'batch', id: m.id, results } satisfies BatchReply<R>);
+  });
+}

@@ -22,7 +22,7 @@ import { renderAsciiEntry } from '../../core/ima-list/ascii.ts';
 import { convertList } from '../../core/ima-list/list-form.ts';
 import { diffLists } from '../../core/ima-list/list-diff.ts';
 import { findHashAlgo } from '../../core/hash/hash-algo.ts';
-import { liveListPath, loadListFile, writeAtomic } from '../../host/attest/attest-input.ts';
+import { liveListPath, loadListFile, streamListFile, writeAtomic } from '../../host/attest/attest-input.ts';
 import { verifyListFile } from '../../host/attest/list-verify.ts';
 import { DEFAULT_TPM_SYSFS } from '../../host/attest/tpm-sysfs.ts';
 import type { CommandContext, CommandModule } from '../command.ts';
@@ -60,23 +60,30 @@ function registerShow(log: Command, ctx: CommandContext): void {
         ctx.run(
           () => {
             const path = file ?? liveListPath();
-            const l = loadListFile(path, bankOpt(f.bank), endianOpt(f.endian));
             const limit = f.limit === undefined ? Infinity : Number(f.limit);
             if (!Number.isInteger(limit) && limit !== Infinity) throw usage('--limit must be an integer');
-            const shown = l.entries.slice(0, limit);
+            // streamed: a list of any length (or a FIFO) is printed with flat memory; entries past
+            // --limit are only counted
+            const list: ReturnType<typeof entryJson>[] = [];
+            const l = streamListFile(
+              path,
+              { bank: bankOpt(f.bank), endian: endianOpt(f.endian) },
+              (e, i, fmt) => {
+                if (i >= limit) return;
+                if (f.json) list.push(entryJson(e, fmt.endian));
+                else ctx.io.stdout(renderAsciiEntry(e, fmt.endian) + '\n');
+              },
+            );
             if (f.json)
               printJson(ctx.io, {
                 file: path,
                 kind: l.kind,
                 format: l.format,
                 evidence: l.evidence,
-                entries: l.entries.length,
-                list: shown.map((e) => entryJson(e, l.format.endian)),
+                entries: l.entries,
+                list,
               });
-            else {
-              ctx.io.stderr(`# ${path}: ${l.evidence}; ${l.entries.length} entries\n`);
-              for (const e of shown) ctx.io.stdout(renderAsciiEntry(e, l.format.endian) + '\n');
-            }
+            else ctx.io.stderr(`# ${path}: ${l.evidence}; ${l.entries} entries\n`);
             return 0;
           },
           { json: f.json === true },

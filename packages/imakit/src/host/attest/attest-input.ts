@@ -10,10 +10,17 @@ import type { Endian } from '../../core/bytes/bytes.ts';
 import { findHashAlgo } from '../../core/hash/hash-algo.ts';
 import { mergePcrValues, parsePcrText, type PcrValues } from '../../core/tcg/pcr-values.ts';
 import { decodeList, looksAscii, type LoadedList } from '../../core/ima-list/list-form.ts';
-import { detectListFormat } from '../../core/ima-list/binary.ts';
+import {
+  ChunkScanner,
+  cursorToEntry,
+  detectListFormat,
+  type EntryCursor,
+  type ListFormat,
+  type UntrustedEntry,
+} from '../../core/ima-list/binary.ts';
 import { parseEventLog, type TcgEventLog } from '../../core/tcg/event-log.ts';
 import { readFileChunks } from './list-file.ts';
-import { readBoundedFile, type InputKind } from '../fs/bounded-read.ts';
+import { formatSize, INPUT_CAPS, readBoundedFile, tooLarge, type InputKind } from '../fs/bounded-read.ts';
 import { bankFromListName, findImaSecurityfs, listBinaryLists } from './securityfs.ts';
 import { DEFAULT_TPM_SYSFS, readSysfsPcrs } from './tpm-sysfs.ts';
 
@@ -129,6 +136,81 @@ export function loadListFile(path: string, bank?: string, endian?: Endian): Load
 
 /** How much of a list is probed before it is read whole (decodeList detects from 64 KiB too). */
 const LIST_PROBE_BYTES = 64 * 1024;
+
+/** What {@link streamListFile} found. */
+export interface StreamedList {
+  readonly path: string;
+  readonly kind: 'binary' | 'ascii';
+  readonly format: ListFormat;
+  readonly evidence: string;
+  readonly entries: number;
+}
+
+/**
+ * Visit every entry of a list file in order, binary lists streamed in 1 MiB reads with flat memory
+ * (any length, a FIFO, the live securityfs list); an ascii list is read whole (bounded by the
+ * measurement-list cap). `onEntry` gets each entry, its index and the list's format.
+ * @throws ImakitError E_IO_READ, E_IO_TOO_LARGE; CodecError for a malformed list (with the path,
+ *   and what the file looks like when it is recognisably something else)
+ */
+export function streamListFile(
+  path: string,
+  hints: { readonly bank?: string; readonly endian?: Endian },
+  onEntry: (e: UntrustedEntry, index: number, format: ListFormat) => void,
+): StreamedList {
+  const nameBank = bankFromListName(path);
+  const chunks = readFileChunks(path);
+  const head: Uint8Array[] = [];
+  let headLen = 0;
+  let done = false;
+  while (headLen < LIST_PROBE_BYTES) {
+    const n = chunks.next();
+    if (n.done === true) {
+      done = true;
+      break;
+    }
+    head.push(n.value);
+    headLen += n.value.length;
+  }
+  const first = head.length === 1 ? head[0]! : new Uint8Array(Buffer.concat(head));
+  if (looksAscii(first)) {
+    // ascii lists are line-oriented text: collected (bounded), then decoded
+    let len = headLen;
+    const all = [...head];
+    for (const c of done ? [] : chunks) {
+      len += c.length;
+      if (len > INPUT_CAPS['measurement-list'])
+        throw tooLarge(
+          path,
+          'measurement-list',
+          INPUT_CAPS['measurement-list'],
+          `is more than ${formatSize(INPUT_CAPS['measurement-list'])}`,
+        );
+      all.push(c);
+    }
+    const d = withPath(path, () => decodeList(new Uint8Array(Buffer.concat(all)), { ...hints, nameBank }));
+    d.entries.forEach((e, i) => onEntry(e, i, d.format));
+    return { path, kind: d.kind, format: d.format, evidence: d.evidence, entries: d.entries.length };
+  }
+  let det: ReturnType<typeof detectListFormat>;
+  try {
+    det = withPath(path, () =>
+      detectListFormat(first, { bank: hints.bank ?? nameBank, endian: hints.endian }),
+    );
+  } catch (e) {
+    throw withLookalike(e, first, 'measurement-list');
+  }
+  const fmt = det.format;
+  const scanner = new ChunkScanner(fmt);
+  let index = 0;
+  const visit = (c: EntryCursor): void => onEntry(cursorToEntry(c, fmt.digestSize), index++, fmt);
+  withPath(path, () => {
+    scanner.push(first, visit);
+    if (!done) for (const c of chunks) scanner.push(c, visit);
+    scanner.end();
+  });
+  return { path, kind: 'binary', format: fmt, evidence: det.evidence, entries: index };
+}
 
 /**
  * The live measurement list in securityfs: the classic `binary_runtime_measurements` when present,

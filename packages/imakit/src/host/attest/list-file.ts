@@ -36,7 +36,8 @@ export function* readFileChunks(
       if (reuse) shared = buf;
       let n: number;
       try {
-        n = readSync(fd, buf, 0, chunk, position);
+        // from the start: sequential reads (a FIFO or a pipe has no position: ESPIPE)
+        n = readSync(fd, buf, 0, chunk, start === 0 ? null : position);
       } catch (e) {
         throw fromSystemError(e, 'E_IO_READ', path);
       }

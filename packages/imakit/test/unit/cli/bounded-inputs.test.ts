@@ -11,7 +11,8 @@ import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main } from '../../../src/cli/main.ts';
 import { memoryIo } from '../../../src/cli/io.ts';
-import { run, tempDir, vectorPath } from '../../helpers.ts';
+import { spawn } from 'node:child_process';
+import { FIXTURES_DIR, run, tempDir, vectorPath } from '../../helpers.ts';
 
 async function imakit(args: string[]) {
   const io = memoryIo();
@@ -103,3 +104,25 @@ test(
     }
   },
 );
+
+test('log show streams: a list arriving through a FIFO prints the same as the file (was ESPIPE / read whole)', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const list = join(FIXTURES_DIR, 'kernel', 'appraise-fix', 'binary_runtime_measurements');
+    const fifo = join(dir, 'fifo');
+    assert.equal(run('mkfifo', [fifo]).status, 0);
+    const writer = spawn('sh', ['-c', `exec cat '${list}' > '${fifo}'`], { stdio: 'ignore' });
+    const viaFifo = await imakit(['log', 'show', fifo]);
+    await new Promise((r) => writer.on('exit', r));
+    const viaFile = await imakit(['log', 'show', list, '--limit', '100']);
+    assert.equal(viaFifo.status, 0, viaFifo.err);
+    assert.equal(viaFifo.out, viaFile.out);
+    assert.match(viaFifo.err, /; 24 entries/);
+    // --limit prints fewer lines but still counts every entry
+    const limited = await imakit(['log', 'show', list, '--limit', '2']);
+    assert.equal(limited.out.split('\n').length - 1, 2);
+    assert.match(limited.err, /; 24 entries/);
+  } finally {
+    cleanup();
+  }
+});

@@ -4,6 +4,7 @@
  * lists them; nothing else knows about individual commands.
  */
 import type { Command } from 'commander';
+import type { Command as TypedCommand } from '@commander-js/extra-typings';
 import type { CliIo } from './io.ts';
 
 export interface CommandModule {
@@ -20,4 +21,14 @@ export interface CommandContext {
    * The body returns the exit status (0 ok, 1 verification failed, ...) or throws an ImakitError.
    */
   run(body: () => Promise<number> | number, opts?: { json?: boolean }): Promise<void>;
+}
+
+/**
+ * The program with @commander-js/extra-typings' types, so a command's `.option()` chain types the
+ * options its action receives (no hand-written flag interfaces to drift from the options). The
+ * object is unchanged: extra-typings re-exports commander's own Command class with richer types.
+ * @example typed(program).command('hash').option('--json').action((files, f) => f.json)
+ */
+export function typed(program: Command): TypedCommand {
+  return program as unknown as TypedCommand;
 }

@@ -9,7 +9,7 @@
  */
 import type { Command } from 'commander';
 import { labelImaFile } from '../../host/label/label-file.ts';
-import type { CommandModule } from '../command.ts';
+import { typed, type CommandModule } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { algoFlag, exitOf, forEachFile, printImaResults, xattrNamesFlag } from '../file-flags.ts';
 
@@ -35,7 +35,7 @@ function runHash(paths: readonly string[], f: HashFlags, io: CliIo): number {
 export const command: CommandModule = {
   name: 'hash',
   register(program: Command, ctx) {
-    program
+    typed(program)
       .command('hash')
       .description('compute security.ima hashes of files and write them (or --print)')
       .argument('<files...>', 'regular files')
@@ -45,7 +45,7 @@ export const command: CommandModule = {
       .option('-x, --xattr-user', 'use user.ima instead of security.ima (testing)')
       .option('--json', 'JSON output')
       .addHelpText('after', '\nExample:\n  imakit hash -a sha256 /usr/bin/ls\n')
-      .action(async (files: string[], f: HashFlags) => {
+      .action(async (files, f) => {
         await ctx.run(() => runHash(files, f, ctx.io), { json: f.json === true });
       });
   },

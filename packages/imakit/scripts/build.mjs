@@ -22,7 +22,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { STAMP } from '../bin/entry.js';
+import { STAMP, stampText } from '../bin/entry.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const require = createRequire(import.meta.url);
@@ -38,6 +38,8 @@ try {
   );
   process.exit(0);
 }
+// before tsc reads src/: a source saved from now on makes this build stale (bin/entry.js)
+const started = Date.now();
 rmSync(join(root, 'dist'), { recursive: true, force: true });
 const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
 if (r.status !== 0) process.exit(r.status ?? 1);
@@ -128,4 +130,4 @@ try {
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
-writeFileSync(join(distDir, STAMP), `${new Date().toISOString()}\n`);
+writeFileSync(join(distDir, STAMP), stampText(root, started));

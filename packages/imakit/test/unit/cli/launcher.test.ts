@@ -8,22 +8,23 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, symlinkSync, utimesSync, writeFileSync, readFileSync } from 'node:fs';
+import { cpSync, mkdirSync, rmSync, symlinkSync, utimesSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT, run, tempDir } from '../../helpers.ts';
-import { chooseEntry, STAMP } from '../../../bin/entry.js';
+import { chooseEntry, STAMP, stampText } from '../../../bin/entry.js';
 import { buildList } from '../core/ima-list/build-list.ts';
 import { renderEvmctlPcrs } from '../../../src/core/tcg/pcr-values.ts';
 import { OFFLOAD_MIN_BYTES } from '../../../src/host/attest/list-replay-offload.ts';
 
-/** A report without its timings (files per second, durations), which differ run to run. */
+/** A report without what differs run to run: timings (files per second, durations), pool order. */
 function untimed(x: unknown): unknown {
   if (Array.isArray(x)) return x.map(untimed);
   if (x === null || typeof x !== 'object') return x;
   return Object.fromEntries(
     Object.entries(x)
       .filter(([k]) => !/persecond|seconds|duration|elapsed|^ms$|Ms$/i.test(k))
-      .map(([k, v]) => [k, untimed(v)]),
+      // label's `changed` lists paths in the order the worker pool finished them
+      .map(([k, v]) => [k, k === 'changed' && Array.isArray(v) ? [...(v as string[])].sort() : untimed(v)]),
   );
 }
 
@@ -52,6 +53,24 @@ test('chooseEntry: the bundle only when its stamp is newer than every source fil
     const e = chooseEntry(dir, {});
     assert.equal(e.kind, 'source');
     assert.match(e.reason, /src\/core\/deep\/a\.ts is newer/);
+
+    // the stamp a build writes: its start time and file list decide, not the stamp's mtime
+    utimesSync(join(dir, 'src/core/deep/a.ts'), old, old);
+    writeFileSync(join(dir, 'dist', STAMP), stampText(dir, Date.now() - 30_000));
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'dist', STAMP), 'utf8')).sources.sort(), [
+      'b.ts',
+      'core/deep/a.ts',
+    ]);
+    assert.equal(chooseEntry(dir, {}).kind, 'dist');
+    // saved after the build started (while it ran): stale, although older than the stamp file
+    const during = new Date(Date.now() - 10_000);
+    utimesSync(join(dir, 'src/b.ts'), during, during);
+    assert.match(chooseEntry(dir, {}).reason, /src\/b\.ts is newer/);
+    utimesSync(join(dir, 'src/b.ts'), old, old);
+    assert.equal(chooseEntry(dir, {}).kind, 'dist');
+    // a listed file that is gone
+    rmSync(join(dir, 'src/b.ts'));
+    assert.match(chooseEntry(dir, {}).reason, /src\/b\.ts is newer than the build \(or gone\)/);
   } finally {
     cleanup();
   }
@@ -163,7 +182,7 @@ test('the compiled CLI equals the sources, worker threads included', () => {
       run(process.execPath, [join(pkg, 'bin/imakit.js'), ...commands[0]!], { cwd: dir }).stdout,
     ) as { status: string };
     assert.equal(v.status, 'pass');
-    assert.ok(readFileSync(join(pkg, 'dist', STAMP), 'utf8').length > 0);
+    assert.ok(JSON.parse(readFileSync(join(pkg, 'dist', STAMP), 'utf8')).sources.includes('cli/main.ts'));
   } finally {
     cleanup();
   }

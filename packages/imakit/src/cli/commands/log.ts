@@ -22,7 +22,13 @@ import { renderAsciiEntry } from '../../core/ima-list/ascii.ts';
 import { convertList } from '../../core/ima-list/list-form.ts';
 import { diffLists } from '../../core/ima-list/list-diff.ts';
 import { findHashAlgo } from '../../core/hash/hash-algo.ts';
-import { liveListPath, loadListFile, streamListFile, writeAtomic } from '../../host/attest/attest-input.ts';
+import {
+  liveListPath,
+  loadListFile,
+  openAtomic,
+  streamListFile,
+  writeAtomic,
+} from '../../host/attest/attest-input.ts';
 import { verifyListFile } from '../../host/attest/list-verify.ts';
 import { DEFAULT_TPM_SYSFS } from '../../host/attest/tpm-sysfs.ts';
 import type { CommandContext, CommandModule } from '../command.ts';
@@ -261,24 +267,43 @@ function registerConvert(log: Command, ctx: CommandContext): void {
             if (f.json && f.out === undefined)
               throw usage('--json needs --out FILE (the list itself goes there)');
             const to = endianOpt(f.endian);
-            const l = loadListFile(input, bankOpt(f.bank));
             if (f.to === 'binary' && f.out === undefined) throw usage('binary output needs --out FILE');
-            const { data, note, endian } = convertList(l, f.to, to);
-            if (f.out !== undefined) writeAtomic(f.out, data);
-            else ctx.io.stdout(data as string);
+            let l: { kind: string; format: { endian: Endian; bank: string }; entries: number };
+            let note = '';
+            let endian: Endian;
+            if (f.to === 'ascii') {
+              // streamed: lists of any length convert with flat memory, written atomically
+              const w = f.out !== undefined ? openAtomic(f.out) : undefined;
+              try {
+                l = streamListFile(input, { bank: bankOpt(f.bank) }, (e, _i, fmt) => {
+                  const line = renderAsciiEntry(e, fmt.endian) + '\n';
+                  if (w) w.write(line);
+                  else ctx.io.stdout(line);
+                });
+              } catch (e) {
+                w?.abort();
+                throw e;
+              }
+              w?.commit();
+              endian = l.format.endian;
+            } else {
+              const whole = loadListFile(input, bankOpt(f.bank));
+              const c = convertList(whole, f.to, to);
+              writeAtomic(f.out!, c.data);
+              ({ note, endian } = c);
+              l = { kind: whole.kind, format: whole.format, entries: whole.entries.length };
+            }
             const summary = {
               input,
               from: { kind: l.kind, endian: l.format.endian, bank: l.format.bank },
               to: { kind: f.to, endian },
-              entries: l.entries.length,
+              entries: l.entries,
               out: f.out,
               note: note || undefined,
             };
             if (f.json) printJson(ctx.io, summary);
             else if (f.out !== undefined)
-              ctx.io.stderr(
-                `${l.entries.length} entries written to ${f.out}${note ? `; note: ${note}` : ''}\n`,
-              );
+              ctx.io.stderr(`${l.entries} entries written to ${f.out}${note ? `; note: ${note}` : ''}\n`);
             return 0;
           },
           { json: f.json === true },

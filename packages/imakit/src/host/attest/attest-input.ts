@@ -3,7 +3,7 @@
  * values from files (evmctl `PCR-NN:`, `tpm2_pcrread` output, JSON) or the TPM's sysfs, list files
  * (binary or ascii, detected), the live securityfs list, and atomic output files.
  */
-import { existsSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromSystemError, ImakitError, withPath } from '../../errors.ts';
 import type { Endian } from '../../core/bytes/bytes.ts';
@@ -89,15 +89,72 @@ export function readTpmPcrs(dir = DEFAULT_TPM_SYSFS, banks?: readonly string[]):
   }
 }
 
-/** Write a file atomically (temporary file + rename). @throws ImakitError E_IO_WRITE */
+/**
+ * Write a file atomically (temporary file + rename); on failure the temporary file is removed, so
+ * nothing half-written is left. @throws ImakitError E_IO_WRITE
+ */
 export function writeAtomic(path: string, data: Uint8Array | string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
+  const w = openAtomic(path);
   try {
-    writeFileSync(tmp, data);
-    renameSync(tmp, path);
+    w.write(data);
+  } catch (e) {
+    w.abort();
+    throw e;
+  }
+  w.commit();
+}
+
+/** A file written piece by piece and put in place only when complete. */
+export interface AtomicWriter {
+  write(data: Uint8Array | string): void;
+  /** rename into place */
+  commit(): void;
+  /** remove the temporary file (after a failure) */
+  abort(): void;
+}
+
+/**
+ * Start writing `path` through a temporary file beside it (streamed conversions of lists of any
+ * length); readers see the old file or the whole new one, never a part.
+ * @throws ImakitError E_IO_WRITE
+ */
+export function openAtomic(path: string): AtomicWriter {
+  const tmp = `${path}.tmp-${process.pid}`;
+  let fd: number;
+  try {
+    fd = openSync(tmp, 'w');
   } catch (e) {
     throw fromSystemError(e, 'E_IO_WRITE', path);
   }
+  let open = true;
+  const close = (): void => {
+    if (open) closeSync(fd);
+    open = false;
+  };
+  return {
+    write(data) {
+      try {
+        const b = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+        let off = 0;
+        while (off < b.length) off += writeSync(fd, b, off, b.length - off);
+      } catch (e) {
+        throw fromSystemError(e, 'E_IO_WRITE', path);
+      }
+    },
+    commit() {
+      try {
+        close();
+        renameSync(tmp, path);
+      } catch (e) {
+        rmSync(tmp, { force: true });
+        throw fromSystemError(e, 'E_IO_WRITE', path);
+      }
+    },
+    abort() {
+      close();
+      rmSync(tmp, { force: true });
+    },
+  };
 }
 
 /** File size, or 0 when unknown (securityfs files report 0). */

@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main } from '../../../src/cli/main.ts';
 import { memoryIo } from '../../../src/cli/io.ts';
@@ -122,6 +122,31 @@ test('log show streams: a list arriving through a FIFO prints the same as the fi
     const limited = await imakit(['log', 'show', list, '--limit', '2']);
     assert.equal(limited.out.split('\n').length - 1, 2);
     assert.match(limited.err, /; 24 entries/);
+  } finally {
+    cleanup();
+  }
+});
+
+test('log convert --to ascii streams; a list cut short leaves no output and no temporary file', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const list = join(FIXTURES_DIR, 'kernel', 'appraise-fix', 'binary_runtime_measurements');
+    const out = join(dir, 'out.ascii');
+    const ok = await imakit(['log', 'convert', list, '--to', 'ascii', '--out', out]);
+    assert.equal(ok.status, 0, ok.err);
+    // the kernel's own ascii list of the same run
+    assert.equal(
+      readFileSync(out, 'utf8'),
+      readFileSync(join(FIXTURES_DIR, 'kernel', 'appraise-fix', 'ascii_runtime_measurements'), 'utf8'),
+    );
+    const cut = join(dir, 'cut.bin');
+    const bytes = readFileSync(list);
+    writeFileSync(cut, bytes.subarray(0, bytes.length - 7));
+    const out2 = join(dir, 'out2.ascii');
+    const bad = await imakit(['log', 'convert', cut, '--to', 'ascii', '--out', out2]);
+    assert.equal(bad.status, 2);
+    assert.match(bad.err, /cut\.bin, entry 23, .*cut short.*E_CODEC_TRUNCATED/);
+    assert.deepEqual(readdirSync(dir).sort(), ['cut.bin', 'out.ascii']);
   } finally {
     cleanup();
   }

@@ -5,3 +5,13 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 bash "$here/../packages/imakit/scripts/install-deps.sh"
+
+# the verifier's tests run against Debian's PostgreSQL server, started by the tests on loopback
+if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends postgresql
+fi
+echo "install-deps (workspace): ok"

@@ -1,0 +1,122 @@
+/**
+ * The verifier's app factory (style.md practice 12): `buildApp(deps)` returns a configured fastify
+ * instance; `serve` only listens. Schemas sit beside their routes (TypeBox, so the OpenAPI document
+ * at /openapi.json needs no converter); one error handler maps the catalogue (errors.ts), imakit's
+ * codec errors and schema failures to `{ error: { code, message, ... } }` and never answers bad
+ * input with a 500 or a stack.
+ */
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { CATALOGUE, ImakitError } from 'imakit/errors';
+import type { OpenDatabase } from './db/open.ts';
+import { VERIFIER_CATALOGUE, VerifierError } from './errors.ts';
+import { roleAllows, roleOfBearer, type Role } from './auth.ts';
+import { healthRoutes } from './routes/health.ts';
+import { agentRoutes } from './routes/agents.ts';
+import { eventRoutes } from './routes/events.ts';
+
+export interface AppDeps {
+  readonly database: OpenDatabase;
+  /** largest request body accepted, bytes (measurement lists arrive in evidence) */
+  readonly bodyLimit?: number;
+  readonly logger?: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** the least role a route needs; undefined = no token needed */
+    role?: Role;
+  }
+}
+
+export type App = FastifyInstance<
+  Server,
+  IncomingMessage,
+  ServerResponse,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
+
+export async function buildApp(deps: AppDeps): Promise<App> {
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    bodyLimit: deps.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    // query strings and path parameters arrive as text: numbers are coerced there (fastify's default)
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  const { db } = deps.database;
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'imakit verifier', version: '0.1.0' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  app.addHook('onRequest', async (req) => {
+    const need = req.routeOptions.config.role;
+    if (need === undefined) return;
+    const have = await roleOfBearer(db, req.headers.authorization);
+    if (!roleAllows(have, need))
+      throw new VerifierError('V_FORBIDDEN', `this needs the '${need}' role; the token has '${have}'`, {
+        role: have,
+      });
+  });
+
+  app.setErrorHandler((err: FastifyError | Error, _req, reply) => {
+    if (err instanceof VerifierError)
+      return reply.status(err.http).send({ error: { code: err.code, message: err.message, ...err.context } });
+    if (err instanceof ImakitError) {
+      // imakit's catalogue gives each code an HTTP status; input errors never become a 500
+      const status = CATALOGUE[err.code].http;
+      return reply.status(status >= 500 ? 400 : status).send({ error: err.toJSON() });
+    }
+    const fe = err as FastifyError;
+    if (fe.validation !== undefined) {
+      const v = fe.validation[0];
+      const field = `${fe.validationContext ?? 'body'}${v?.instancePath ?? ''}`;
+      return reply
+        .status(400)
+        .send({ error: { code: 'V_VALIDATION', message: `${field} ${v?.message ?? 'is invalid'}`, field } });
+    }
+    if (fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+      return reply.status(413).send({ error: { code: 'V_BODY_TOO_LARGE', message: fe.message } });
+    if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500)
+      return reply.status(fe.statusCode).send({ error: { code: 'V_BAD_REQUEST', message: fe.message } });
+    if (isDatabaseDown(err))
+      return reply.status(503).send({
+        error: {
+          code: 'V_DATABASE_UNAVAILABLE',
+          message: VERIFIER_CATALOGUE.V_DATABASE_UNAVAILABLE.message,
+        },
+      });
+    app.log.error(err);
+    return reply.status(500).send({ error: { code: 'V_INTERNAL', message: 'internal error' } });
+  });
+  app.setNotFoundHandler((req, reply) =>
+    reply.status(404).send({ error: { code: 'V_NOT_FOUND', message: `no route ${req.method} ${req.url}` } }),
+  );
+
+  await app.register(healthRoutes, { database: deps.database });
+  await app.register(agentRoutes, { db });
+  await app.register(eventRoutes, { db });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.addHook('onClose', async () => deps.database.close());
+  return app;
+}
+
+/** A lost or refused database connection (node-postgres and PGlite both surface these). */
+export function isDatabaseDown(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|57P0[1-3]|08\d{3})$/.test(code))
+    return true;
+  return (
+    err instanceof Error &&
+    /Connection terminated|connection (refused|closed)|PGlite is closed/i.test(err.message)
+  );
+}

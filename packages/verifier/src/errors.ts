@@ -1,0 +1,37 @@
+/**
+ * The verifier's one error catalogue (style.md practice 6): every error a route returns has a
+ * stable code, an HTTP status and a message; the error handler (app.ts) maps these codes, imakit's
+ * own codes (their catalogue carries an HTTP status too) and fastify's validation errors to one
+ * JSON shape, `{ error: { code, message, ...context } }`, and never returns a stack or a 500 for
+ * bad input.
+ */
+export const VERIFIER_CATALOGUE = Object.freeze({
+  V_BAD_REQUEST: { http: 400, message: 'the request is malformed' },
+  V_VALIDATION: { http: 400, message: 'the request does not match its schema' },
+  V_UNAUTHENTICATED: { http: 401, message: 'a bearer token is required' },
+  V_FORBIDDEN: { http: 403, message: "the token's role does not allow this" },
+  V_NOT_FOUND: { http: 404, message: 'no such resource' },
+  V_AGENT_EXISTS: { http: 409, message: 'an agent with this id exists' },
+  V_REFERENCE_SET_IN_USE: { http: 409, message: 'the reference set is assigned to agents' },
+  V_BODY_TOO_LARGE: { http: 413, message: 'the request body is too large' },
+  V_RATE_LIMITED: { http: 429, message: 'too many requests' },
+  V_DATABASE_UNAVAILABLE: { http: 503, message: 'the database is unavailable' },
+  V_INTERNAL: { http: 500, message: 'internal error' },
+} as const);
+
+export type VerifierErrorCode = keyof typeof VERIFIER_CATALOGUE;
+
+/** An error a route raises on purpose; `context` names the field, agent or resource concerned. */
+export class VerifierError extends Error {
+  readonly code: VerifierErrorCode;
+  readonly context: Readonly<Record<string, unknown>>;
+  constructor(code: VerifierErrorCode, detail?: string, context: Record<string, unknown> = {}) {
+    super(detail ?? VERIFIER_CATALOGUE[code].message);
+    this.name = 'VerifierError';
+    this.code = code;
+    this.context = Object.freeze({ ...context });
+  }
+  get http(): number {
+    return VERIFIER_CATALOGUE[this.code].http;
+  }
+}

@@ -1,0 +1,5 @@
+/** imakit's fleet verifier: the app factory, the database and operator tokens. */
+export { buildApp, type App, type AppDeps } from './app.ts';
+export { openDatabase, type DatabaseTarget, type OpenDatabase } from './db/open.ts';
+export { createToken, roleAllows, ROLES, type Role } from './auth.ts';
+export { VERIFIER_CATALOGUE, VerifierError, type VerifierErrorCode } from './errors.ts';

@@ -11,7 +11,7 @@
 import type { Command } from 'commander';
 import { formatKeyId } from '../../core/keys/keyid.ts';
 import { labelImaFile } from '../../host/label/label-file.ts';
-import type { CommandModule } from '../command.ts';
+import { typed, type CommandModule } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import {
   algoFlag,
@@ -58,7 +58,7 @@ function runSign(paths: readonly string[], f: SignFlags, io: CliIo): number {
 export const command: CommandModule = {
   name: 'sign',
   register(program: Command, ctx) {
-    program
+    typed(program)
       .command('sign')
       .description('sign files: security.ima v2 signatures (or --verity sigv3)')
       .argument('<files...>', 'regular files')
@@ -73,7 +73,7 @@ export const command: CommandModule = {
       .option('-x, --xattr-user', 'use user.ima instead of security.ima (testing)')
       .option('--json', 'JSON output')
       .addHelpText('after', '\nExample:\n  imakit sign -k /etc/keys/privkey_evm.pem -a sha256 /usr/bin/ls\n')
-      .action(async (files: string[], f: SignFlags) => {
+      .action(async (files, f) => {
         await ctx.run(() => runSign(files, f, ctx.io), { json: f.json === true });
       });
   },

@@ -10,21 +10,14 @@ import { predictTree } from '../../host/preflight/preflight.ts';
 import { readKeyFile } from '../../host/keys/key-files.ts';
 import { readFsUuid } from '../../host/fs/fs-uuid.ts';
 import { formatUuid } from '../../core/bytes/uuid.ts';
-import type { CommandModule } from '../command.ts';
+import { typed, type CommandModule } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { createProgress } from '../progress.ts';
-
-interface DemoFlags {
-  dir?: string;
-  source?: string;
-  files?: string;
-  json?: boolean;
-}
 
 export const command: CommandModule = {
   name: 'demo',
   register(program: Command, ctx) {
-    program
+    typed(program)
       .command('demo')
       .description(
         'generate keys, label a real tree copied from this machine, verify, tamper, and show the detection',
@@ -33,7 +26,7 @@ export const command: CommandModule = {
       .option('--source <dir>', 'directory to copy files from (default: /usr/bin)')
       .option('--files <n>', 'at most N files (default 300)')
       .option('--json', 'print the report as JSON')
-      .action((f: DemoFlags) =>
+      .action((f) =>
         ctx.run(
           async () => {
             const progress = createProgress(ctx.io, { label: 'label', json: f.json === true });

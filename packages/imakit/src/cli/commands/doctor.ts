@@ -8,7 +8,7 @@
  */
 import type { Command } from 'commander';
 import { diagnoseHost, type DoctorReport } from '../../host/doctor/doctor.ts';
-import type { CommandModule } from '../command.ts';
+import { typed, type CommandModule } from '../command.ts';
 import type { CliIo } from '../io.ts';
 
 function render(r: DoctorReport): string {
@@ -33,12 +33,12 @@ function runDoctor(json: boolean, io: CliIo): number {
 export const command: CommandModule = {
   name: 'doctor',
   register(program: Command, ctx) {
-    program
+    typed(program)
       .command('doctor')
       .description('report native addons, external tools and kernel facilities available here')
       .option('--json', 'JSON output')
       .addHelpText('after', '\nExample:\n  imakit doctor --json\n')
-      .action(async (f: { json?: boolean }) => {
+      .action(async (f) => {
         await ctx.run(() => runDoctor(f.json === true, ctx.io), { json: f.json === true });
       });
   },

@@ -27,17 +27,8 @@ import {
   readTpmPcrs,
 } from '../../host/attest/attest-input.ts';
 import { DEFAULT_TPM_SYSFS } from '../../host/attest/tpm-sysfs.ts';
-import type { CommandContext, CommandModule } from '../command.ts';
+import { typed, type CommandContext, type CommandModule } from '../command.ts';
 import { collect, printJson } from './attest-output.ts';
-
-interface Flags {
-  pcrs?: string[];
-  pcrsJson?: string[];
-  eventlog?: string;
-  tpm?: string;
-  list?: string;
-  json?: boolean;
-}
 
 function claimsOf(path: string) {
   const l = loadListFile(path);
@@ -47,7 +38,7 @@ function claimsOf(path: string) {
 export const command: CommandModule = {
   name: 'boot-aggregate',
   register(program: Command, ctx: CommandContext) {
-    program
+    typed(program)
       .command('boot-aggregate')
       .description("boot_aggregate per bank over PCRs 0-7 and 0-9; check a list's entry")
       .option(
@@ -60,7 +51,7 @@ export const command: CommandModule = {
       .option('--tpm <dir>', `TPM sysfs directory (default ${DEFAULT_TPM_SYSFS})`)
       .option('--list <list>', "check this measurement list's boot_aggregate entry")
       .option('--json', 'JSON output')
-      .action((f: Flags) =>
+      .action((f) =>
         ctx.run(
           () => {
             let pcrs: PcrValues | undefined;

@@ -16,7 +16,7 @@ import { parseScenario, runScenario, type ScenarioFile, type ScenarioResult } fr
 import { walkTree } from '../../host/fs/walk.ts';
 import { readBoundedFile, readBoundedText } from '../../host/fs/bounded-read.ts';
 import { getXattr, listXattrs } from '../../host/fs/xattr.ts';
-import type { CommandModule } from '../command.ts';
+import { typed, type CommandModule } from '../command.ts';
 import type { CliIo } from '../io.ts';
 
 /** A scenario starts with `{` (after blanks): /dev/zero or a binary file is refused at its head. */
@@ -173,7 +173,7 @@ async function run(file: string, f: { out?: string; json?: boolean }, io: CliIo)
 export const command: CommandModule = {
   name: 'emulate',
   register(program: Command, ctx) {
-    program
+    typed(program)
       .command('emulate')
       .description(
         'run a scenario (JSON, see src/kernel/scenario.ts) on the IMA/EVM emulator and write the real-kernel harness artifacts',
@@ -181,8 +181,6 @@ export const command: CommandModule = {
       .argument('<scenario>', 'scenario JSON file')
       .option('-o, --out <dir>', 'write the artifacts here')
       .option('--json', 'print the result as JSON')
-      .action(async (file: string, f: { out?: string; json?: boolean }) =>
-        ctx.run(() => run(file, f, ctx.io), { json: f.json === true }),
-      );
+      .action(async (file, f) => ctx.run(() => run(file, f, ctx.io), { json: f.json === true }));
   },
 };

@@ -34,7 +34,7 @@ import {
   type LoadedRules,
 } from '../../host/preflight/policy-source.ts';
 import { OP_HOOKS } from '../../kernel/workload.ts';
-import type { CommandModule } from '../command.ts';
+import { typed, type CommandModule } from '../command.ts';
 import type { CliIo } from '../io.ts';
 
 /** `file:line:col: CODE token 'x': message` lines. */
@@ -246,7 +246,7 @@ async function explain(f: ExplainFlags, io: CliIo): Promise<number> {
 export const command: CommandModule = {
   name: 'policy',
   register(program: Command, ctx) {
-    const policy = program
+    const policy = typed(program)
       .command('policy')
       .description('check, format, explain IMA policies; print built-in policies');
     const profileOpt = `kernel profile (${Object.keys(PROFILES).join(', ')})`;
@@ -258,9 +258,7 @@ export const command: CommandModule = {
       .argument('<file>', 'policy file')
       .option('--profile <name>', profileOpt, DEFAULT_PROFILE)
       .option('--json', 'JSON output')
-      .action(async (file: string, f: CommonFlags) =>
-        ctx.run(() => check(file, f, ctx.io), { json: f.json === true }),
-      );
+      .action(async (file, f) => ctx.run(() => check(file, f, ctx.io), { json: f.json === true }));
     policy
       .command('fmt')
       .description('print the canonical (kernel read-back) form of a valid policy')
@@ -271,18 +269,14 @@ export const command: CommandModule = {
         'put digest_type=verity before appraise_type=sigv3 so the output can be written back',
       )
       .option('--json', 'JSON output')
-      .action(async (file: string, f: CommonFlags & { reloadable?: boolean }) =>
-        ctx.run(() => fmt(file, f, ctx.io), { json: f.json === true }),
-      );
+      .action(async (file, f) => ctx.run(() => fmt(file, f, ctx.io), { json: f.json === true }));
     policy
       .command('builtin')
       .description(`print a built-in policy in rule order (${BUILTIN_NAMES.join(', ')})`)
       .argument('<name>', 'built-in policy name')
       .option('--profile <name>', profileOpt, DEFAULT_PROFILE)
       .option('--json', 'JSON output')
-      .action(async (name: string, f: CommonFlags) =>
-        ctx.run(() => builtin(name, f, ctx.io), { json: f.json === true }),
-      );
+      .action(async (name, f) => ctx.run(() => builtin(name, f, ctx.io), { json: f.json === true }));
     policy
       .command('explain')
       .description(
@@ -301,6 +295,6 @@ export const command: CommandModule = {
       .option('--fsuuid <uuid>', 'filesystem UUID')
       .option('--profile <name>', profileOpt, DEFAULT_PROFILE)
       .option('--json', 'JSON output')
-      .action(async (f: ExplainFlags) => ctx.run(() => explain(f, ctx.io), { json: f.json === true }));
+      .action(async (f) => ctx.run(() => explain(f, ctx.io), { json: f.json === true }));
   },
 };

@@ -53,6 +53,12 @@ const SAME_AS_EVMCTL: readonly { argv: string[]; status: number; err: RegExp }[]
   // a PEM public key is not a certificate: evmctl's read_pub_pkey fails, status 1 (not add_key's 125)
   { argv: ['import', vectorPath('rsa2048.pub'), '12345'], status: 1, err: /rsa2048\.pub.*CERTIFICATE/ },
   { argv: ['import', '/nonexistent-imakit.der', '12345'], status: 1, err: /nonexistent-imakit\.der.*ENOENT/ },
+  // convert: evmctl's read_pub_key failing is 1 too
+  {
+    argv: ['convert', '/nonexistent-imakit.pem'],
+    status: 1,
+    err: /Failed to open: \/nonexistent-imakit\.pem/,
+  },
 ];
 
 for (const c of SAME_AS_EVMCTL)

@@ -386,3 +386,23 @@ export { tokenizePolicy } from './policy/tokenize.ts';
 export type { Token, RuleLine } from './policy/tokenize.ts';
 export { validateRule } from './policy/validate.ts';
 export type { RuleProblem } from './policy/validate.ts';
+
+/** TPM 2.0: TPMS_ATTEST, TPMT_PUBLIC, PCR selections and strict quote verification (the fleet verifier's quote step). */
+export { decodeTpmsAttest } from './tpm/attest.ts';
+export type { ClockInfo, TpmsAttest } from './tpm/attest.ts';
+export { parsePcrSelectionText, formatPcrSelection } from './tpm/pcr-selection.ts';
+export type { PcrSelection, PcrBankSelection } from './tpm/pcr-selection.ts';
+export { decodeTpm2bPublic, isRestrictedSigningKey, tpmPublicName } from './tpm/public.ts';
+export type { TpmtPublic } from './tpm/public.ts';
+export { verifyQuote, prepareQuoteAk } from './tpm/quote-verify.ts';
+export type { QuoteAk, QuoteVerdict, QuoteFailureCode, QuoteVerifyInput } from './tpm/quote-verify.ts';
+
+/** Reference sets: the compact binary, imakit JSON and Keylime forms, evaluation of entries, diffs. */
+export { RefsEvaluator } from './refs/evaluate.ts';
+export type { EntryVerdict, EvaluationState, EvaluationSummary, VerdictReason } from './refs/evaluate.ts';
+export { isRefsBinary, decodeRefsBinary } from './refs/refs-binary.ts';
+export { decodeRefsJson } from './refs/refs-json.ts';
+export { readKeylimePolicy, readFlatAllowlist } from './refs/keylime-policy.ts';
+export { diffReferenceSets } from './refs/refs-diff.ts';
+export type { RefsDiff, PackageDiff, PathChange } from './refs/refs-diff.ts';
+export type { ReferenceSet, DigestRef } from './refs/reference-set.ts';

@@ -13,7 +13,7 @@
  * Exit: 0 replay matches (or nothing to compare and no covered data mismatched), 1 mismatch or an
  * event whose covered data does not hash to its digest, 2 malformed log or PCR file, 3 I/O.
  */
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { ImakitError } from '../../errors.ts';
 import { toHex } from '../../core/bytes/bytes.ts';
 import type { PcrValues } from '../../core/tcg/pcr-values.ts';
@@ -27,7 +27,7 @@ import {
 import { computeBootAggregates } from '../../core/tcg/boot-aggregate.ts';
 import { DEFAULT_TPM_SYSFS } from '../../host/attest/tpm-sysfs.ts';
 import { readEventLogFile, readPcrOptions, readTpmPcrs } from '../../host/attest/attest-input.ts';
-import type { CommandContext, CommandModule } from '../command.ts';
+import { typed, type CommandContext, type CommandModule } from '../command.ts';
 import { collect, pcrJson, printJson } from './attest-output.ts';
 
 /** Default location of the firmware event log. */
@@ -46,7 +46,7 @@ function registerShow(ev: Command, ctx: CommandContext): void {
     .description('print the events of a TCG event log with decoded data')
     .argument('[log]', `event log (default ${DEFAULT_EVENT_LOG})`)
     .option('--json', 'JSON output')
-    .action((file: string | undefined, f: { json?: boolean }) =>
+    .action((file, f) =>
       ctx.run(
         () => {
           const path = file ?? DEFAULT_EVENT_LOG;
@@ -90,14 +90,6 @@ function registerShow(ev: Command, ctx: CommandContext): void {
     );
 }
 
-interface ReplayFlags {
-  pcrs?: string[];
-  pcrsJson?: string[];
-  tpm?: string | boolean;
-  pcr?: string[];
-  json?: boolean;
-}
-
 function registerReplay(ev: Command, ctx: CommandContext): void {
   ev.command('replay')
     .description('replay a TCG event log per bank and compare with PCR values')
@@ -115,7 +107,7 @@ function registerReplay(ev: Command, ctx: CommandContext): void {
     .option('--no-tpm', 'do not read the TPM: only print the replayed values')
     .option('--pcr <n>', 'PCR index to compare (repeatable; default 0-9)', collect)
     .option('--json', 'JSON output')
-    .action((file: string | undefined, f: ReplayFlags) =>
+    .action((file, f) =>
       ctx.run(
         () => {
           const path = file ?? DEFAULT_EVENT_LOG;
@@ -187,7 +179,7 @@ function registerReplay(ev: Command, ctx: CommandContext): void {
 export const command: CommandModule = {
   name: 'eventlog',
   register(program, ctx) {
-    const ev = program.command('eventlog').description('TCG event logs: show, replay');
+    const ev = typed(program).command('eventlog').description('TCG event logs: show, replay');
     registerShow(ev, ctx);
     registerReplay(ev, ctx);
   },

@@ -68,6 +68,17 @@ function paxNumber(
   return Math.floor(Number(t));
 }
 
+/** Run a header decoder, naming the tar (`member`) in a CodecError that does not name one yet. */
+function inMember<T>(member: string | undefined, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (member !== undefined && e instanceof CodecError && e.context.member === undefined)
+      throw new CodecError(e.code, e.detail, { ...e.context, offset: e.context.offset ?? 0, member });
+    throw e;
+  }
+}
+
 /**
  * Iterate the entries of a tar stream. Each yielded `body` must be consumed before the next entry is
  * requested, or it is skipped automatically; it is valid only until then.
@@ -121,7 +132,7 @@ export async function* walkTar(
         }
         return;
       }
-      const h = decodeTarHeader(block, at);
+      const h = inMember(member, () => decodeTarHeader(block, at));
       if (firstOffset < 0) firstOffset = at;
       const ctx = where(at, 'size');
       if (h.type === 'pax' || h.type === 'pax-global') {
@@ -131,7 +142,8 @@ export async function* walkTar(
             `pax header of ${h.size} bytes over ${MAX_PAX_HEADER_BYTES}`,
             ctx,
           );
-        const recs = decodePaxRecords(await q.readExact(h.size, 'pax header', member), at + TAR_BLOCK);
+        const raw = await q.readExact(h.size, 'pax header', member);
+        const recs = inMember(member, () => decodePaxRecords(raw, at + TAR_BLOCK));
         await q.skip(tarPadding(h.size), 'pax padding', member);
         if (h.type === 'pax-global') for (const [k, v] of recs) globals.set(k, v);
         else pax = recs;
@@ -171,7 +183,7 @@ export async function* walkTar(
       // hard links, symlinks, dirs, devices carry no content even if a writer put a size there (POSIX)
       const bodySize = type === 'file' ? size : type === 'hardlink' ? size : 0;
       const entry: TarEntry = Object.freeze({
-        path: memberPath(rawName, at),
+        path: inMember(member, () => memberPath(rawName, at)),
         rawName,
         type,
         size: bodySize,
@@ -179,7 +191,7 @@ export async function* walkTar(
         uid: paxNumber(rec('uid'), 'uid', at, member) ?? h.uid,
         gid: paxNumber(rec('gid'), 'gid', at, member) ?? h.gid,
         mtime: paxNumber(rec('mtime'), 'mtime', at, member) ?? h.mtime,
-        linkname: type === 'hardlink' ? memberPath(link, at) : link,
+        linkname: type === 'hardlink' ? inMember(member, () => memberPath(link, at)) : link,
         xattrs,
         offset: firstOffset,
         dataOffset: q.position,

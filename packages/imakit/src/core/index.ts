@@ -395,6 +395,8 @@ export type { PcrSelection, PcrBankSelection } from './tpm/pcr-selection.ts';
 export { decodeTpm2bPublic, isRestrictedSigningKey, tpmPublicName } from './tpm/public.ts';
 export type { TpmtPublic } from './tpm/public.ts';
 export { verifyQuote, prepareQuoteAk } from './tpm/quote-verify.ts';
+export { makeCredential } from './tpm/make-credential.ts';
+export type { Credential } from './tpm/commands/credential.ts';
 export type { QuoteAk, QuoteVerdict, QuoteFailureCode, QuoteVerifyInput } from './tpm/quote-verify.ts';
 
 /** Reference sets: the compact binary, imakit JSON and Keylime forms, evaluation of entries, diffs. */

@@ -213,6 +213,7 @@ const PUBLIC: Record<string, readonly string[]> = {
     'looksAscii',
     'looksLikePem',
     'lookupTemplate',
+    'makeCredential',
     'measuredKeys',
     'mergePcrValues',
     'newCursor',

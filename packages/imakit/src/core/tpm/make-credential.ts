@@ -24,7 +24,7 @@
  * own, which is what makes known-answer tests possible.
  */
 import { constants, createCipheriv, createECDH, createHmac, publicEncrypt, randomBytes } from 'node:crypto';
-import { CodecError } from '../../errors.ts';
+import { ImakitError } from '../../errors.ts';
 import { concatBytes, utf8 } from '../bytes/bytes.ts';
 import { hash, hashAlgoByTpmAlg, type HashAlgo } from '../hash/hash-algo.ts';
 import { TPM_ALG, TPM_ECC_CURVE, tpmAlgName } from './constants.ts';
@@ -101,11 +101,11 @@ export function kdfe(
   return out.slice(0, want);
 }
 
-/** The EK's nameAlg as a HashAlgo. @throws CodecError E_CODEC_UNKNOWN_ALGO */
+/** The EK's nameAlg as a HashAlgo. @throws ImakitError E_CODEC_UNKNOWN_ALGO */
 function nameAlgOf(ek: TpmtPublic): HashAlgo {
   const a = hashAlgoByTpmAlg(ek.nameAlg);
   if (!a || a.node === null)
-    throw new CodecError('E_CODEC_UNKNOWN_ALGO', `EK nameAlg ${tpmAlgName(ek.nameAlg)} is not usable`, {
+    throw new ImakitError('E_CODEC_UNKNOWN_ALGO', `EK nameAlg ${tpmAlgName(ek.nameAlg)} is not usable`, {
       field: 'nameAlg',
     });
   return a;
@@ -133,7 +133,7 @@ function seedFor(
   }
   const curve = NODE_CURVES[ek.curveId];
   if (!curve)
-    throw new CodecError('E_KEY_TYPE', `EK curve 0x${ek.curveId.toString(16)} is not supported`, {
+    throw new ImakitError('E_KEY_TYPE', `EK curve 0x${ek.curveId.toString(16)} is not supported`, {
       field: 'curveID',
     });
   const ecdh = createECDH(curve.name);
@@ -144,7 +144,7 @@ function seedFor(
   try {
     z = new Uint8Array(ecdh.computeSecret(ekPoint));
   } catch (e) {
-    throw new CodecError(
+    throw new ImakitError(
       'E_KEY_PARSE',
       `EK public point is not on ${curve.name}`,
       { field: 'unique' },
@@ -164,7 +164,7 @@ function seedFor(
  * @param name the AK's Name (nameAlg ‖ digest), as `tpm2_readpublic` prints it
  * @param credential the secret to wrap, 1..64 bytes
  * @returns the TPM2B_ID_OBJECT and TPM2B_ENCRYPTED_SECRET contents (tpm2-tools' file: encodeToolsCredential)
- * @throws TypeError / RangeError for misuse (empty or oversized credential); CodecError E_CODEC_UNKNOWN_ALGO
+ * @throws TypeError / RangeError for misuse (empty or oversized credential); ImakitError E_CODEC_UNKNOWN_ALGO
  *   (EK nameAlg), E_KEY_TYPE (EK symmetric algorithm not AES-CFB, unsupported curve), E_KEY_PARSE
  * @example
  * const cred = makeCredential(decodeTpm2bPublic(ekPub), akName, secret);
@@ -186,7 +186,7 @@ export function makeCredential(
   const alg = nameAlgOf(ek);
   const sym = ek.symmetric;
   if (sym.algorithm !== TPM_ALG.AES || sym.mode !== TPM_ALG.CFB)
-    throw new CodecError(
+    throw new ImakitError(
       'E_KEY_TYPE',
       `EK symmetric ${tpmAlgName(sym.algorithm)}-${tpmAlgName(sym.mode)}: only AES-CFB protects credentials here`,
       { field: 'symmetric' },

@@ -18,6 +18,7 @@ import {
 } from '../../../../src/core/tpm/commands/credential.ts';
 import { ekTemplate, type EkKind } from '../../../../src/core/tpm/commands/templates.ts';
 import { TpmError } from '../../../../src/core/tpm/commands/frame.ts';
+import type { TpmtPublic } from '../../../../src/core/tpm/public.ts';
 import { hashAlgoByName } from '../../../../src/core/hash/hash-algo.ts';
 import { fromHex, toHex } from '../../../../src/core/bytes/bytes.ts';
 import { manufactureTpm, startTestTpm, type TestTpm, type TestTpmState } from '../../tpm-helpers.ts';
@@ -187,7 +188,10 @@ test('deterministic with given randomness; misuse throws', () => {
   const e = createECDH('prime256v1');
   e.generateKeys();
   const pt = new Uint8Array(e.getPublicKey());
-  const ek = { ...ekTemplate('ecc'), x: pt.subarray(1, 33), y: pt.subarray(33) };
+  const base = ekTemplate('ecc');
+  assert.equal(base.type, 'ecc');
+  if (base.type !== 'ecc') return;
+  const ek: TpmtPublic = { ...base, x: pt.subarray(1, 33), y: pt.subarray(33) };
   const name = fromHex('000b' + '11'.repeat(32));
   const d1 = new Uint8Array(32).fill(3);
   const c1 = makeCredential(ek, name, new Uint8Array(16), { ephemeralPrivateKey: d1 });
@@ -203,7 +207,8 @@ test('deterministic with given randomness; misuse throws', () => {
   assert.throws(() => makeCredential(ek, name, new Uint8Array(65)), RangeError);
   assert.throws(() => makeCredential(ek, new Uint8Array(0), new Uint8Array(1)), TypeError);
   assert.throws(
-    () => makeCredential({ ...ek, x: new Uint8Array(32).fill(1) }, name, new Uint8Array(1)),
+    () =>
+      makeCredential({ ...base, x: new Uint8Array(32).fill(1), y: pt.subarray(33) }, name, new Uint8Array(1)),
     (err: unknown) => (err as { code?: string }).code === 'E_KEY_PARSE',
   );
 });

@@ -143,6 +143,7 @@ export const CATALOGUE = Object.freeze({
     "the reference set's hash algorithm differs from the list's",
   ),
   E_REFS_SIGNATURE: entry(EXIT.VERIFY_FAILED, 422, 'reference set signature does not verify'),
+  E_REFS_UNSIGNED: entry(EXIT.VERIFY_FAILED, 422, 'reference set is not signed but a key was given'),
 
   // --- packages and images (deb, dpkg, rpm, rpmdb, OCI): the context names the archive member / tag
   E_PKG_FORMAT: entry(EXIT.BAD_INPUT, 400, 'malformed package, archive or package database'),

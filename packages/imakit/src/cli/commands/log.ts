@@ -111,6 +111,8 @@ interface VerifyFlags {
   tpm?: string;
   securityfs?: string;
   refs?: string;
+  refsSig?: string;
+  refsKey?: string[];
   json?: boolean;
 }
 
@@ -141,6 +143,12 @@ function registerVerify(log: Command, ctx: CommandContext): void {
       '--refs <file>',
       'evaluate every entry against a reference set (imakit, Keylime runtime policy or allowlist)',
     )
+    .option('--refs-sig <file>', 'detached signature of the --refs file (imakit refs sign)')
+    .option(
+      '--refs-key <cert>',
+      'trusted key for the --refs file: refuse it unless signed (--refs-sig or DSSE) by it; repeatable',
+      collect,
+    )
     .option('--json', 'JSON output')
     .action((file: string | undefined, f: VerifyFlags) =>
       ctx.run(
@@ -148,7 +156,7 @@ function registerVerify(log: Command, ctx: CommandContext): void {
           const refs =
             f.refs === undefined
               ? undefined
-              : (await import('./refs-log.ts')).refsCheck(f.refs, f.key ?? [], f.json === true);
+              : (await import('./refs-log.ts')).refsCheck(f.refs, f.key ?? [], f.json === true, f);
           const violations = f.violations ?? 'ones';
           if (violations !== 'ones' && violations !== 'zeros')
             throw usage('--violations must be ones or zeros');

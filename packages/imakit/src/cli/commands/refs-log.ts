@@ -9,6 +9,7 @@ import { RefsEvaluator, type EntryVerdict, type EvaluationSummary } from '../../
 import { loadReferenceSet, type RefsFileKind } from '../../host/refs/refs-file.ts';
 import { loadVerifyKeyFile } from '../../host/label/label-file.ts';
 import type { CliIo } from '../io.ts';
+import { ImakitError } from '../../errors.ts';
 
 export interface RefsCheck {
   /** pass as `entryHook` to verifyListFile */
@@ -19,12 +20,34 @@ export interface RefsCheck {
     verdicts: readonly EntryVerdict[];
     file: string;
     kind: RefsFileKind;
+    /** how the set's signature was checked */
+    signed: string;
   };
 }
 
-/** Load the set and the keys; evaluation happens in the hook. */
-export function refsCheck(file: string, keyFiles: readonly string[], keepAll: boolean): RefsCheck {
-  const loaded = loadReferenceSet(file);
+/** How the set must be signed: `refsKeys` trusted keys (then the set must verify), `refsSig` a detached signature. */
+export interface RefsTrustFlags {
+  readonly refsSig?: string;
+  readonly refsKey?: readonly string[];
+}
+
+/**
+ * Load the set (checking its signature when `trust.refsKey` is given: an unsigned or badly signed
+ * set is refused, E_REFS_UNSIGNED / E_REFS_SIGNATURE) and the keys; evaluation happens in the hook.
+ */
+export function refsCheck(
+  file: string,
+  keyFiles: readonly string[],
+  keepAll: boolean,
+  trust: RefsTrustFlags = {},
+): RefsCheck {
+  if (trust.refsSig !== undefined && trust.refsKey === undefined)
+    throw new ImakitError('E_USAGE', '--refs-sig needs --refs-key (the key to check it with)');
+  const trustKeys = trust.refsKey?.flatMap((k) => loadVerifyKeyFile(k));
+  const loaded = loadReferenceSet(file, {
+    ...(trustKeys ? { keys: trustKeys } : {}),
+    ...(trust.refsSig !== undefined ? { sig: trust.refsSig } : {}),
+  });
   const keys = keyFiles.flatMap((k) => loadVerifyKeyFile(k));
   let ev: RefsEvaluator | undefined;
   return {
@@ -35,7 +58,17 @@ export function refsCheck(file: string, keyFiles: readonly string[], keepAll: bo
     },
     finish: () => {
       const e = ev ?? new RefsEvaluator(loaded.set, { keys, keepAll });
-      return { summary: e.summary(), verdicts: e.verdicts, file, kind: loaded.kind };
+      return {
+        summary: e.summary(),
+        verdicts: e.verdicts,
+        file,
+        kind: loaded.kind,
+        signed: loaded.signature
+          ? loaded.signature.form === 'detached'
+            ? `detached signature ${loaded.signature.sigFile}, key ${loaded.signature.verdict.keyid}`
+            : `DSSE: ${loaded.signature.verdict.detail}`
+          : 'not checked (no --refs-key)',
+      };
     },
   };
 }
@@ -52,6 +85,7 @@ export function renderRefs(io: CliIo, r: ReturnType<RefsCheck['finish']>, limit 
     .map(([k, n]) => `${k} ${n}`)
     .join(', ');
   if (counts) out(`  ${counts}`);
+  out(`  reference set signature: ${r.signed}`);
   const refused = r.verdicts.filter((v) => v.status === 'refused');
   for (const v of refused.slice(0, limit))
     out(

@@ -9,13 +9,16 @@
  *   refs merge A B…        --out FILE [--format …]
  *   refs diff OLD NEW      [--json]
  *   refs impact --refs NEW LIST… [--json]
+ *   refs sign SET --key KEY [--cert CERT] --out SET.sig [--json]
+ *   refs verify SET [--sig SET.sig] --key CERT… [--json]
+ *   (--format keylime --dsse-key KEY [--dsse-cert CERT] on every writer: a signed DSSE envelope)
  *   (package sources, added by their module: from-deb, from-dpkg, from-rpm, from-rpmdb, from-oci)
  *
  * FILE inputs may be any form imakit reads (detected): the compact `imakit` file, imakit JSON, a
  * Keylime runtime policy (JSON or DSSE envelope) or a Keylime flat allowlist.
  *
  * Exit: 0 done (diff: no differences; impact: no machine would fail), 1 differences / machines that
- * would fail, 2 bad input (malformed set, policy or list; invalid exclude), 3 I/O.
+ * would fail / a signature that does not verify or an unsigned set, 2 bad input (malformed set, policy or list; invalid exclude), 3 I/O.
  */
 import type { Command } from 'commander';
 import { ImakitError } from '../../errors.ts';
@@ -33,6 +36,7 @@ import type { CommandContext, CommandModule } from '../command.ts';
 import { createProgress } from '../progress.ts';
 import { collect, printJson } from './attest-output.ts';
 import { registerPackageGenerators } from './refs-packages.ts';
+import { loadRefsSigner } from '../../host/refs/refs-sign.ts';
 
 /** The output flags every generator shares (`--out FILE [--format …] [-a ALGO]`). */
 export interface RefsOutputFlags {
@@ -40,6 +44,8 @@ export interface RefsOutputFlags {
   format?: string;
   algo?: string;
   json?: boolean;
+  dsseKey?: string;
+  dsseCert?: string;
 }
 
 /** Add `--out`, `--format`, `-a` and `--json` to a generator subcommand. */
@@ -52,7 +58,16 @@ export function outputOptions(cmd: Command): Command {
       'imakit',
     )
     .option('-a, --algo <name>', 'file hash algorithm (kernel name: sha256, sha512, sm3, ...)', 'sha256')
+    .option('--dsse-key <key>', 'with --format keylime: sign the policy into a DSSE envelope with this key')
+    .option('--dsse-cert <cert>', "the key's certificate (the envelope's keyid: Keylime's x509 form)")
     .option('--json', 'JSON summary on stdout');
+}
+
+/** `--dsse-key`/`--dsse-cert` on convert and merge (generators get them from outputOptions). */
+function dsseOptions(cmd: Command): Command {
+  return cmd
+    .option('--dsse-key <key>', 'with --format keylime: sign the policy into a DSSE envelope with this key')
+    .option('--dsse-cert <cert>', "the key's certificate (the envelope's keyid: Keylime's x509 form)");
 }
 
 export function formatFlag(v: string | undefined): RefsFormat {
@@ -70,10 +85,14 @@ export function writeRefsOutput(
   extra: Record<string, unknown> = {},
 ): number {
   const format = formatFlag(f.format);
-  const { bytes, dropped } = writeReferenceSet(f.out, set, format);
+  if (f.dsseCert !== undefined && f.dsseKey === undefined)
+    throw new ImakitError('E_USAGE', '--dsse-cert needs --dsse-key');
+  const dsseKey = f.dsseKey === undefined ? undefined : loadRefsSigner(f.dsseKey, f.dsseCert);
+  const { bytes, dropped } = writeReferenceSet(f.out, set, format, dsseKey ? { dsseKey } : {});
   const summary = {
     out: f.out,
     format,
+    ...(dsseKey ? { dsse: true } : {}),
     bytes,
     paths: set.digests.size,
     keys: set.keys.length,
@@ -200,8 +219,7 @@ function registerFromList(refs: Command, ctx: CommandContext): void {
 // ------------------------------------------------------------------------------------- tools
 
 function registerConvert(refs: Command, ctx: CommandContext): void {
-  refs
-    .command('convert')
+  dsseOptions(refs.command('convert'))
     .description('convert a reference set / Keylime policy / allowlist to another form')
     .argument('<in>', 'input (form detected)')
     .requiredOption('--out <file>', 'output file')
@@ -213,8 +231,7 @@ function registerConvert(refs: Command, ctx: CommandContext): void {
 }
 
 function registerMerge(refs: Command, ctx: CommandContext): void {
-  refs
-    .command('merge')
+  dsseOptions(refs.command('merge'))
     .description('merge reference sets, keeping every digest with its provenance')
     .argument('<sets...>', 'reference sets (any form)')
     .requiredOption('--out <file>', 'output file')
@@ -331,6 +348,61 @@ function registerShow(refs: Command, ctx: CommandContext): void {
     );
 }
 
+// ------------------------------------------------------------------------------ signatures
+
+function registerSign(refs: Command, ctx: CommandContext): void {
+  refs
+    .command('sign')
+    .description(
+      "detached signature over a set file's bytes (an IMA v2 signature value, as evmctl --sigfile)",
+    )
+    .argument('<set>', 'reference set file (any form: the bytes are signed)')
+    .requiredOption('--key <key>', 'private key (RSA, ECDSA or SM2; PEM/DER)')
+    .option('--cert <cert>', "the key's certificate: its SKID becomes the key id")
+    .requiredOption('--out <file>', 'signature file to write')
+    .option('--json', 'JSON summary')
+    .action((set: string, f: { key: string; cert?: string; out: string; json?: boolean }) =>
+      ctx.run(
+        async () => {
+          const { signRefsFile } = await import('../../host/refs/refs-sign.ts');
+          const r = signRefsFile(set, loadRefsSigner(f.key, f.cert), f.out);
+          if (f.json) printJson(ctx.io, r);
+          else ctx.io.stderr(`${set} signed: ${f.out} (${r.algo}, key ${r.keyid})\n`);
+          return 0;
+        },
+        { json: f.json === true },
+      ),
+    );
+}
+
+function registerVerify(refs: Command, ctx: CommandContext): void {
+  refs
+    .command('verify')
+    .description("check a set's detached signature (--sig) or its DSSE envelope's signatures")
+    .argument('<set>', 'reference set file')
+    .option('--sig <file>', 'detached signature (refs sign); without it the set must be a DSSE envelope')
+    .requiredOption('--key <cert>', 'trusted certificate or public key (repeatable)', collect)
+    .option('--json', 'JSON output')
+    .action((set: string, f: { sig?: string; key: string[]; json?: boolean }) =>
+      ctx.run(
+        async () => {
+          const { loadVerifyKeyFile } = await import('../../host/label/label-file.ts');
+          const keys = f.key.flatMap((k) => loadVerifyKeyFile(k));
+          const l = loadReferenceSet(set, { keys, ...(f.sig !== undefined ? { sig: f.sig } : {}) });
+          const s = l.signature!;
+          if (f.json)
+            printJson(ctx.io, { set, kind: l.kind, status: 'pass', paths: l.set.digests.size, signature: s });
+          else
+            ctx.io.stdout(
+              `PASS  ${set} (${l.kind}, ${l.set.digests.size} paths): ${s.form === 'detached' ? `${s.sigFile}, ${s.verdict.algo}, key ${s.verdict.keyid}` : `DSSE ${s.verdict.detail}`}\n`,
+            );
+          return 0;
+        },
+        { json: f.json === true },
+      ),
+    );
+}
+
 export const command: CommandModule = {
   name: 'refs',
   register(program, ctx) {
@@ -346,5 +418,7 @@ export const command: CommandModule = {
     registerMerge(refs, ctx);
     registerDiff(refs, ctx);
     registerImpact(refs, ctx);
+    registerSign(refs, ctx);
+    registerVerify(refs, ctx);
   },
 };

@@ -10,8 +10,26 @@ import { readFileSync } from 'node:fs';
 import { fromSystemError, withPath } from '../../errors.ts';
 import { decodeRefsBinary, encodeRefsBinary, isRefsBinary } from '../../core/refs/refs-binary.ts';
 import { decodeRefsJson, encodeRefsJson } from '../../core/refs/refs-json.ts';
-import { readFlatAllowlist, readKeylimePolicy, writeKeylimePolicy } from '../../core/refs/keylime-policy.ts';
+import {
+  keylimePolicyFromJson,
+  readFlatAllowlist,
+  readKeylimePolicy,
+  writeKeylimePolicy,
+} from '../../core/refs/keylime-policy.ts';
+import {
+  encodeDsseEnvelope,
+  KEYLIME_PAYLOAD_TYPE,
+  parseDsseEnvelope,
+  signDsse,
+  verifyDsseEnvelope,
+  type DsseEnvelope,
+  type DsseVerdict,
+} from '../../core/refs/dsse.ts';
+import { verifyRefsSignature, type RefsSignatureVerdict } from '../../core/refs/refs-signature.ts';
+import type { PrivateKey, PublicKey } from '../../core/keys/keys.ts';
 import type { ReferenceSet } from '../../core/refs/reference-set.ts';
+import { ImakitError } from '../../errors.ts';
+import { readBoundedFile } from '../fs/bounded-read.ts';
 import { writeAtomic } from '../attest/attest-input.ts';
 
 /** Output forms: `imakit` the compact binary file, `json` imakit JSON, `keylime` a runtime policy. */
@@ -24,6 +42,24 @@ export interface LoadedRefs {
   readonly path: string;
   readonly kind: RefsFileKind;
   readonly set: ReferenceSet;
+  /** how the set's signature was checked (only when keys were given) */
+  readonly signature?: RefsTrust;
+}
+
+/** The signature check behind a loaded set: a detached signature file or the DSSE envelope's own. */
+export type RefsTrust =
+  | { readonly form: 'detached'; readonly sigFile: string; readonly verdict: RefsSignatureVerdict }
+  | { readonly form: 'dsse'; readonly verdict: DsseVerdict };
+
+/** Options of {@link loadReferenceSet}. */
+export interface LoadRefsOptions {
+  /** detached signature file over the set file's bytes (`refs sign`) */
+  readonly sig?: string;
+  /**
+   * trusted keys: when given, the set must be signed (a detached `sig`, or a DSSE envelope) and the
+   * signature must verify under one of them, else E_REFS_UNSIGNED / E_REFS_SIGNATURE
+   */
+  readonly keys?: readonly PublicKey[];
 }
 
 /** What a loaded reference file is, from its first bytes. */
@@ -46,39 +82,97 @@ export function detectRefsKind(bytes: Uint8Array): RefsFileKind {
  * Load a reference set file of any supported form.
  * @throws ImakitError E_IO_READ; E_REFS_FORMAT / E_REFS_PATTERN / E_CODEC_* naming the file
  */
-export function loadReferenceSet(path: string): LoadedRefs {
+export function loadReferenceSet(path: string, opts: LoadRefsOptions = {}): LoadedRefs {
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(path);
   } catch (e) {
     throw fromSystemError(e, 'E_IO_READ', path);
   }
+  if (opts.sig !== undefined && opts.keys === undefined)
+    throw new ImakitError('E_USAGE', 'a reference-set signature needs a key to check it with', {
+      path: opts.sig,
+    });
   const kind = detectRefsKind(bytes);
-  const set = withPath(path, () => {
-    switch (kind) {
-      case 'imakit':
-        return decodeRefsBinary(bytes);
-      case 'json':
-        return decodeRefsJson(Buffer.from(bytes).toString('utf8'));
-      case 'keylime':
-      case 'keylime-dsse':
-        return readKeylimePolicy(Buffer.from(bytes).toString('utf8'), {
-          provenance: { kind: 'keylime', source: path },
+  let envelope: DsseEnvelope | undefined;
+  let signature: RefsTrust | undefined;
+  if (opts.keys !== undefined) {
+    if (opts.sig !== undefined) {
+      const sig = readBoundedFile(opts.sig, 'signature');
+      const verdict = verifyRefsSignature(bytes, sig, opts.keys);
+      if (verdict.status !== 'pass')
+        throw new ImakitError('E_REFS_SIGNATURE', `${opts.sig}: ${verdict.detail}`, {
+          path,
+          field: 'signature',
         });
-      case 'flat-allowlist':
-        return readFlatAllowlist(Buffer.from(bytes).toString('utf8'), {
-          provenance: { kind: 'keylime', source: path },
+      signature = { form: 'detached', sigFile: opts.sig, verdict };
+    } else if (kind === 'keylime-dsse') {
+      envelope = withPath(path, () => parseDsseEnvelope(Buffer.from(bytes).toString('utf8')));
+      const verdict = verifyDsseEnvelope(envelope, opts.keys);
+      if (verdict.status === 'unsigned')
+        throw new ImakitError('E_REFS_UNSIGNED', 'the DSSE envelope has no signatures', { path });
+      if (verdict.status !== 'pass')
+        throw new ImakitError('E_REFS_SIGNATURE', `DSSE envelope: ${verdict.detail}`, {
+          path,
+          field: '$.signatures',
         });
+      signature = { form: 'dsse', verdict };
+    } else
+      throw new ImakitError(
+        'E_REFS_UNSIGNED',
+        `the ${kind} set is not signed: give its detached signature (refs sign) or a DSSE envelope`,
+        { path },
+      );
+  }
+  const set = withPath(path, () => decodeReferenceSet(bytes, kind, path, envelope));
+  return signature ? { path, kind, set, signature } : { path, kind, set };
+}
+
+function decodeReferenceSet(
+  bytes: Uint8Array,
+  kind: RefsFileKind,
+  path: string,
+  envelope: DsseEnvelope | undefined,
+): ReferenceSet {
+  const provenance = { kind: 'keylime', source: path } as const;
+  switch (kind) {
+    case 'imakit':
+      return decodeRefsBinary(bytes);
+    case 'json':
+      return decodeRefsJson(Buffer.from(bytes).toString('utf8'));
+    case 'keylime-dsse': {
+      const env = envelope ?? parseDsseEnvelope(Buffer.from(bytes).toString('utf8'));
+      if (env.payloadType !== KEYLIME_PAYLOAD_TYPE)
+        throw new ImakitError(
+          'E_REFS_FORMAT',
+          `$.payloadType: '${env.payloadType}' (expected ${KEYLIME_PAYLOAD_TYPE})`,
+          { field: '$.payloadType' },
+        );
+      let doc: unknown;
+      try {
+        doc = JSON.parse(Buffer.from(env.payload).toString('utf8'));
+      } catch (e) {
+        throw new ImakitError('E_REFS_FORMAT', `$.payload: not JSON: ${(e as Error).message}`, {
+          field: '$.payload',
+        });
+      }
+      return keylimePolicyFromJson(doc, { provenance });
     }
-  });
-  return { path, kind, set };
+    case 'keylime':
+      return readKeylimePolicy(Buffer.from(bytes).toString('utf8'), { provenance });
+    case 'flat-allowlist':
+      return readFlatAllowlist(Buffer.from(bytes).toString('utf8'), { provenance });
+  }
 }
 
 /** Serialize a set in `format`; `dropped` says what the format could not carry. */
 export function encodeReferenceSet(
   set: ReferenceSet,
   format: RefsFormat,
+  opts: { dsseKey?: PrivateKey } = {},
 ): { data: Uint8Array | string; dropped: readonly string[] } {
+  if (opts.dsseKey !== undefined && format !== 'keylime')
+    throw new ImakitError('E_USAGE', 'a DSSE envelope wraps a Keylime policy: use --format keylime');
   switch (format) {
     case 'imakit':
       return { data: encodeRefsBinary(set), dropped: [] };
@@ -86,7 +180,9 @@ export function encodeReferenceSet(
       return { data: encodeRefsJson(set), dropped: [] };
     case 'keylime': {
       const r = writeKeylimePolicy(set);
-      return { data: r.text, dropped: r.dropped };
+      if (opts.dsseKey === undefined) return { data: r.text, dropped: r.dropped };
+      const env = signDsse(KEYLIME_PAYLOAD_TYPE, Buffer.from(r.text, 'utf8'), opts.dsseKey);
+      return { data: encodeDsseEnvelope(env), dropped: r.dropped };
     }
   }
 }
@@ -96,8 +192,9 @@ export function writeReferenceSet(
   path: string,
   set: ReferenceSet,
   format: RefsFormat,
+  opts: { dsseKey?: PrivateKey } = {},
 ): { bytes: number; dropped: readonly string[] } {
-  const { data, dropped } = encodeReferenceSet(set, format);
+  const { data, dropped } = encodeReferenceSet(set, format, opts);
   writeAtomic(path, data);
   return { bytes: typeof data === 'string' ? Buffer.byteLength(data) : data.length, dropped };
 }

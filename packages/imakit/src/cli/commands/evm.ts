@@ -16,7 +16,7 @@
  * Exit: 0 ok; 1 verification failed; 2 bad input (key, passphrase, flags, not a regular file);
  * 3 I/O; 4 unsupported; 5 environment (no fs UUID, no inode generation, no xattr support).
  */
-import type { Command } from 'commander';
+import type { Command, OptionValues } from '@commander-js/extra-typings';
 import { ImakitError } from '../../errors.ts';
 import { toHex } from '../../core/bytes/bytes.ts';
 import type { HashAlgo } from '../../core/hash/hash-algo.ts';
@@ -29,7 +29,7 @@ import {
   type EvmValueRequest,
 } from '../../host/label/evm-file.ts';
 import type { ImaValueRequest } from '../../host/label/label-file.ts';
-import type { CommandContext, CommandModule } from '../command.ts';
+import { typed, type CommandContext, type CommandModule } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import {
   algoFlag,
@@ -161,7 +161,10 @@ function runVerify(paths: readonly string[], f: VerifyFlags, io: CliIo): number 
   return status;
 }
 
-function inputFlags(c: Command): Command {
+// generic over the command so the options each helper adds stay in the command's inferred type
+function inputFlags<A extends unknown[], O extends OptionValues, G extends OptionValues>(
+  c: Command<A, O, G>,
+) {
   return c
     .option('--evm-config <preset>', 'EVM xattr list of the verifying kernel', DEFAULT_EVM_PRESET)
     .option('--uuid <uuid>', 'fs UUID to hash (default: read from the file system)')
@@ -171,7 +174,9 @@ function inputFlags(c: Command): Command {
     .option('--json', 'JSON output');
 }
 
-function hmacKeyOptions(c: Command): Command {
+function hmacKeyOptions<A extends unknown[], O extends OptionValues, G extends OptionValues>(
+  c: Command<A, O, G>,
+) {
   return c
     .option('--hmac-key <file>', 'plain EVM key (at most 128 bytes)')
     .option('--kmk <file>', 'master key that encrypts --evm-key')
@@ -179,7 +184,7 @@ function hmacKeyOptions(c: Command): Command {
 }
 
 function labelCommand(evm: Command, ctx: CommandContext, kind: 'sign' | 'hmac'): void {
-  let c = evm
+  const c = evm
     .command(kind)
     .description(kind === 'sign' ? 'write EVM signatures (0x03, or 0x05 portable)' : 'write EVM HMACs (0x02)')
     .argument('<files...>', 'regular files')
@@ -191,25 +196,28 @@ function labelCommand(evm: Command, ctx: CommandContext, kind: 'sign' | 'hmac'):
     .option('--imasig', 'first write a security.ima signature')
     .option('--imahash', 'first write a security.ima hash')
     .option('--print', 'compute only, write nothing');
+  const run = (files: string[], f: EvmFlags): Promise<void> =>
+    ctx.run(() => runLabel(kind, files, f, ctx.io), { json: f.json === true });
   if (kind === 'sign')
-    c = c.option('--portable', 'portable signature (0x05: no inode number, generation, UUID)');
-  else c = hmacKeyOptions(c);
-  inputFlags(c)
-    .addHelpText(
-      'after',
-      kind === 'sign'
-        ? '\nExample:\n  imakit evm sign --imasig -k /etc/keys/privkey_evm.pem /usr/bin/ls\n'
-        : '\nExample:\n  imakit evm hmac --kmk /etc/keys/kmk --evm-key /etc/keys/evm-key /usr/bin/ls\n',
-    )
-    .action(async (files: string[], f: EvmFlags) => {
-      await ctx.run(() => runLabel(kind, files, f, ctx.io), { json: f.json === true });
-    });
+    inputFlags(c.option('--portable', 'portable signature (0x05: no inode number, generation, UUID)'))
+      .addHelpText(
+        'after',
+        '\nExample:\n  imakit evm sign --imasig -k /etc/keys/privkey_evm.pem /usr/bin/ls\n',
+      )
+      .action((files, f) => run(files, f));
+  else
+    inputFlags(hmacKeyOptions(c))
+      .addHelpText(
+        'after',
+        '\nExample:\n  imakit evm hmac --kmk /etc/keys/kmk --evm-key /etc/keys/evm-key /usr/bin/ls\n',
+      )
+      .action((files, f) => run(files, f));
 }
 
 export const command: CommandModule = {
   name: 'evm',
-  register(program: Command, ctx) {
-    const evm = program.command('evm').description('security.evm: sign, hmac, verify');
+  register(program, ctx) {
+    const evm = typed(program).command('evm').description('security.evm: sign, hmac, verify');
     labelCommand(evm, ctx, 'sign');
     labelCommand(evm, ctx, 'hmac');
     inputFlags(
@@ -222,7 +230,7 @@ export const command: CommandModule = {
       ),
     )
       .addHelpText('after', '\nExample:\n  imakit evm verify --key /etc/keys/x509_evm.der /usr/bin/ls\n')
-      .action(async (files: string[], f: VerifyFlags) => {
+      .action(async (files, f) => {
         await ctx.run(() => runVerify(files, f, ctx.io), { json: f.json === true });
       });
   },

@@ -153,6 +153,8 @@ export const CATALOGUE = Object.freeze({
   // a member's content differs from the digest its package records (md5sums, RPM FILEDIGESTS)
   E_PKG_DIGEST_MISMATCH: entry(EXIT.VERIFY_FAILED, 422, "content does not match the package's digest"),
   E_OCI_FORMAT: entry(EXIT.BAD_INPUT, 400, 'malformed OCI image layout or docker save archive'),
+  // --image / --platform matched nothing (or several images and no --image): the detail lists the choices
+  E_OCI_SELECT: entry(EXIT.BAD_INPUT, 400, 'no single image or platform matches the selection'),
 
   // --- real-kernel harness
   E_VM_SETUP: entry(EXIT.ENVIRONMENT, 500, 'kernel harness setup failed'),

@@ -5,7 +5,7 @@
  * lower layers, `.wh..wh..opq` empties its directory of lower-layer content; any other `.wh.` name is
  * refused (layer.md "Whiteouts").
  */
-import { CodecError } from '../../errors.ts';
+import { CodecError, ImakitError } from '../../errors.ts';
 
 export const MAX_OCI_JSON_BYTES = 4 * 1024 * 1024;
 export const MAX_OCI_LAYERS = 1024;
@@ -19,11 +19,20 @@ export const MEDIA = Object.freeze({
 
 export type LayerCompression = 'none' | 'gzip' | 'zstd';
 
+/** An image's platform (image-index.md `platform`): `linux/amd64`, `linux/arm64/v8`. */
+export interface Platform {
+  readonly os: string;
+  readonly architecture: string;
+  readonly variant?: string;
+}
+
 export interface Descriptor {
   readonly mediaType: string;
   readonly digest: string;
   readonly size: number;
   readonly annotations?: Readonly<Record<string, string>>;
+  /** only in an image index's `manifests` */
+  readonly platform?: Platform;
 }
 
 function fail(what: string, msg: string): CodecError {
@@ -57,12 +66,28 @@ function descriptor(v: unknown, what: string): Descriptor {
     throw fail(what, `descriptor digest '${String(o.digest)}' is not sha256:/sha512:<hex>`);
   if (typeof o.size !== 'number' || !Number.isSafeInteger(o.size) || o.size < 0)
     throw fail(what, 'descriptor size is not a non-negative integer');
-  const ann = o.annotations === undefined ? undefined : (obj(o.annotations, what) as Record<string, string>);
+  const ann = o.annotations === undefined ? undefined : obj(o.annotations, what);
+  if (ann && !Object.values(ann).every((x) => typeof x === 'string'))
+    throw fail(what, 'descriptor annotations must be strings');
+  let platform: Platform | undefined;
+  if (o.platform !== undefined) {
+    const p = obj(o.platform, `${what} platform`);
+    if (typeof p.os !== 'string' || typeof p.architecture !== 'string')
+      throw fail(what, 'platform without os and architecture strings');
+    if (p.variant !== undefined && typeof p.variant !== 'string')
+      throw fail(what, 'platform variant is not a string');
+    platform = Object.freeze({
+      os: p.os,
+      architecture: p.architecture,
+      ...(p.variant !== undefined ? { variant: p.variant } : {}),
+    });
+  }
   return Object.freeze({
     mediaType: o.mediaType,
     digest: o.digest,
     size: o.size,
-    ...(ann ? { annotations: ann } : {}),
+    ...(ann ? { annotations: Object.freeze(ann as Record<string, string>) } : {}),
+    ...(platform ? { platform } : {}),
   });
 }
 
@@ -71,6 +96,11 @@ export function parseOciIndex(bytes: Uint8Array, what = 'index.json'): Descripto
   const o = obj(parseJson(bytes, what), what);
   if (o.schemaVersion !== 2) throw fail(what, `schemaVersion ${String(o.schemaVersion)} is not 2`);
   if (!Array.isArray(o.manifests)) throw fail(what, 'no manifests array');
+  if (o.manifests.length > MAX_OCI_LAYERS)
+    throw new CodecError('E_PKG_TOO_LARGE', `${o.manifests.length} manifests over ${MAX_OCI_LAYERS}`, {
+      offset: 0,
+      member: what,
+    });
   return o.manifests.map((m, i) => descriptor(m, `${what} manifests[${i}]`));
 }
 
@@ -85,12 +115,19 @@ export function parseOciManifest(bytes: Uint8Array, what: string): OciManifest &
   if (o.schemaVersion !== 2) throw fail(what, `schemaVersion ${String(o.schemaVersion)} is not 2`);
   const mediaType =
     typeof o.mediaType === 'string' ? o.mediaType : Array.isArray(o.manifests) ? MEDIA.INDEX : MEDIA.MANIFEST;
-  if (mediaType === MEDIA.INDEX || mediaType === MEDIA.DOCKER_LIST)
+  if (mediaType === MEDIA.INDEX || mediaType === MEDIA.DOCKER_LIST) {
+    if (!Array.isArray(o.manifests)) throw fail(what, 'image index without a manifests array');
+    if (o.manifests.length > MAX_OCI_LAYERS)
+      throw new CodecError('E_PKG_TOO_LARGE', `${o.manifests.length} manifests over ${MAX_OCI_LAYERS}`, {
+        offset: 0,
+        member: what,
+      });
     return {
       mediaType,
       config: descriptor({ mediaType, digest: `sha256:${'0'.repeat(64)}`, size: 0 }, what),
-      layers: (o.manifests as unknown[]).map((m, i) => descriptor(m, `${what} manifests[${i}]`)),
+      layers: o.manifests.map((m, i) => descriptor(m, `${what} manifests[${i}]`)),
     };
+  }
   if (!Array.isArray(o.layers)) throw fail(what, 'manifest without layers');
   if (o.layers.length > MAX_OCI_LAYERS)
     throw new CodecError('E_PKG_TOO_LARGE', `${o.layers.length} layers over ${MAX_OCI_LAYERS}`, {
@@ -169,4 +206,63 @@ export function whiteoutOf(path: string, what: string): Whiteout {
   if (target === '' || target.startsWith('.wh.') || target === '.' || target === '..')
     throw fail(what, `invalid whiteout name '${path}'`);
   return { kind: 'delete', path: dir === '/' ? `/${target}` : `${dir}/${target}` };
+}
+
+/** Node's `process.arch` as an OCI architecture (image-index.md, Go's GOARCH names). */
+export function ociArchitecture(nodeArch: string): string {
+  const map: Record<string, string> = {
+    x64: 'amd64',
+    ia32: '386',
+    ppc64: 'ppc64le',
+    arm: 'arm',
+    arm64: 'arm64',
+  };
+  return map[nodeArch] ?? nodeArch;
+}
+
+/**
+ * Parse `os/arch[/variant]` (`linux/amd64`, `linux/arm64/v8`).
+ * @throws ImakitError E_USAGE for another shape
+ */
+export function parsePlatform(text: string): Platform {
+  const parts = text.split('/');
+  if (parts.length < 2 || parts.length > 3 || parts.some((p) => !/^[A-Za-z0-9_.-]+$/.test(p)))
+    throw new ImakitError('E_USAGE', `platform '${text}' is not os/architecture[/variant]`);
+  return Object.freeze({
+    os: parts[0]!,
+    architecture: parts[1]!,
+    ...(parts[2] !== undefined ? { variant: parts[2] } : {}),
+  });
+}
+
+/** `os/arch[/variant]` of a platform. */
+export function platformText(p: Platform): string {
+  return [p.os, p.architecture, ...(p.variant !== undefined ? [p.variant] : [])].join('/');
+}
+
+/**
+ * The one manifest of an image index for `want` (os and architecture equal; the variant too when
+ * `want` names one). Attestation manifests (`unknown/unknown`, BuildKit) never match.
+ * @throws ImakitError E_OCI_SELECT listing the platforms the index has
+ */
+export function selectPlatform(manifests: readonly Descriptor[], want: Platform, what: string): Descriptor {
+  const hits = manifests.filter(
+    (d) =>
+      d.platform !== undefined &&
+      d.platform.os === want.os &&
+      d.platform.architecture === want.architecture &&
+      (want.variant === undefined || d.platform.variant === want.variant),
+  );
+  if (hits.length === 1) return hits[0]!;
+  // an index without platforms (a plain OCI layout's index.json with one image) has one choice
+  if (hits.length === 0 && manifests.length === 1 && manifests[0]!.platform === undefined)
+    return manifests[0]!;
+  const have = manifests.map((d) => (d.platform ? platformText(d.platform) : '(no platform)')).join(', ');
+  throw new ImakitError(
+    'E_OCI_SELECT',
+    hits.length === 0
+      ? `no manifest for ${platformText(want)} (the index has: ${have || 'none'}); choose with --platform`
+      : `${hits.length} manifests for ${platformText(want)}: name a variant (${have})`,
+    { path: what },
+  );
 }

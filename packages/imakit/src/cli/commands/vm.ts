@@ -24,14 +24,8 @@ import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { EXIT, ImakitError } from '../../errors.ts';
-import {
-  defaultKernelDir,
-  runVm,
-  type PcrBank,
-  type VmResult,
-  type VmSpec,
-} from '../../host/vm/index.ts';
-import type { CommandContext, CommandModule } from '../command.ts';
+import { defaultKernelDir, runVm, type PcrBank, type VmResult, type VmSpec } from '../../host/vm/index.ts';
+import { typed, type CommandContext, type CommandModule } from '../command.ts';
 import { guestExecWarnings, parseWorkload } from './vm-workload.ts';
 
 interface RunFlags {
@@ -230,13 +224,13 @@ async function setupCommand(ctx: CommandContext, json: boolean): Promise<number>
 export const command: CommandModule = {
   name: 'vm',
   register(program: Command, ctx) {
-    const vm = program
+    const vm = typed(program)
       .command('vm')
       .description('boot the real kernel (QEMU + swtpm) and see what IMA/EVM do');
     vm.command('setup')
       .description('install the harness packages and cache the Debian kernel (scripts/setup-kernel.sh)')
       .option('--json', 'print a JSON summary')
-      .action(async (flags: { json?: boolean }) => {
+      .action(async (flags) => {
         await ctx.run(() => setupCommand(ctx, flags.json === true), { json: flags.json === true });
       });
     vm.command('run')
@@ -273,8 +267,7 @@ export const command: CommandModule = {
         'after',
         '\nExample:\n  imakit vm run --append "ima_policy=tcb ima_template=ima-ng" --files ./tree --workload w.json --out ./run1\n',
       )
-      .action(async (flags: Record<string, unknown>) => {
-        const f = flags as unknown as RunFlags;
+      .action(async (f) => {
         await ctx.run(() => runCommand(f, ctx), { json: f.json === true });
       });
   },

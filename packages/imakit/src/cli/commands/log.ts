@@ -4,6 +4,7 @@
  *   log show    [LIST] [--bank ALG] [--endian le|be] [--limit N] [--json]
  *   log verify  [LIST] [--pcrs [ALG,]FILE]... [--pcrs-json FILE]... [--bank ALG]... [--ascii FILE]
  *               [--key CERT]... [--checkpoint FILE] [--violations ones|zeros] [--strict] [--json]
+ *               [--quote DIR --ak AK --nonce HEX|--nonce-file FILE]   (list bound to a quote: log-quote.ts)
  *   log diff    A B [--json]
  *   log convert IN --to ascii|binary [--endian le|be] [--out FILE] [--json]
  *
@@ -113,6 +114,10 @@ interface VerifyFlags {
   refs?: string;
   refsSig?: string;
   refsKey?: string[];
+  quote?: string;
+  ak?: string;
+  nonce?: string;
+  nonceFile?: string;
   json?: boolean;
 }
 
@@ -149,6 +154,10 @@ function registerVerify(log: Command, ctx: CommandContext): void {
       'trusted key for the --refs file: refuse it unless signed (--refs-sig or DSSE) by it; repeatable',
       collect,
     )
+    .option('--quote <dir>', 'bind the list to this quote (imakit tpm quote --out DIR): PCR 10 from it')
+    .option('--ak <ak>', 'with --quote: the AK directory or public key (TPM2B_PUBLIC, PEM, DER)')
+    .option('--nonce <hex>', 'with --quote: the nonce sent to the TPM')
+    .option('--nonce-file <file>', 'with --quote: the nonce sent to the TPM, raw bytes')
     .option('--json', 'JSON output')
     .action((file: string | undefined, f: VerifyFlags) =>
       ctx.run(
@@ -160,6 +169,26 @@ function registerVerify(log: Command, ctx: CommandContext): void {
           const violations = f.violations ?? 'ones';
           if (violations !== 'ones' && violations !== 'zeros')
             throw usage('--violations must be ones or zeros');
+          if (f.quote !== undefined) {
+            const lq = await import('./log-quote.ts');
+            const q = await lq.verifyWithQuote(file, f, {
+              banks: f.bank?.map((b) => bankOpt(b)!),
+              ascii: f.ascii,
+              keys: f.key,
+              checkpoint: f.checkpoint,
+              violations,
+              strict: f.strict,
+              securityfs: f.securityfs,
+              progress: (label, total) => byteProgress(ctx.io, label, total, f.json === true),
+              entryHook: refs?.hook,
+            });
+            const qev = refs?.finish();
+            lq.renderQuoteReport(ctx.io, q, f.json === true, qev ? { refs: qev } : undefined);
+            if (qev && !f.json) (await import('./refs-log.ts')).renderRefs(ctx.io, qev);
+            return q.status === 'pass' && (qev?.summary.refused ?? 0) === 0 ? 0 : 1;
+          }
+          if (f.ak !== undefined || f.nonce !== undefined || f.nonceFile !== undefined)
+            throw usage('--ak, --nonce and --nonce-file go with --quote');
           const r = await verifyListFile(file, {
             pcrs: f.pcrs,
             pcrsJson: f.pcrsJson,

@@ -64,6 +64,11 @@ export interface ListFileVerifyOptions {
   readonly pcrs?: readonly string[];
   /** JSON PCR files */
   readonly pcrsJson?: readonly string[];
+  /**
+   * PCR values already in hand (a verified quote's: host/attest/quote-bind.ts) and where they came
+   * from; used instead of files or the TPM
+   */
+  readonly expected?: { readonly values: PcrValues; readonly source: string };
   /** replay only these banks (canonical names); default every bank given */
   readonly banks?: readonly string[];
   /** an ascii list to cross-check the binary list against, entry by entry */
@@ -122,8 +127,8 @@ export async function verifyListFile(
 ): Promise<ListFileReport> {
   const path = file ?? liveListPath(o.securityfs);
   const banks = o.banks ? [...o.banks] : undefined;
-  let expected: PcrValues | undefined = readPcrOptions(o.pcrs ?? [], o.pcrsJson ?? []);
-  let pcrSource = 'given files';
+  let expected: PcrValues | undefined = o.expected?.values ?? readPcrOptions(o.pcrs ?? [], o.pcrsJson ?? []);
+  let pcrSource = o.expected?.source ?? 'given files';
   if (!expected) {
     expected = readTpmPcrs(o.tpm ?? DEFAULT_TPM_SYSFS, banks);
     pcrSource = `TPM sysfs ${o.tpm ?? DEFAULT_TPM_SYSFS}`;

@@ -171,6 +171,15 @@ export const CATALOGUE = Object.freeze({
   E_TPM_RESPONSE: entry(EXIT.ENVIRONMENT, 502, 'malformed TPM response'),
   // the TPM answered with a non-zero response code; the detail names the command and the decoded code
   E_TPM_RC: entry(EXIT.ENVIRONMENT, 502, 'the TPM returned an error'),
+
+  // --- fleet: the verifier's API (host/agent, cli agent/fleet/verifier)
+  // the verifier answered 4xx; the message carries its own code (V_NOT_FOUND, V_VALIDATION, ...)
+  E_API_REJECTED: entry(EXIT.VERIFY_FAILED, 400, 'the verifier refused the request'),
+  // no answer (refused, timed out, an untrusted certificate) or a 5xx
+  E_API_UNAVAILABLE: entry(EXIT.ENVIRONMENT, 502, 'cannot reach the verifier'),
+  // the agent's evidence was judged and did not pass
+  E_AGENT_FAILING: entry(EXIT.VERIFY_FAILED, 422, 'the verifier judged the evidence failing'),
+  E_AGENT_NOT_ENROLLED: entry(EXIT.BAD_INPUT, 400, 'the agent is not enrolled (run imakit agent enrol)'),
 });
 
 export type ErrorCode = keyof typeof CATALOGUE;

@@ -30,4 +30,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'doctor', load: () => import('./doctor.ts').then((m) => m.command) },
   { name: 'quote', load: () => import('./quote.ts').then((m) => m.command) },
   { name: 'tpm', load: () => import('./tpm.ts').then((m) => m.command) },
+  { name: 'verifier', load: () => import('./verifier.ts').then((m) => m.command) },
+  { name: 'fleet', load: () => import('./fleet.ts').then((m) => m.command) },
+  { name: 'agent', load: () => import('./agent.ts').then((m) => m.command) },
 ];

@@ -30,11 +30,13 @@ import {
   Certificate as AsnCertificate,
   ExtendedKeyUsage,
   Extension,
+  GeneralName,
   Extensions,
   KeyIdentifier,
   KeyUsage,
   Name,
   RelativeDistinguishedName,
+  SubjectAlternativeName,
   SubjectKeyIdentifier,
   SubjectPublicKeyInfo,
   TBSCertificate,
@@ -44,6 +46,7 @@ import {
   id_ce_basicConstraints,
   id_ce_extKeyUsage,
   id_ce_keyUsage,
+  id_ce_subjectAltName,
   id_ce_subjectKeyIdentifier,
   id_kp_codeSigning,
 } from '@peculiar/asn1-x509';
@@ -80,6 +83,8 @@ export interface CertificateOptions {
   readonly pathLen?: number;
   /** add extendedKeyUsage codeSigning */
   readonly codeSigning?: boolean;
+  /** subjectAltName DNS names and IP addresses (a TLS server certificate: clients match the host there) */
+  readonly subjectAltName?: { readonly dns?: readonly string[]; readonly ip?: readonly string[] };
   /** validity start (default: now, whole seconds) */
   readonly notBefore?: Date;
   /** validity in days (default 3650) */
@@ -296,6 +301,11 @@ export function buildCertificate(opts: CertificateOptions): BuiltCertificate {
   ];
   if (opts.codeSigning)
     extensions.push(ext(id_ce_extKeyUsage, false, new ExtendedKeyUsage([id_kp_codeSigning])));
+  const san = [
+    ...(opts.subjectAltName?.dns ?? []).map((d) => new GeneralName({ dNSName: d })),
+    ...(opts.subjectAltName?.ip ?? []).map((ip) => new GeneralName({ iPAddress: ip })),
+  ];
+  if (san.length > 0) extensions.push(ext(id_ce_subjectAltName, false, new SubjectAlternativeName(san)));
 
   const tbs = new TBSCertificate({
     version: Version.v3,

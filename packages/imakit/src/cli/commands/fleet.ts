@@ -1,0 +1,297 @@
+/**
+ * `imakit fleet …`: the operator's side of the verifier API (issue 13 part 7).
+ *
+ *   fleet add [ID] [--name N] [--pcrs SEL] [--reference-set HEX] [--interval S]
+ *   fleet list [--state S] [--search TEXT] [--limit N]
+ *   fleet show ID
+ *   fleet update ID [--name N] [--pcrs SEL] [--reference-set HEX|none] [--interval S]
+ *   fleet pause ID [--reason TEXT] | fleet resume ID | fleet delete ID
+ *   fleet events [--agent ID] [--limit N]
+ *
+ * Every subcommand takes `--verifier URL` (default https://127.0.0.1:8443), `--token T` (default:
+ * the admin token `imakit verifier serve` wrote to DATA/admin-token), `--data DIR` (the verifier's
+ * data directory to find that token and its certificate in; default as `verifier serve`), `--ca FILE`
+ * (default DATA/tls.crt when it exists) or `--insecure`, and `--json` (the API's own JSON; `fleet
+ * show ID --json` has the agent's `"state"`: unenrolled, passing, failing or paused).
+ *
+ * Exit: 0 ok; 1 the verifier refused the request (4xx: no such agent, invalid value, a bad token;
+ * the verifier's code and message are shown); 2 bad flags or no token; 3 a file (token, CA) cannot
+ * be read; 5 the verifier cannot be reached (refused, timed out, untrusted certificate) or failed (5xx).
+ */
+import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ImakitError } from '../../errors.ts';
+import { apiClient, readCaFile, type ApiClient } from '../../host/agent/api-client.ts';
+import { readSecretFile } from '../../host/agent/secret-files.ts';
+import type { CommandContext, CommandModule } from '../command.ts';
+import { typed } from '../command.ts';
+import type { Command as TypedCommand, OptionValues } from '@commander-js/extra-typings';
+import { currentUid, defaultVerifierDataDir, DEFAULT_LISTEN } from './verifier.ts';
+
+export const DEFAULT_VERIFIER_URL = `https://${DEFAULT_LISTEN}`;
+
+export interface FleetConnection {
+  verifier?: string;
+  token?: string;
+  data?: string;
+  ca?: string;
+  insecure?: boolean;
+  json?: boolean;
+}
+
+/** An API client from the connection flags (token and CA defaulting to the verifier's data dir). */
+export function fleetClient(f: FleetConnection, ctx: CommandContext): ApiClient {
+  const url = f.verifier ?? DEFAULT_VERIFIER_URL;
+  let dataDir: string | undefined = f.data;
+  const data = (): string => (dataDir ??= defaultVerifierDataDir(ctx.io.env, currentUid()));
+  let token = f.token;
+  if (token === undefined) {
+    const path = join(data(), 'admin-token');
+    token = readSecretFile(path);
+    if (token === undefined)
+      throw new ImakitError(
+        'E_USAGE',
+        `no token: give --token, or --data DIR of a verifier that wrote DIR/admin-token (looked at ${path})`,
+      );
+  }
+  if (f.ca !== undefined && f.insecure === true)
+    throw new ImakitError('E_USAGE', '--ca and --insecure exclude each other');
+  let ca: string | undefined;
+  if (f.ca !== undefined) ca = readCaFile(f.ca);
+  else if (
+    f.insecure !== true &&
+    url.startsWith('https:') &&
+    (f.data !== undefined || f.token === undefined)
+  ) {
+    const local = join(data(), 'tls.crt');
+    if (existsSync(local)) ca = readCaFile(local);
+  }
+  return apiClient({
+    baseUrl: url,
+    authorization: `Bearer ${token}`,
+    ...(ca !== undefined ? { ca } : {}),
+    ...(f.insecure === true ? { insecure: true } : {}),
+  });
+}
+
+interface AgentView {
+  id: string;
+  name: string;
+  state: string;
+  stateReason: unknown;
+  referenceSet: string | null;
+  requirePcrs: string;
+  intervalSeconds: number;
+  enrolled: boolean;
+  lastAttestedAt: string | null;
+  stale: boolean;
+}
+
+interface EventView {
+  id: number;
+  agentId: string;
+  at: string;
+  from: string;
+  to: string;
+  reason: unknown;
+}
+
+const json = (v: unknown): string => `${JSON.stringify(v, null, 2)}\n`;
+
+function agentText(a: AgentView): string {
+  const reason = a.stateReason as { why?: unknown } | null;
+  return (
+    `${a.id}${a.name !== a.id ? ` (${a.name})` : ''}\n` +
+    `  state: ${a.state}${typeof reason?.why === 'string' ? ` — ${reason.why}` : ''}${a.stale ? ' (stale)' : ''}\n` +
+    `  enrolled: ${a.enrolled ? 'yes' : 'no'}\n` +
+    `  PCRs: ${a.requirePcrs}\n` +
+    `  reference set: ${a.referenceSet ?? 'none'}\n` +
+    `  interval: ${a.intervalSeconds} s\n` +
+    `  last attested: ${a.lastAttestedAt ?? 'never'}\n`
+  );
+}
+
+const row = (a: AgentView): string =>
+  `${a.id.padEnd(24)} ${a.state.padEnd(10)} ${(a.lastAttestedAt ?? 'never').padEnd(24)} ${a.name}\n`;
+
+const enc = encodeURIComponent;
+
+function positiveInt(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1)
+    throw new ImakitError('E_USAGE', `${flag} ${v}: expected a positive integer`);
+  return n;
+}
+
+export const command: CommandModule = {
+  name: 'fleet',
+  register(program: Command, ctx: CommandContext) {
+    const fleet = typed(program).command('fleet').description("manage the verifier's agents (its HTTP API)");
+    const conn = <A extends unknown[], O extends OptionValues>(c: TypedCommand<A, O>) =>
+      c
+        .option('--verifier <url>', 'the verifier', DEFAULT_VERIFIER_URL)
+        .option('--token <token>', "an operator token (default: the verifier's DATA/admin-token)")
+        .option('--data <dir>', "the verifier's data directory (admin-token, tls.crt)")
+        .option('--ca <file>', 'PEM certificate to trust (default DATA/tls.crt when present)')
+        .option('--insecure', "do not check the verifier's certificate")
+        .option('--json', 'JSON output (the API answer)');
+    const go = (
+      f: FleetConnection,
+      body: (api: ApiClient) => Promise<string | { json: unknown; text: string }>,
+    ) =>
+      ctx.run(
+        async () => {
+          const r = await body(fleetClient(f, ctx));
+          if (typeof r === 'string') ctx.io.stdout(r);
+          else ctx.io.stdout(f.json === true ? json(r.json) : r.text);
+          return 0;
+        },
+        { json: f.json === true },
+      );
+
+    conn(
+      fleet
+        .command('add')
+        .description('add an agent (it enrols later with imakit agent enrol)')
+        .argument('[id]', 'agent id (default: a random UUID)')
+        .option('--name <name>', 'display name')
+        .option('--pcrs <selection>', 'PCRs the agent must quote (default sha256:0-7,10)')
+        .option('--reference-set <id>', 'reference set (sha256 hex id) the agent is held to')
+        .option('--interval <seconds>', 'attestation interval'),
+    ).action((id, f) =>
+      go(f, async (api) => {
+        const interval = positiveInt(f.interval, '--interval');
+        const a = await api.request<AgentView>('POST', '/v1/agents', {
+          ...(id !== undefined ? { id } : {}),
+          ...(f.name !== undefined ? { name: f.name } : {}),
+          ...(f.pcrs !== undefined ? { requirePcrs: f.pcrs } : {}),
+          ...(f.referenceSet !== undefined ? { referenceSet: f.referenceSet } : {}),
+          ...(interval !== undefined ? { intervalSeconds: interval } : {}),
+        });
+        return { json: a, text: `added ${a.id} (${a.state})\n` };
+      }),
+    );
+
+    conn(
+      fleet
+        .command('list')
+        .description('list agents')
+        .option('--state <state>', 'unenrolled, passing, failing or paused')
+        .option('--search <text>', 'names containing TEXT')
+        .option('--limit <n>', 'at most N (default 100)'),
+    ).action((f) =>
+      go(f, async (api) => {
+        const q = new URLSearchParams();
+        if (f.state !== undefined) q.set('state', f.state);
+        if (f.search !== undefined) q.set('q', f.search);
+        const limit = positiveInt(f.limit, '--limit');
+        if (limit !== undefined) q.set('limit', String(limit));
+        const r = await api.request<{ total: number; agents: AgentView[] }>(
+          'GET',
+          `/v1/agents${q.size > 0 ? `?${q.toString()}` : ''}`,
+        );
+        return {
+          json: r,
+          text: `${r.agents.map(row).join('')}${r.agents.length} of ${r.total} agent(s)\n`,
+        };
+      }),
+    );
+
+    conn(fleet.command('show').description('an agent and its state').argument('<id>')).action((id, f) =>
+      go(f, async (api) => {
+        const a = await api.request<AgentView>('GET', `/v1/agents/${enc(id)}`);
+        return { json: a, text: agentText(a) };
+      }),
+    );
+
+    conn(
+      fleet
+        .command('update')
+        .description("change an agent's settings in place (its attestation state is kept)")
+        .argument('<id>')
+        .option('--name <name>', 'display name')
+        .option('--pcrs <selection>', 'PCRs the agent must quote')
+        .option('--reference-set <id>', "reference set id, or 'none'")
+        .option('--interval <seconds>', 'attestation interval'),
+    ).action((id, f) =>
+      go(f, async (api) => {
+        const interval = positiveInt(f.interval, '--interval');
+        const body = {
+          ...(f.name !== undefined ? { name: f.name } : {}),
+          ...(f.pcrs !== undefined ? { requirePcrs: f.pcrs } : {}),
+          ...(f.referenceSet !== undefined
+            ? { referenceSet: f.referenceSet === 'none' ? null : f.referenceSet }
+            : {}),
+          ...(interval !== undefined ? { intervalSeconds: interval } : {}),
+        };
+        if (Object.keys(body).length === 0)
+          throw new ImakitError(
+            'E_USAGE',
+            'nothing to update: give --name, --pcrs, --reference-set or --interval',
+          );
+        const a = await api.request<AgentView>('PATCH', `/v1/agents/${enc(id)}`, body);
+        return { json: a, text: agentText(a) };
+      }),
+    );
+
+    conn(
+      fleet
+        .command('pause')
+        .description('stop judging an agent')
+        .argument('<id>')
+        .option('--reason <text>', 'why'),
+    ).action((id, f) =>
+      go(f, async (api) => {
+        const a = await api.request<AgentView>(
+          'POST',
+          `/v1/agents/${enc(id)}/pause`,
+          f.reason !== undefined ? { reason: f.reason } : {},
+        );
+        return { json: a, text: `${a.id}: ${a.state}\n` };
+      }),
+    );
+
+    conn(fleet.command('resume').description('judge a paused agent again').argument('<id>')).action((id, f) =>
+      go(f, async (api) => {
+        const a = await api.request<AgentView>('POST', `/v1/agents/${enc(id)}/resume`, {});
+        return { json: a, text: `${a.id}: ${a.state}\n` };
+      }),
+    );
+
+    conn(fleet.command('delete').description('remove an agent').argument('<id>')).action((id, f) =>
+      go(f, async (api) => {
+        await api.request('DELETE', `/v1/agents/${enc(id)}`);
+        return { json: { deleted: id }, text: `deleted ${id}\n` };
+      }),
+    );
+
+    conn(
+      fleet
+        .command('events')
+        .description('state changes, newest first')
+        .option('--agent <id>', "one agent's events")
+        .option('--limit <n>', 'at most N'),
+    ).action((f) =>
+      go(f, async (api) => {
+        const q = new URLSearchParams();
+        if (f.agent !== undefined) q.set('agent', f.agent);
+        const limit = positiveInt(f.limit, '--limit');
+        if (limit !== undefined) q.set('limit', String(limit));
+        const r = await api.request<{ events: EventView[] }>(
+          'GET',
+          `/v1/events${q.size > 0 ? `?${q.toString()}` : ''}`,
+        );
+        const why = (e: EventView): string => {
+          const w = (e.reason as { why?: unknown } | null)?.why;
+          return typeof w === 'string' ? `  ${w}` : '';
+        };
+        return {
+          json: r,
+          text: r.events.map((e) => `${e.at} ${e.agentId} ${e.from} -> ${e.to}${why(e)}\n`).join(''),
+        };
+      }),
+    );
+  },
+};

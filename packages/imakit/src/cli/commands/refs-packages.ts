@@ -1,6 +1,6 @@
 /**
  * `imakit refs from-deb FILE|DIR… | from-dpkg [--root DIR] | from-rpm FILE|DIR… | from-rpmdb [--root DIR]
- *  | from-oci DIR|TAR` — references from packages and images (issue 12 part 3). Each maps flags to
+ *  | from-oci DIR|TAR [--image NAME:TAG] [--platform OS/ARCH]` — references from packages and images (issue 12 part 3). Each maps flags to
  * `referencesFromPackages` and writes with the refs command's shared output options.
  */
 import type { Command } from 'commander';
@@ -10,6 +10,8 @@ import { outputOptions, writeRefsOutput, type RefsOutputFlags } from './refs.ts'
 
 interface PkgFlags extends RefsOutputFlags {
   root?: string;
+  image?: string;
+  platform?: string;
 }
 
 const GENERATORS = [
@@ -56,6 +58,13 @@ export function registerPackageGenerators(refs: Command, ctx: CommandContext): v
     let cmd = refs.command(g.name).description(g.desc);
     if (g.args) cmd = cmd.argument(g.args, g.help);
     else cmd = cmd.option('--root <dir>', 'root of the system', '/');
+    if (g.kind === 'oci')
+      cmd = cmd
+        .option('--image <name:tag>', 'the image to read when the archive or layout holds several')
+        .option(
+          '--platform <os/arch>',
+          "platform to take from an image index (default linux/<this machine's>)",
+        );
     outputOptions(cmd).action((...a: unknown[]) => {
       const inputs = g.args ? (a[0] as string[]) : [];
       const f = (g.args ? a[1] : a[0]) as PkgFlags;
@@ -67,6 +76,8 @@ export function registerPackageGenerators(refs: Command, ctx: CommandContext): v
           const started = Date.now();
           const r = await referencesFromPackages(g.kind, g.args ? inputs : [f.root ?? '/'], {
             algo: f.algo ?? 'sha256',
+            ...(f.image !== undefined ? { image: f.image } : {}),
+            ...(f.platform !== undefined ? { platform: f.platform } : {}),
             onProgress: (done, total) => {
               progress.setTotal(total);
               progress.tick(done - last);

@@ -266,3 +266,27 @@ export function selectPlatform(manifests: readonly Descriptor[], want: Platform,
     { path: what },
   );
 }
+
+/**
+ * `rootfs.diff_ids` of an image config (config.md): the sha256 of each layer's uncompressed tar, in
+ * layer order. Undefined when the config has none (the check is then the blob digests alone).
+ * @throws CodecError E_OCI_FORMAT
+ */
+export function parseConfigDiffIds(bytes: Uint8Array, what: string): string[] | undefined {
+  const o = obj(parseJson(bytes, what), what);
+  if (o.rootfs === undefined) return undefined;
+  const r = obj(o.rootfs, `${what} rootfs`);
+  if (r.diff_ids === undefined) return undefined;
+  if (!Array.isArray(r.diff_ids) || !r.diff_ids.every((d) => typeof d === 'string' && DIGEST_RE.test(d)))
+    throw fail(what, 'rootfs.diff_ids is not a list of sha256:/sha512: digests');
+  return r.diff_ids as string[];
+}
+
+/** The algorithm and hex of a `sha256:<hex>` digest, or of a blob path `…/sha256/<hex>`, `<hex>.json`. */
+export function digestOfName(name: string): { algo: string; hex: string } | undefined {
+  const m =
+    /(?:^|\/)(sha256|sha512)[:/]([0-9a-f]{64}|[0-9a-f]{128})$/.exec(name) ??
+    /(?:^|\/)([0-9a-f]{64})(?:\.json)?$/.exec(name);
+  if (!m) return undefined;
+  return m[2] !== undefined ? { algo: m[1]!, hex: m[2] } : { algo: 'sha256', hex: m[1]! };
+}

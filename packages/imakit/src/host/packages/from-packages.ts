@@ -4,6 +4,7 @@
  * the requested algorithm; RPM headers carry one algorithm per package (FILEDIGESTALGO), so an RPM
  * whose algorithm differs from the requested one is reported, not re-hashed (its payload is not read).
  */
+import { parsePlatform } from '../../core/packages/oci.ts';
 import { ReferenceSetBuilder, type ReferenceSet } from '../../core/refs/reference-set.ts';
 import { readDeb, expandDebInputs } from './deb.ts';
 import { ByteBudget } from './decompress.ts';
@@ -18,6 +19,10 @@ export interface FromPackagesOptions {
   readonly algo?: string;
   readonly maxMemberBytes?: number;
   readonly maxTotalBytes?: number;
+  /** OCI: the image (`NAME:TAG`) in an archive holding several */
+  readonly image?: string;
+  /** OCI: `os/arch[/variant]` to take from an image index (default linux and this machine's arch) */
+  readonly platform?: string;
   /** called after each input (package file, image, database) */
   readonly onProgress?: (done: number, total: number, files: number, bytes: number) => void;
 }
@@ -74,9 +79,18 @@ export async function referencesFromPackages(
   if (kind === 'deb')
     for (const p of await expandDebInputs(inputs)) sources.push(() => readDeb(p, { algos: [algo], budget }));
   else if (kind === 'rpm') for (const p of await expandRpmInputs(inputs)) sources.push(() => readRpm(p));
-  else if (kind === 'oci')
-    for (const p of inputs) sources.push(() => readOciImage(p, { algos: [algo], budget }));
-  else if (kind === 'rpmdb') sources.push(() => readRpmdb(rpmdbPath(inputs[0] ?? '/')));
+  else if (kind === 'oci') {
+    const platform = opts.platform !== undefined ? parsePlatform(opts.platform) : undefined;
+    for (const p of inputs)
+      sources.push(() =>
+        readOciImage(p, {
+          algos: [algo],
+          budget,
+          ...(opts.image !== undefined ? { image: opts.image } : {}),
+          ...(platform ? { platform } : {}),
+        }),
+      );
+  } else if (kind === 'rpmdb') sources.push(() => readRpmdb(rpmdbPath(inputs[0] ?? '/')));
   else
     sources.push(() =>
       readDpkgInstalled(inputs[0] ?? '/', {

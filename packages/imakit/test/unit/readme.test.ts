@@ -43,6 +43,14 @@ const NOT_RUN: readonly { readonly match: RegExp; readonly reason: string }[] = 
   { match: /^npm run bench\b/, reason: 'benchmarks take minutes and assert nothing' },
   { match: /^imakit vm (setup|run)\b/, reason: 'downloads and boots a kernel under QEMU (test/kernel does)' },
   {
+    match: /^imakit (verifier serve|fleet)\b/,
+    reason: 'a long-running verifier, or a request to one (test/unit/cli/fleet.test.ts runs both)',
+  },
+  {
+    match: /^imakit agent\b/,
+    reason: "needs this machine's TPM and a verifier (test/unit/host/agent/agent.test.ts runs it on swtpm)",
+  },
+  {
     match: /^imakit keys import\b/,
     reason: "loads a key into this machine's kernel keyrings (test/kernel does)",
   },

@@ -14,7 +14,7 @@ import {
   statSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { tempDir } from '../../../helpers.ts';
+import { REPO_ROOT, tempDir } from '../../../helpers.ts';
 import {
   AGENT_DEFAULTS,
   isLoopbackHost,
@@ -184,4 +184,17 @@ test('backoffMs: doubles to the cap, jitter within [base/2, base]', () => {
     backoffMs(1000, 300, () => 0.5),
     225_000,
   );
+});
+
+test('contrib/agent.conf.example parses and resolves; the unit runs the agent with that file', () => {
+  const p = join(REPO_ROOT, 'contrib/agent.conf.example');
+  const c = mergeAgentOptions({}, parseAgentConfigFile(readFileSync(p, 'utf8'), p));
+  assert.equal(c.verifier, 'https://verifier.example:8443');
+  assert.equal(c.id, 'web-01');
+  assert.equal(c.tls.ca, '/etc/imakit/verifier.crt');
+  assert.equal(c.listen, undefined);
+  const unit = readFileSync(join(REPO_ROOT, 'contrib/imakit-agent.service'), 'utf8');
+  assert.match(unit, /^ExecStart=imakit agent run --config \/etc\/imakit\/agent\.conf$/m);
+  assert.match(unit, /^StateDirectory=imakit\/agent$/m, 'the state dir default of the config');
+  assert.match(unit, /^NoNewPrivileges=yes$/m);
 });

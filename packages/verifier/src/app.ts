@@ -16,18 +16,43 @@ import { roleAllows, roleOfBearer, type Role } from './auth.ts';
 import { healthRoutes } from './routes/health.ts';
 import { agentRoutes } from './routes/agents.ts';
 import { eventRoutes } from './routes/events.ts';
+import { referenceSetRoutes } from './routes/reference-sets.ts';
+import { registrarRoutes } from './routes/registrar.ts';
+import { attestRoutes } from './routes/attest.ts';
+import { verdictRoutes } from './routes/verdicts.ts';
+import { agentOfToken } from './agent-auth.ts';
+import { ReferenceSetCache } from './refs-store.ts';
 
 export interface AppDeps {
   readonly database: OpenDatabase;
   /** largest request body accepted, bytes (measurement lists arrive in evidence) */
   readonly bodyLimit?: number;
   readonly logger?: boolean;
+  /** verdicts kept per agent; older ones are deleted (default 100) */
+  readonly verdictRetention?: number;
+  /** seconds a challenge nonce stays valid (default 120) */
+  readonly nonceTtlSeconds?: number;
+  /** unanswered challenges one agent may hold (default 8; more is 429) */
+  readonly maxOutstandingNonces?: number;
+  /** parsed reference sets kept in memory (default 32) */
+  readonly referenceSetCacheSize?: number;
+  /**
+   * enrolment of an id no operator added creates the agent (with the default PCRs and no
+   * reference set) instead of answering 404 (default false)
+   */
+  readonly autoEnrol?: boolean;
 }
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** the least role a route needs; undefined = no token needed */
     role?: Role;
+    /** the route needs an agent token (`Authorization: Agent <token>`) */
+    agent?: boolean;
+  }
+  interface FastifyRequest {
+    /** the agent the token belongs to, on routes with `config.agent` */
+    agentId: string | undefined;
   }
 }
 
@@ -58,7 +83,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     },
   });
 
+  app.decorateRequest('agentId', undefined);
   app.addHook('onRequest', async (req) => {
+    if (req.routeOptions.config.agent === true)
+      req.agentId = await agentOfToken(db, req.headers.authorization);
     const need = req.routeOptions.config.role;
     if (need === undefined) return;
     const have = await roleOfBearer(db, req.headers.authorization);
@@ -105,6 +133,17 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(healthRoutes, { database: deps.database });
   await app.register(agentRoutes, { db });
   await app.register(eventRoutes, { db });
+  const refs = new ReferenceSetCache(deps.referenceSetCacheSize ?? 32);
+  await app.register(referenceSetRoutes, { db, refs });
+  await app.register(registrarRoutes, { db, autoEnrol: deps.autoEnrol ?? false });
+  await app.register(attestRoutes, {
+    db,
+    refs,
+    retention: deps.verdictRetention ?? 100,
+    nonceTtlSeconds: deps.nonceTtlSeconds ?? 120,
+    maxOutstandingNonces: deps.maxOutstandingNonces ?? 8,
+  });
+  await app.register(verdictRoutes, { db });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.addHook('onClose', async () => deps.database.close());
   return app;

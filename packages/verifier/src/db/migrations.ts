@@ -53,9 +53,65 @@ const initial: Migration = {
   },
 };
 
+/**
+ * Attestation: the running state per agent (the IMA checkpoint the next evidence resumes from, the
+ * last verified quote for clock/reset monotonicity, the reset count the checkpoint belongs to),
+ * single-use nonces, the verdict history, registrar challenges and agent tokens.
+ */
+const attestation: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable('agents').addColumn('ek_certificate', 'bytea').execute();
+    await db.schema
+      .createTable('attest_state')
+      .addColumn('agent_id', 'text', (c) => c.primaryKey().references('agents.id').onDelete('cascade'))
+      .addColumn('checkpoint', 'jsonb')
+      .addColumn('refs_state', 'jsonb')
+      .addColumn('last_attest', 'bytea')
+      .addColumn('boot_reset_count', 'bigint')
+      .addColumn('boot_count', 'integer')
+      .addColumn('next_entries', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('next_bytes', 'bigint', (c) => c.notNull().defaultTo(0))
+      .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+      .execute();
+    await db.schema
+      .createTable('nonces')
+      .addColumn('nonce', 'text', (c) => c.primaryKey())
+      .addColumn('agent_id', 'text', (c) => c.notNull().references('agents.id').onDelete('cascade'))
+      .addColumn('expires_at', 'timestamptz', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('nonces_agent').on('nonces').columns(['agent_id', 'expires_at']).execute();
+    await db.schema
+      .createTable('verdicts')
+      .addColumn('id', 'bigserial', (c) => c.primaryKey())
+      .addColumn('agent_id', 'text', (c) => c.notNull().references('agents.id').onDelete('cascade'))
+      .addColumn('at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('verdict', 'jsonb', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('verdicts_agent').on('verdicts').columns(['agent_id', 'id']).execute();
+    await db.schema
+      .createTable('registrar_challenges')
+      .addColumn('agent_id', 'text', (c) => c.primaryKey().references('agents.id').onDelete('cascade'))
+      .addColumn('secret_sha256', 'bytea', (c) => c.notNull())
+      .addColumn('ek_public', 'bytea', (c) => c.notNull())
+      .addColumn('ek_certificate', 'bytea')
+      .addColumn('ak_public', 'bytea', (c) => c.notNull())
+      .addColumn('expires_at', 'timestamptz', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('agent_tokens')
+      .addColumn('token_sha256', 'bytea', (c) => c.primaryKey())
+      .addColumn('agent_id', 'text', (c) => c.notNull().references('agents.id').onDelete('cascade'))
+      .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+      .execute();
+    await db.schema.createIndex('agent_tokens_agent').on('agent_tokens').columns(['agent_id']).execute();
+  },
+};
+
 /** Every migration, by name in apply order. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0001-initial': initial,
+  '0002-attestation': attestation,
 });
 
 export const migrationProvider: MigrationProvider = {

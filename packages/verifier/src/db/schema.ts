@@ -17,6 +17,8 @@ export interface AgentsTable {
   /** why the state is what it is (the failing step and entry, or the pause reason) */
   state_reason: ColumnType<unknown, string | undefined, string>;
   ek_public: Uint8Array | null;
+  /** the EK certificate (DER) the agent presented at enrolment; its chain is not verified here */
+  ek_certificate: Uint8Array | null;
   ak_public: Uint8Array | null;
   /** content hash of the reference set the agent is held to */
   reference_set: string | null;
@@ -60,9 +62,72 @@ export interface TokensTable {
   created_at: Timestamp;
 }
 
+/** JSON column: read back as a value, written as JSON text. */
+type Json = ColumnType<unknown, string | null | undefined, string | null>;
+type Int8 = ColumnType<number | string | null, number | null | undefined, number | null>;
+
+/**
+ * An agent's running attestation state: where its IMA list continues (a core ListCheckpoint as
+ * JSON: entries, byte offset, running PCRs per bank, first/last entry fingerprints), what the
+ * reference evaluation learned (keys measured onto keyrings), the last verified quote (its clock
+ * info orders the next one), and the TPM reset count the checkpoint belongs to (a larger one in a
+ * quote is a reboot).
+ */
+export interface AttestStateTable {
+  agent_id: string;
+  checkpoint: Json;
+  refs_state: Json;
+  last_attest: Uint8Array | null;
+  boot_reset_count: Int8;
+  /** the agent's own boot counter (untrusted: the quote does not cover it) */
+  boot_count: number | null;
+  /** where the next evidence starts (the challenge's imaOffset) */
+  next_entries: ColumnType<number, number | undefined, number>;
+  next_bytes: ColumnType<number | string, number | undefined, number>;
+  updated_at: Timestamp;
+}
+
+/** Single-use challenge nonces, each bound to one agent, with an expiry. */
+export interface NoncesTable {
+  nonce: string;
+  agent_id: string;
+  expires_at: Timestamp;
+}
+
+/** Every verdict, newest kept (bounded per agent). */
+export interface VerdictsTable {
+  id: Generated<number>;
+  agent_id: string;
+  at: Timestamp;
+  status: string;
+  verdict: ColumnType<unknown, string, string>;
+}
+
+/** A MakeCredential challenge awaiting activation (one per agent, expires). */
+export interface RegistrarChallengesTable {
+  agent_id: string;
+  secret_sha256: Uint8Array;
+  ek_public: Uint8Array;
+  ek_certificate: Uint8Array | null;
+  ak_public: Uint8Array;
+  expires_at: Timestamp;
+}
+
+/** Agent tokens: only the SHA-256 is stored, bound to one agent. */
+export interface AgentTokensTable {
+  token_sha256: Uint8Array;
+  agent_id: string;
+  created_at: Timestamp;
+}
+
 export interface Database {
   agents: AgentsTable;
   reference_sets: ReferenceSetsTable;
   events: EventsTable;
   tokens: TokensTable;
+  attest_state: AttestStateTable;
+  nonces: NoncesTable;
+  verdicts: VerdictsTable;
+  registrar_challenges: RegistrarChallengesTable;
+  agent_tokens: AgentTokensTable;
 }

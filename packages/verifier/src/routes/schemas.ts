@@ -31,3 +31,38 @@ export type AgentT = Static<typeof Agent>;
 export const ErrorBody = Type.Object({
   error: Type.Object({ code: Type.String(), message: Type.String() }, { additionalProperties: true }),
 });
+
+/** Binary data as standard base64 (padding optional). */
+export const Base64 = Type.String({ pattern: '^[A-Za-z0-9+/]*={0,2}$' });
+/** Bytes as hex. */
+export const Hex = Type.String({ pattern: '^([0-9a-fA-F]{2})*$', maxLength: 256 });
+
+/** A verdict (pipeline/types.ts), as stored and returned. */
+export const VerdictBody = Type.Object(
+  {
+    agentId: Type.String(),
+    at: Type.String(),
+    status: Type.Union([Type.Literal('pass'), Type.Literal('fail')]),
+    steps: Type.Array(
+      Type.Object(
+        {
+          step: Type.String(),
+          status: Type.Union([Type.Literal('pass'), Type.Literal('fail'), Type.Literal('skipped')]),
+          detail: Type.String(),
+        },
+        { additionalProperties: true },
+      ),
+    ),
+    failure: Type.Optional(
+      Type.Object(
+        { step: Type.String(), code: Type.String(), message: Type.String() },
+        { additionalProperties: true },
+      ),
+    ),
+    notEstablished: Type.Array(Type.String()),
+    next: Type.Object({
+      imaOffset: Type.Object({ entries: Type.Integer(), bytes: Type.Integer() }),
+    }),
+  },
+  { additionalProperties: true },
+);

@@ -402,9 +402,25 @@ export type { QuoteAk, QuoteVerdict, QuoteFailureCode, QuoteVerifyInput } from '
 /** Reference sets: the compact binary, imakit JSON and Keylime forms, evaluation of entries, diffs. */
 export { RefsEvaluator } from './refs/evaluate.ts';
 export type { EntryVerdict, EvaluationState, EvaluationSummary, VerdictReason } from './refs/evaluate.ts';
-export { isRefsBinary, decodeRefsBinary } from './refs/refs-binary.ts';
-export { decodeRefsJson } from './refs/refs-json.ts';
-export { readKeylimePolicy, readFlatAllowlist } from './refs/keylime-policy.ts';
+export { isRefsBinary, decodeRefsBinary, encodeRefsBinary } from './refs/refs-binary.ts';
+export type { DecodeRefsBinaryOptions } from './refs/refs-binary.ts';
+export { decodeRefsJson, encodeRefsJson } from './refs/refs-json.ts';
+export { readKeylimePolicy, readFlatAllowlist, writeKeylimePolicy } from './refs/keylime-policy.ts';
+export { ReferenceSetBuilder } from './refs/reference-set.ts';
+export { evaluateEntries } from './refs/evaluate.ts';
+export {
+  dssePae,
+  parseDsseEnvelope,
+  encodeDsseEnvelope,
+  signDsse,
+  verifyDsseEnvelope,
+  keylimeEcdsaKeyId,
+  keylimeX509KeyId,
+  KEYLIME_PAYLOAD_TYPE,
+} from './refs/dsse.ts';
+export type { DsseEnvelope, DsseSignature, DsseVerdict } from './refs/dsse.ts';
+export { signRefsBytes, verifyRefsSignature } from './refs/refs-signature.ts';
+export type { RefsSignatureVerdict } from './refs/refs-signature.ts';
 export { diffReferenceSets } from './refs/refs-diff.ts';
 export type { RefsDiff, PackageDiff, PathChange } from './refs/refs-diff.ts';
-export type { ReferenceSet, DigestRef } from './refs/reference-set.ts';
+export type { ReferenceSet, DigestRef, DigestTable } from './refs/reference-set.ts';

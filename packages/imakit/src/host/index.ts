@@ -170,6 +170,12 @@ export type {
   KernelFacilityStatus,
 } from './doctor/doctor.ts';
 
+/** Reference sets on disk: load any form (signature checked when keys are given), write, sign. */
+export { loadReferenceSet, writeReferenceSet, encodeReferenceSet, detectRefsKind } from './refs/refs-file.ts';
+export type { LoadedRefs, LoadRefsOptions, RefsTrust, RefsFormat, RefsFileKind } from './refs/refs-file.ts';
+export { signRefsFile, loadRefsSigner } from './refs/refs-sign.ts';
+export type { RefsSignResult } from './refs/refs-sign.ts';
+
 /** The real-kernel harness: Debian's kernel with IMA/EVM under QEMU and swtpm. */
 export { parsePcrFile, parseGetfattr, parseFileStates } from './vm/artifacts.ts';
 export { parseAuditLine, auditRecords, auditByAccess } from './vm/audit.ts';

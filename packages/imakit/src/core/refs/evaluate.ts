@@ -37,7 +37,7 @@ import { lookupTemplate, type TemplateDescriptor } from '../ima-list/templates.t
 import { loadPublicKey, publicFromSpki, type PublicKey } from '../keys/keys.ts';
 import { Keyring, verifySignatureValue } from '../labels/ima-signature.ts';
 import { parseSignatureV2 } from '../labels/signature-header.ts';
-import type { Provenance, ReferenceSet } from './reference-set.ts';
+import type { DigestTable, Provenance, ReferenceSet } from './reference-set.ts';
 import { compileExclude } from './reference-set.ts';
 
 export const ALLOW_REASONS = [
@@ -135,6 +135,12 @@ export class RefsEvaluator {
   #algoChecked = false;
   // template-name cache: entries of one list mostly share one template
   #lastName = new Uint8Array(0);
+  // d-ng algorithm-prefix cache ("sha256:\0")
+  #lastAlgoPrefix = new Uint8Array(0);
+  #lastAlgo: HashAlgo | undefined;
+  /** the set's byte lookup when it has one and nothing else (excludes, keepAll) needs the path text */
+  readonly #findBytes: DigestTable['findDigestBytes'];
+  readonly #fastPath: boolean;
   #tpl: TemplateDescriptor | undefined;
   #tplName = '';
 
@@ -142,6 +148,8 @@ export class RefsEvaluator {
     this.#set = set;
     this.#le = (opts.endian ?? 'le') === 'le';
     this.#keepAll = opts.keepAll === true;
+    this.#findBytes = set.digests.findDigestBytes?.bind(set.digests);
+    this.#fastPath = this.#findBytes !== undefined && !this.#keepAll && set.excludes.length === 0;
     this.#excludes = set.excludes.map((e, i) => ({
       re: compileExclude(e, `excludes[${i}]`),
       pattern: e.pattern,
@@ -226,6 +234,13 @@ export class RefsEvaluator {
     );
   }
 
+  #sameAlgoPrefix(b: Uint8Array, p: number, l: number): boolean {
+    const q = this.#lastAlgoPrefix;
+    if (q.length === 0 || l <= q.length) return false;
+    for (let i = 0; i < q.length; i++) if (b[p + i] !== q[i]) return false;
+    return l - q.length === this.#lastAlgo!.size;
+  }
+
   #u32(b: Uint8Array, p: number): number {
     return this.#le
       ? (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24)) >>> 0
@@ -282,7 +297,12 @@ export class RefsEvaluator {
         const l = this.#u32(b, p);
         p += 4;
         if (l > end - p) return notInterpreted(`field ${f}: length ${l} runs past the data`);
-        if (f === 'd-ng' || f === 'd-ngv2') {
+        if (f === 'd-ng' && this.#sameAlgoPrefix(b, p, l)) {
+          // the same "algo:\0" as the last entry: no text decoded
+          algo = this.#lastAlgo;
+          dOff = p + this.#lastAlgoPrefix.length;
+          dLen = l - this.#lastAlgoPrefix.length;
+        } else if (f === 'd-ng' || f === 'd-ngv2') {
           // "[type:]algo:\0digest"
           let z = p;
           while (z < p + l && b[z] !== 0) z++;
@@ -301,6 +321,10 @@ export class RefsEvaluator {
           dOff = z + 1;
           dLen = p + l - dOff;
           if (dLen !== algo.size) return notInterpreted(`field ${f}: ${algo.name} digest of ${dLen} bytes`);
+          if (f === 'd-ng') {
+            this.#lastAlgoPrefix = b.slice(p, dOff);
+            this.#lastAlgo = algo;
+          }
         } else if (f === 'n-ng') {
           nOff = p;
           nLen = l;
@@ -318,6 +342,19 @@ export class RefsEvaluator {
     if (!algo || nLen < 0) return notInterpreted('no digest or name field');
     // names carry their terminating NUL
     const nEnd = nLen > 0 && b[nOff + nLen - 1] === 0 ? nOff + nLen - 1 : nOff + nLen;
+    if (
+      this.#fastPath &&
+      this.#algoChecked &&
+      sigLen === 0 &&
+      bufLen < 0 &&
+      !verity &&
+      !isBootAggregate(b, nOff, nEnd) &&
+      this.#findBytes!(b, nOff, nEnd - nOff, algo.id, b, dOff, dLen) >= 0
+    ) {
+      // the common case: the path's bytes are looked up in the set's index, no string is made
+      this.#counts['allowed-digest']++;
+      return;
+    }
     const path = TD.decode(b.subarray(nOff, nEnd));
     if (verity) return notInterpreted('fs-verity digest (reference sets hold file digests)', path);
     const digest = b.subarray(dOff, dOff + dLen);
@@ -618,6 +655,14 @@ function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
   const l = m.get(k);
   if (l) l.push(v);
   else m.set(k, [v]);
+}
+
+const BOOT_AGGREGATE = new TextEncoder().encode('boot_aggregate');
+
+function isBootAggregate(b: Uint8Array, from: number, to: number): boolean {
+  if (to - from !== BOOT_AGGREGATE.length) return false;
+  for (let i = 0; i < BOOT_AGGREGATE.length; i++) if (b[from + i] !== BOOT_AGGREGATE[i]) return false;
+  return true;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -104,6 +104,19 @@ export interface DigestTable {
    * the path is not in the table.
    */
   findDigest(path: string, algo: string, digest: Uint8Array, off: number, len: number): number;
+  /**
+   * As findDigest, with the path given as its UTF-8 bytes `pathBuf[pathOff .. pathOff+pathLen)` (the
+   * list's own bytes: no string is made). Optional: tables that key by string leave it out.
+   */
+  findDigestBytes?(
+    pathBuf: Uint8Array,
+    pathOff: number,
+    pathLen: number,
+    algoId: number,
+    digest: Uint8Array,
+    off: number,
+    len: number,
+  ): number;
 }
 
 /** `findDigest` over a path's references. */

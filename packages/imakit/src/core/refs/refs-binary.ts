@@ -23,9 +23,11 @@
  *       pool            D bytes
  *   end (no trailing bytes)
  *
- * The decoder checks every size against the caps and the remaining bytes before it slices, that the
- * offsets are monotonic and inside their sections, that paths are strictly ascending, and every
- * provenance index and algorithm id; a file that passes is safe to look up without further checks.
+ * The decoder checks the header, every size against the caps and the remaining bytes before it
+ * slices, and that both index arrays are monotonic and inside their sections: one integer-only pass,
+ * so a million-path file loads in milliseconds. Path bytes are compared on lookup (never decoded
+ * for it); a digest record is checked when first read. `{ full: true }` checks everything up front
+ * (paths sorted, unique, UTF-8 without NUL; every record).
  */
 import { CodecError, ImakitError } from '../../errors.ts';
 import { HASH_ALGOS, findHashAlgo } from '../hash/hash-algo.ts';
@@ -149,15 +151,31 @@ const bad = (
   field: string,
 ): CodecError => new CodecError(code, detail, { offset, field });
 
+/** Options of {@link decodeRefsBinary}. */
+export interface DecodeRefsBinaryOptions {
+  /**
+   * Also check every path (strictly ascending, no NUL, UTF-8) and every digest record up front:
+   * O(total bytes). Without it (the default) only integers are checked up front (header, section
+   * bounds, monotonic offsets: one pass over the two index arrays), and a digest record is checked
+   * when a lookup first reads it. Lookups compare bytes, so a file whose paths were not sorted can
+   * only make a present path look absent (a refusal), never let a wrong path or digest through.
+   * Iterating `paths()` of such a file (convert, merge) needs the full check: loaders use it there.
+   */
+  readonly full?: boolean;
+}
+
 /**
- * Decode the compact form. Validates the whole structure (O(paths), no per-path allocation); the
- * returned set's `digests` reads the file's bytes on lookup. `bytes` must not be modified afterwards.
+ * Decode the compact form without decoding any path: the returned set's `digests` reads the file's
+ * bytes on lookup (zero-copy). `bytes` must not be modified afterwards.
  * @throws CodecError E_CODEC_* with the offset and field; ImakitError E_REFS_FORMAT from the meta JSON
+ * @example const set = decodeRefsBinary(readFileSync('refs.imr')); set.digests.get('/usr/bin/true')
  */
-export function decodeRefsBinary(bytes: Uint8Array): ReferenceSet {
+export function decodeRefsBinary(bytes: Uint8Array, opts: DecodeRefsBinaryOptions = {}): ReferenceSet {
   if (bytes.length < HEADER)
     throw bad('E_CODEC_TRUNCATED', 'shorter than the header', bytes.length, 'header');
   if (!isRefsBinary(bytes)) throw bad('E_CODEC_BAD_VALUE', 'not an imakit reference set (magic)', 0, 'magic');
+  // the index is read as u32 arrays: a copy only when the caller's bytes are not 4-aligned
+  if (bytes.byteOffset % 4 !== 0) bytes = Uint8Array.from(bytes);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = dv.getUint32(8, true);
   if (version !== REFS_BINARY_VERSION) throw bad('E_CODEC_BAD_VERSION', `version ${version}`, 8, 'version');
@@ -191,67 +209,25 @@ export function decodeRefsBinary(bytes: Uint8Array): ReferenceSet {
   const pool = strings + S;
   const shell = refsFromJson(metaDoc);
   if (shell.digests.size !== 0) throw bad('E_CODEC_BAD_VALUE', 'meta JSON carries digests', HEADER, 'meta');
-  const provCount = shell.provenances.length;
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  // offsets, order, counts
-  if (dv.getUint32(offs, true) !== 0 || dv.getUint32(firsts, true) !== 0)
+  const off = new Uint32Array(bytes.buffer, bytes.byteOffset + offs, P + 1);
+  const first = new Uint32Array(bytes.buffer, bytes.byteOffset + firsts, P + 1);
+  // the integer pass: both index arrays start at 0, end at their section's size, and grow
+  if (off[0] !== 0 || first[0] !== 0)
     throw bad('E_CODEC_BAD_VALUE', 'first offsets must be 0', offs, 'pathOffsets');
-  if (dv.getUint32(offs + 4 * P, true) !== S)
+  if (off[P] !== S)
     throw bad('E_CODEC_BAD_LENGTH', 'last path offset is not the string size', offs + 4 * P, 'pathOffsets');
-  if (dv.getUint32(firsts + 4 * P, true) !== R)
+  if (first[P] !== R)
     throw bad('E_CODEC_BAD_VALUE', 'last ref index is not the ref count', firsts + 4 * P, 'firstRef');
-  let prevStart = 0;
-  let prevEnd = 0;
   for (let i = 0; i < P; i++) {
-    const a = dv.getUint32(offs + 4 * i, true);
-    const b = dv.getUint32(offs + 4 * i + 4, true);
-    if (b <= a || b - a > MAX_REF_PATH_BYTES)
-      throw bad('E_CODEC_BAD_VALUE', `path ${i}: length ${b - a}`, offs + 4 * i, 'pathOffsets');
-    if (i > 0 && buf.compare(buf, strings + prevStart, strings + prevEnd, strings + a, strings + b) <= 0)
-      throw bad(
-        'E_CODEC_BAD_VALUE',
-        `path ${i} is not after path ${i - 1} (index must be sorted, unique)`,
-        strings + a,
-        'strings',
-      );
-    for (let k = strings + a; k < strings + b; k++)
-      if (bytes[k] === 0) throw bad('E_CODEC_BAD_VALUE', `path ${i} contains NUL`, k, 'strings');
-    prevStart = a;
-    prevEnd = b;
-    const f = dv.getUint32(firsts + 4 * i, true);
-    const g = dv.getUint32(firsts + 4 * i + 4, true);
-    if (g <= f || g - f > MAX_DIGESTS_PER_PATH)
-      throw bad('E_CODEC_BAD_VALUE', `path ${i}: ${g - f} digests`, firsts + 4 * i, 'firstRef');
+    const n = off[i + 1]! - off[i]!;
+    if (n <= 0 || n > MAX_REF_PATH_BYTES)
+      throw bad('E_CODEC_BAD_VALUE', `path ${i}: length ${n}`, offs + 4 * i, 'pathOffsets');
+    const k = first[i + 1]! - first[i]!;
+    if (k <= 0 || k > MAX_DIGESTS_PER_PATH)
+      throw bad('E_CODEC_BAD_VALUE', `path ${i}: ${k} digests`, firsts + 4 * i, 'firstRef');
   }
-  if (!isUtf8(buf.subarray(strings, strings + S)))
-    throw bad('E_CODEC_BAD_VALUE', 'paths are not UTF-8', strings, 'strings');
-  for (let r = 0; r < R; r++) {
-    const at = refs + REF_RECORD * r;
-    const algo = HASH_ALGOS[bytes[at]!];
-    if (!algo) throw bad('E_CODEC_BAD_VALUE', `ref ${r}: unknown algorithm id ${bytes[at]}`, at, 'refs.algo');
-    if (bytes[at + 1] !== algo.size)
-      throw bad(
-        'E_CODEC_BAD_VALUE',
-        `ref ${r}: ${algo.name} digest length ${bytes[at + 1]}`,
-        at + 1,
-        'refs.length',
-      );
-    const sigLen = dv.getUint16(at + 2, true);
-    if (dv.getUint32(at + 4, true) >= provCount)
-      throw bad('E_CODEC_BAD_VALUE', `ref ${r}: provenance index out of range`, at + 4, 'refs.provenance');
-    const dOff = dv.getUint32(at + 8, true);
-    if (dOff + algo.size > D)
-      throw bad('E_CODEC_BAD_VALUE', `ref ${r}: digest outside the pool`, at + 8, 'refs.digest');
-    const sOff = dv.getUint32(at + 12, true);
-    if (sigLen > 0 ? sOff + sigLen > D : sOff !== 0)
-      throw bad(
-        'E_CODEC_BAD_VALUE',
-        `ref ${r}: shipped value outside the pool`,
-        at + 12,
-        'refs.imaSignature',
-      );
-  }
-  const table = new BinaryDigestTable(buf, P, offs, firsts, refs, strings, pool);
+  const table = new BinaryDigestTable(bytes, P, off, first, refs, strings, pool, D, shell.provenances.length);
+  if (opts.full === true) table.checkAll();
   return Object.freeze({ ...shell, digests: table });
 }
 
@@ -275,77 +251,180 @@ function parseMeta(b: Uint8Array): unknown {
   }
 }
 
-/** The lazily read digest table over a validated file. */
+/** The lazily read digest table over a structurally checked file. */
 class BinaryDigestTable implements DigestTable {
   readonly size: number;
-  readonly #b: Buffer;
+  readonly #b: Uint8Array;
   readonly #dv: DataView;
-  readonly #offs: number;
-  readonly #firsts: number;
+  readonly #off: Uint32Array;
+  readonly #first: Uint32Array;
   readonly #refs: number;
   readonly #strings: number;
   readonly #pool: number;
-  readonly #scratch = Buffer.allocUnsafe(MAX_REF_PATH_BYTES * 3);
+  readonly #poolBytes: number;
+  readonly #provCount: number;
+  /** per record: checked once (a lookup reads only the records of the paths it finds) */
+  readonly #checked: Uint8Array;
+  readonly #scratch = new Uint8Array(MAX_REF_PATH_BYTES * 3);
   readonly #enc = new TextEncoder();
   constructor(
-    b: Buffer,
+    b: Uint8Array,
     P: number,
-    offs: number,
-    firsts: number,
+    off: Uint32Array,
+    first: Uint32Array,
     refs: number,
     strings: number,
     pool: number,
+    poolBytes: number,
+    provCount: number,
   ) {
     this.size = P;
     this.#b = b;
     this.#dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-    this.#offs = offs;
-    this.#firsts = firsts;
+    this.#off = off;
+    this.#first = first;
     this.#refs = refs;
     this.#strings = strings;
     this.#pool = pool;
+    this.#poolBytes = poolBytes;
+    this.#provCount = provCount;
+    this.#checked = new Uint8Array(first[P]!);
   }
 
-  #u32(at: number): number {
-    return this.#dv.getUint32(at, true);
+  /** The full check: paths ascending, unique, without NUL, UTF-8; every digest record. */
+  checkAll(): void {
+    const b = this.#b;
+    const s = this.#strings;
+    for (let i = 0; i < this.size; i++) {
+      const a = s + this.#off[i]!;
+      const e = s + this.#off[i + 1]!;
+      if (i > 0 && this.#cmp(i - 1, b, a, e - a, 0) >= 0)
+        throw bad(
+          'E_CODEC_BAD_VALUE',
+          `path ${i} is not after path ${i - 1} (index must be sorted, unique)`,
+          a,
+          'strings',
+        );
+      for (let k = a; k < e; k++)
+        if (b[k] === 0) throw bad('E_CODEC_BAD_VALUE', `path ${i} contains NUL`, k, 'strings');
+    }
+    if (!isUtf8(b.subarray(s, s + this.#off[this.size]!)))
+      throw bad('E_CODEC_BAD_VALUE', 'paths are not UTF-8', s, 'strings');
+    for (let r = 0; r < this.#checked.length; r++) this.#record(r);
+  }
+
+  /** entry `i` compared with `q[qOff .. qOff+qLen)`, from byte `from` on (known equal before it) */
+  #cmp(i: number, q: Uint8Array, qOff: number, qLen: number, from: number): number {
+    const b = this.#b;
+    const a = this.#strings + this.#off[i]!;
+    const n = this.#off[i + 1]! - this.#off[i]!;
+    const m = n < qLen ? n : qLen;
+    let k = from;
+    while (k < m && b[a + k] === q[qOff + k]) k++;
+    return k === m ? n - qLen : b[a + k]! - q[qOff + k]!;
+  }
+
+  /**
+   * Index of the path with these bytes, or -1. Binary search that skips the prefix the query is
+   * known to share with both bounds (paths share long directory prefixes).
+   */
+  indexOfBytes(q: Uint8Array, qOff: number, qLen: number): number {
+    const b = this.#b;
+    const off = this.#off;
+    const s = this.#strings;
+    let lo = 0;
+    let hi = this.size - 1;
+    let llo = 0;
+    let lhi = 0;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const a = s + off[mid]!;
+      const n = off[mid + 1]! - off[mid]!;
+      const m = n < qLen ? n : qLen;
+      let k = llo < lhi ? llo : lhi;
+      while (k < m && b[a + k] === q[qOff + k]) k++;
+      const c = k === m ? n - qLen : b[a + k]! - q[qOff + k]!;
+      if (c === 0) return mid;
+      if (c < 0) {
+        lo = mid + 1;
+        llo = k;
+      } else {
+        hi = mid - 1;
+        lhi = k;
+      }
+    }
+    return -1;
   }
 
   /** index of `path`, or -1 */
   indexOf(path: string): number {
     if (path.length > MAX_REF_PATH_BYTES) return -1;
     const { written } = this.#enc.encodeInto(path, this.#scratch);
-    let lo = 0;
-    let hi = this.size - 1;
-    const s = this.#strings;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const a = s + this.#u32(this.#offs + 4 * mid);
-      const b = s + this.#u32(this.#offs + 4 * mid + 4);
-      const c = this.#b.compare(this.#scratch, 0, written, a, b);
-      // c compares the entry (source) with the query (target)
-      if (c === 0) return mid;
-      if (c < 0) lo = mid + 1;
-      else hi = mid - 1;
+    if (written > MAX_REF_PATH_BYTES) return -1;
+    return this.indexOfBytes(this.#scratch, 0, written);
+  }
+
+  /** record `r`'s byte offset, checked on first use: algorithm, digest length, provenance, pool bounds */
+  #record(r: number): number {
+    const at = this.#refs + REF_RECORD * r;
+    if (this.#checked[r] === 1) return at;
+    const b = this.#b;
+    const dv = this.#dv;
+    const algo = HASH_ALGOS[b[at]!];
+    if (!algo) throw bad('E_CODEC_BAD_VALUE', `ref ${r}: unknown algorithm id ${b[at]}`, at, 'refs.algo');
+    if (b[at + 1] !== algo.size)
+      throw bad(
+        'E_CODEC_BAD_VALUE',
+        `ref ${r}: ${algo.name} digest length ${b[at + 1]}`,
+        at + 1,
+        'refs.length',
+      );
+    if (dv.getUint32(at + 4, true) >= this.#provCount)
+      throw bad('E_CODEC_BAD_VALUE', `ref ${r}: provenance index out of range`, at + 4, 'refs.provenance');
+    if (dv.getUint32(at + 8, true) + algo.size > this.#poolBytes)
+      throw bad('E_CODEC_BAD_VALUE', `ref ${r}: digest outside the pool`, at + 8, 'refs.digest');
+    const sigLen = dv.getUint16(at + 2, true);
+    const sOff = dv.getUint32(at + 12, true);
+    if (sigLen > 0 ? sOff + sigLen > this.#poolBytes : sOff !== 0)
+      throw bad(
+        'E_CODEC_BAD_VALUE',
+        `ref ${r}: shipped value outside the pool`,
+        at + 12,
+        'refs.imaSignature',
+      );
+    this.#checked[r] = 1;
+    return at;
+  }
+
+  findDigestBytes(
+    pathBuf: Uint8Array,
+    pathOff: number,
+    pathLen: number,
+    algoId: number,
+    digest: Uint8Array,
+    off: number,
+    len: number,
+  ): number {
+    if (pathLen > MAX_REF_PATH_BYTES) return -2;
+    const i = this.indexOfBytes(pathBuf, pathOff, pathLen);
+    if (i < 0) return -2;
+    const b = this.#b;
+    outer: for (let r = this.#first[i]!; r < this.#first[i + 1]!; r++) {
+      const at = this.#record(r);
+      if (b[at] !== algoId || b[at + 1] !== len) continue;
+      const d = this.#pool + this.#dv.getUint32(at + 8, true);
+      for (let k = 0; k < len; k++) if (b[d + k] !== digest[off + k]) continue outer;
+      return this.#dv.getUint32(at + 4, true);
     }
     return -1;
   }
 
   findDigest(path: string, algo: string, digest: Uint8Array, off: number, len: number): number {
-    const i = this.indexOf(path);
-    if (i < 0) return -2;
     const a = findHashAlgo(algo);
-    if (!a) return -1;
-    const f = this.#u32(this.#firsts + 4 * i);
-    const g = this.#u32(this.#firsts + 4 * i + 4);
-    const b = this.#b;
-    outer: for (let r = f; r < g; r++) {
-      const at = this.#refs + REF_RECORD * r;
-      if (b[at] !== a.id || b[at + 1] !== len) continue;
-      const d = this.#pool + this.#u32(at + 8);
-      for (let k = 0; k < len; k++) if (b[d + k] !== digest[off + k]) continue outer;
-      return this.#u32(at + 4);
-    }
-    return -1;
+    if (path.length > MAX_REF_PATH_BYTES) return -2;
+    const { written } = this.#enc.encodeInto(path, this.#scratch);
+    if (!a) return this.indexOfBytes(this.#scratch, 0, written) < 0 ? -2 : -1;
+    return this.findDigestBytes(this.#scratch, 0, written, a.id, digest, off, len);
   }
 
   get(path: string): readonly DigestRef[] | undefined {
@@ -354,21 +433,20 @@ class BinaryDigestTable implements DigestTable {
   }
 
   #refsOf(i: number): readonly DigestRef[] {
-    const f = this.#u32(this.#firsts + 4 * i);
-    const g = this.#u32(this.#firsts + 4 * i + 4);
     const out: DigestRef[] = [];
-    for (let r = f; r < g; r++) {
-      const at = this.#refs + REF_RECORD * r;
-      const algo = HASH_ALGOS[this.#b[at]!]!;
-      const dOff = this.#pool + this.#u32(at + 8);
+    const b = this.#b;
+    for (let r = this.#first[i]!; r < this.#first[i + 1]!; r++) {
+      const at = this.#record(r);
+      const algo = HASH_ALGOS[b[at]!]!;
+      const dOff = this.#pool + this.#dv.getUint32(at + 8, true);
       const sigLen = this.#dv.getUint16(at + 2, true);
-      const sOff = this.#pool + this.#u32(at + 12);
-      const digest = this.#b.subarray(dOff, dOff + algo.size);
-      const provenance = this.#u32(at + 4);
+      const sOff = this.#pool + this.#dv.getUint32(at + 12, true);
+      const digest = b.subarray(dOff, dOff + algo.size);
+      const provenance = this.#dv.getUint32(at + 4, true);
       out.push(
         Object.freeze(
           sigLen > 0
-            ? { algo: algo.name, digest, provenance, imaSignature: this.#b.subarray(sOff, sOff + sigLen) }
+            ? { algo: algo.name, digest, provenance, imaSignature: b.subarray(sOff, sOff + sigLen) }
             : { algo: algo.name, digest, provenance },
         ),
       );
@@ -377,10 +455,11 @@ class BinaryDigestTable implements DigestTable {
   }
 
   *paths(): IterableIterator<string> {
+    const td = new TextDecoder('utf-8');
     for (let i = 0; i < this.size; i++) {
-      const a = this.#strings + this.#u32(this.#offs + 4 * i);
-      const b = this.#strings + this.#u32(this.#offs + 4 * i + 4);
-      yield this.#b.toString('utf8', a, b);
+      const a = this.#strings + this.#off[i]!;
+      const e = this.#strings + this.#off[i + 1]!;
+      yield td.decode(this.#b.subarray(a, e));
     }
   }
 }

@@ -60,6 +60,12 @@ export interface LoadRefsOptions {
    * signature must verify under one of them, else E_REFS_UNSIGNED / E_REFS_SIGNATURE
    */
   readonly keys?: readonly PublicKey[];
+  /**
+   * the compact form: check every path and record up front (default true). `false` checks only
+   * integers up front (milliseconds for a million paths); enough for lookups (`log verify`), not
+   * for iterating the paths (convert, merge, diff).
+   */
+  readonly fullCheck?: boolean;
 }
 
 /** What a loaded reference file is, from its first bytes. */
@@ -124,7 +130,8 @@ export function loadReferenceSet(path: string, opts: LoadRefsOptions = {}): Load
         { path },
       );
   }
-  const set = withPath(path, () => decodeReferenceSet(bytes, kind, path, envelope));
+  const full = opts.fullCheck !== false;
+  const set = withPath(path, () => decodeReferenceSet(bytes, kind, path, envelope, full));
   return signature ? { path, kind, set, signature } : { path, kind, set };
 }
 
@@ -133,11 +140,12 @@ function decodeReferenceSet(
   kind: RefsFileKind,
   path: string,
   envelope: DsseEnvelope | undefined,
+  full: boolean,
 ): ReferenceSet {
   const provenance = { kind: 'keylime', source: path } as const;
   switch (kind) {
     case 'imakit':
-      return decodeRefsBinary(bytes);
+      return decodeRefsBinary(bytes, { full });
     case 'json':
       return decodeRefsJson(Buffer.from(bytes).toString('utf8'));
     case 'keylime-dsse': {

@@ -8,6 +8,8 @@
  *   tpm ak create --out DIR [--kind rsassa|rsapss|ecdsa] [--ek rsa|ecc|ecc384] [--persist HANDLE]
  *   tpm quote --ak DIR --nonce HEX --pcrs SEL --out DIR
  *   tpm activate --ak DIR --credential FILE [--out FILE]   (tpm2_makecredential's file format)
+ *   tpm ek --verify-ca DIR [--at TIME]     certificates validated to DIR's CAs and against the EK (exit 1 if not)
+ *   tpm credential make --ek EK --name HEX --secret HEX --out FILE   (no TPM; tpm-credential.ts)
  *
  * Every subcommand takes `--tpm` (/dev/tpmrm0 default, /dev/tpm0, swtpm:HOST:PORT, unix:PATH) and
  * `--json`. Exit: 0 ok; 2 bad flags or files; 3 I/O; 5 the TPM cannot be reached, timed out,
@@ -118,7 +120,14 @@ const EK_KINDS: readonly { kind: EkKind; nv: number }[] = [
   { kind: 'ecc384', nv: EK_CERT_NV.ECC_P384_H3 },
 ];
 
-async function ek(f: Common & { out?: string }, ctx: CommandContext): Promise<number> {
+async function ek(
+  f: Common & { out?: string; verifyCa?: string; at?: string },
+  ctx: CommandContext,
+): Promise<number> {
+  const v = f.verifyCa !== undefined ? await import('./tpm-credential.ts') : undefined;
+  const cas =
+    f.verifyCa !== undefined ? (await import('../../host/tpm/ca-dir.ts')).loadCaDir(f.verifyCa) : [];
+  const at = v?.atTime(f.at);
   const rows = await withTpm(f, async (c) => {
     const nvs = new Set(await c.handles(0x01000000));
     const res = [];
@@ -135,11 +144,13 @@ async function ek(f: Common & { out?: string }, ctx: CommandContext): Promise<nu
           throw fromSystemError(e, 'E_IO_WRITE', file);
         }
       }
+      const check = v && cert !== undefined ? v.checkEkCertificate(cert, key.public, cas, at!) : undefined;
       res.push({
         kind,
         name: toHex(key.name),
         nvIndex: `0x${nv.toString(16).padStart(8, '0')}`,
         certificate: cert !== undefined ? { bytes: cert.length, ...(file ? { file } : {}) } : null,
+        ...(check ? { verification: check } : {}),
       });
     }
     return res;
@@ -151,11 +162,15 @@ async function ek(f: Common & { out?: string }, ctx: CommandContext): Promise<nu
     rows
       .map(
         (r) =>
-          `${r.kind}: name ${r.name}\n  certificate at ${r.nvIndex}: ${r.certificate ? `${r.certificate.bytes} bytes${r.certificate.file ? ` -> ${r.certificate.file}` : ''}` : 'none'}\n`,
+          `${r.kind}: name ${r.name}\n  certificate at ${r.nvIndex}: ${r.certificate ? `${r.certificate.bytes} bytes${r.certificate.file ? ` -> ${r.certificate.file}` : ''}` : 'none'}\n` +
+          (r.verification && v ? v.renderEkCheck(r.verification) : ''),
       )
       .join(''),
   );
-  return 0;
+  // --verify-ca: every certificate present must validate and certify this TPM's EK; none at all fails
+  if (v === undefined) return 0;
+  const checked = rows.filter((r) => r.verification !== undefined);
+  return checked.length > 0 && checked.every((r) => r.verification!.status === 'pass') ? 0 : 1;
 }
 
 const AK_KINDS: readonly AkKind[] = ['rsassa', 'rsapss', 'ecdsa'];
@@ -261,8 +276,49 @@ export const command: CommandModule = {
       tpm
         .command('ek')
         .description('EK names and certificates (TCG NV indices)')
-        .option('--out <dir>', 'write the certificates as ek-rsa.der, ek-ecc.der, ek-ecc384.der'),
-    ).action((f: Common & { out?: string }) => run(() => ek(f, ctx), f));
+        .option('--out <dir>', 'write the certificates as ek-rsa.der, ek-ecc.der, ek-ecc384.der')
+        .option(
+          '--verify-ca <dir>',
+          "validate each certificate to a CA in DIR and against the TPM's EK (exit 1 if not)",
+        )
+        .option('--at <time>', 'judge certificate validity at this ISO 8601 time (default now)'),
+    ).action((f: Common & { out?: string; verifyCa?: string; at?: string }) => run(() => ek(f, ctx), f));
+    const credential = tpm
+      .command('credential')
+      .description('credentials for ActivateCredential (no TPM needed)');
+    credential
+      .command('make')
+      .description(
+        "MakeCredential offline: tpm2-tools' credential file for imakit tpm activate / tpm2_activatecredential",
+      )
+      .requiredOption('--ek <file>', "the EK's public area: TPM2B_PUBLIC (tpm2_readpublic -o) or TPMT_PUBLIC")
+      .option('--name <hex>', "the AK's Name (nameAlg ‖ digest), hex")
+      .option('--name-file <file>', "the AK's Name: raw (tpm2_createak -n) or hex text (imakit's ak.name)")
+      .option('--secret <hex>', 'the secret, 1-64 bytes, hex')
+      .option('--secret-file <file>', 'the secret, raw bytes')
+      .requiredOption('--out <file>', 'the credential file to write')
+      .option('--json', 'JSON output')
+      .action(
+        (f: {
+          ek: string;
+          name?: string;
+          nameFile?: string;
+          secret?: string;
+          secretFile?: string;
+          out: string;
+          json?: boolean;
+        }) =>
+          ctx.run(
+            async () => {
+              const r = (await import('./tpm-credential.ts')).credentialMake(f);
+              ctx.io.stdout(
+                f.json === true ? `${JSON.stringify(r, null, 2)}\n` : `wrote ${r.file} (${r.bytes} bytes)\n`,
+              );
+              return 0;
+            },
+            { json: f.json === true },
+          ),
+      );
     const ak = tpm.command('ak').description('attestation keys');
     common(
       ak

@@ -18,20 +18,7 @@ import { parseQuotePcrs } from '../../core/tcg/quote-pcrs.ts';
 import { formatPcrSelection, parsePcrSelectionText } from '../../core/tpm/pcr-selection.ts';
 import { loadQuoteAk, verifyQuote, type QuoteVerdict } from '../../core/tpm/quote-verify.ts';
 import { readBoundedFile } from '../../host/fs/bounded-read.ts';
-import type { CommandContext, CommandModule } from '../command.ts';
-
-interface Flags {
-  attest: string;
-  signature: string;
-  ak: string;
-  nonce?: string;
-  nonceFile?: string;
-  pcrs: string;
-  require?: string;
-  previous?: string;
-  countersObfuscated?: boolean;
-  json?: boolean;
-}
+import { typed, type CommandContext, type CommandModule } from '../command.ts';
 
 function verdictJson(v: QuoteVerdict): unknown {
   const pcrMap = (m: ReadonlyMap<string, ReadonlyMap<number, Uint8Array>>) =>
@@ -80,7 +67,7 @@ function renderText(v: QuoteVerdict, out: (s: string) => void): void {
 export const command: CommandModule = {
   name: 'quote',
   register(program: Command, ctx: CommandContext) {
-    const quote = program.command('quote').description('TPM 2.0 quotes');
+    const quote = typed(program).command('quote').description('TPM 2.0 quotes');
     quote
       .command('verify')
       .description('verify a TPM2_Quote strictly: signature, magic/type, nonce, PCR digest, coverage, clock')
@@ -100,7 +87,7 @@ export const command: CommandModule = {
       )
       .option('--counters-obfuscated', 'the AK is outside the endorsement hierarchy: skip counter checks')
       .option('--json', 'JSON output')
-      .action((f: Flags) =>
+      .action((f) =>
         ctx.run(
           () => {
             if ((f.nonce === undefined) === (f.nonceFile === undefined))

@@ -79,7 +79,7 @@ test('keyctl error texts map to catalogue codes', () => {
   assert.equal(resolveKeyring('@u', { run: rec }), '@u');
 });
 
-test('key files: secrets 0600, public 0644, atomic, no clobbering', () => {
+test('key files: secrets 0600 in 0700 directories made on demand, public 0644, atomic, no clobbering', () => {
   const { dir, cleanup } = tempDir();
   const old = process.umask(0);
   try {
@@ -96,10 +96,10 @@ test('key files: secrets 0600, public 0644, atomic, no clobbering', () => {
     const p = join(dir, 'cert.pem');
     writePublicFile(p, 'cert');
     assert.equal(statSync(p).mode & 0o777, 0o644);
-    assert.throws(
-      () => writeSecretFile(join(dir, 'missing', 'x'), 'x'),
-      (e) => isImakitError(e, 'E_IO_WRITE'),
-    );
+    // a missing directory is created 0700 (keys go there), not an error
+    writeSecretFile(join(dir, 'missing', 'x'), 'x');
+    assert.equal(statSync(join(dir, 'missing')).mode & 0o777, 0o700);
+    assert.equal(statSync(join(dir, 'missing', 'x')).mode & 0o777, 0o600);
   } finally {
     process.umask(old);
     cleanup();

@@ -142,7 +142,7 @@ export {
   SM2_CURVE_OID,
   SM2_SM3_SIG_OID,
   SM2_DEFAULT_ID,
-  Sm2Point,
+  sm2Point,
   SM2_CURVE_PARAMS,
 } from './keys/sm2.ts';
 export { parseDn, skidMethod1, buildCertificate, SIG_OID } from './keys/x509-build.ts';
@@ -387,7 +387,10 @@ export type { Token, RuleLine } from './policy/tokenize.ts';
 export { validateRule } from './policy/validate.ts';
 export type { RuleProblem } from './policy/validate.ts';
 
-/** TPM 2.0: TPMS_ATTEST, TPMT_PUBLIC, PCR selections and strict quote verification (the fleet verifier's quote step). */
+/**
+ * TPM 2.0: TPMS_ATTEST, TPMT_PUBLIC, PCR selections and strict quote verification (the fleet verifier's quote step),
+ * MakeCredential and tpm2-tools' credential file, EK certificate chains.
+ */
 export { decodeTpmsAttest } from './tpm/attest.ts';
 export type { ClockInfo, TpmsAttest } from './tpm/attest.ts';
 export { parsePcrSelectionText, formatPcrSelection } from './tpm/pcr-selection.ts';
@@ -396,7 +399,11 @@ export { decodeTpm2bPublic, isRestrictedSigningKey, tpmPublicName } from './tpm/
 export type { TpmtPublic } from './tpm/public.ts';
 export { verifyQuote, prepareQuoteAk } from './tpm/quote-verify.ts';
 export { makeCredential } from './tpm/make-credential.ts';
+export type { MakeCredentialOptions } from './tpm/make-credential.ts';
 export type { Credential } from './tpm/commands/credential.ts';
+export { encodeToolsCredential, decodeToolsCredential } from './tpm/commands/credential.ts';
+export { verifyEkCertChain, ekCertMatchesPublic } from './tpm/ek-cert-chain.ts';
+export type { EkChainVerdict, ChainFailureCode, ChainFailure, ChainLink } from './tpm/ek-cert-chain.ts';
 export type { QuoteAk, QuoteVerdict, QuoteFailureCode, QuoteVerifyInput } from './tpm/quote-verify.ts';
 
 /** Reference sets: the compact binary, imakit JSON and Keylime forms, evaluation of entries, diffs. */

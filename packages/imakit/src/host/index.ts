@@ -154,6 +154,20 @@ export {
   IMA_SECURITYFS_DIRS,
 } from './attest/securityfs.ts';
 export { readSysfsPcrs, DEFAULT_TPM_SYSFS } from './attest/tpm-sysfs.ts';
+export { verifyListWithQuote, quoteFilesInDir } from './attest/quote-bind.ts';
+export type { ListQuoteOptions, ListQuoteReport, QuoteFiles, QuotedPcrBinding } from './attest/quote-bind.ts';
+
+/** The TPM: a client over /dev/tpmrm0, /dev/tpm0, swtpm TCP or a unix socket; vendor CA directories. */
+export { TpmClient } from './tpm/client.ts';
+export type {
+  TpmClientOptions,
+  LoadedKey,
+  LoadedEk,
+  CreatedAk,
+  PcrValues as TpmPcrValues,
+} from './tpm/client.ts';
+export { loadCaDir } from './tpm/ca-dir.ts';
+export type { CaCertificate } from './tpm/ca-dir.ts';
 
 /** Worker pools and native hashers. */
 export { HashPool } from './workers/hash-pool.ts';

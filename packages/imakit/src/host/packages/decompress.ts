@@ -3,7 +3,8 @@
  * stops at the cap instead of filling memory or running for hours. gzip comes from node:zlib; Node 20's
  * zlib has no zstd (22.15+) and no xz, so zstd is `fzstd` (pure JS) and xz `xz-decompress` (xz-embedded
  * compiled to WASM, no native build); bzip2 (deprecated in .deb by dpkg, still readable) is `seek-bzip`.
- * `.lzma` (pre-2010 .debs) is not supported.
+ * `.lzma` (pre-2010 .debs) is not supported: xz-embedded reads only the .xz container (tested), and
+ * no other LZMA-alone decoder is a dependency.
  */
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
@@ -62,6 +63,14 @@ export function compressionOfName(name: string, path: string): Compression {
   if (name.endsWith('.xz')) return 'xz';
   if (name.endsWith('.zst')) return 'zstd';
   if (name.endsWith('.bz2')) return 'bzip2';
+  // LZMA-alone (.lzma, pre-2010 .debs): xz-decompress (xz-embedded) reads only the .xz container, and
+  // no other decoder is installed; dpkg-deb -R then -Zxz -b converts such a package
+  if (name.endsWith('.lzma'))
+    throw new ImakitError(
+      'E_PKG_COMPRESSION',
+      `member ${name} is LZMA-alone (legacy .deb), which imakit does not decompress; repack it with dpkg-deb -R and dpkg-deb -Zxz -b`,
+      { path, member: name },
+    );
   throw new ImakitError('E_PKG_COMPRESSION', `unsupported compression of member ${name}`, {
     path,
     member: name,

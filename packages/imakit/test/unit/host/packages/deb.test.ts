@@ -10,7 +10,8 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, ftruncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { readDeb } from '../../../../src/host/packages/deb.ts';
-import { ByteBudget } from '../../../../src/host/packages/decompress.ts';
+import { ByteBudget, decompress } from '../../../../src/host/packages/decompress.ts';
+import { decodeAr, encodeAr } from '../../../../src/core/packages/ar.ts';
 import type { PackageFileRecord } from '../../../../src/host/packages/file-record.ts';
 import { ImakitError } from '../../../../src/errors.ts';
 import { tempDir } from '../../../helpers.ts';
@@ -181,6 +182,45 @@ test('not a .deb: E_PKG_FORMAT', async () => {
     const p = join(dir, 'x.deb');
     writeFileSync(p, 'hello world, not an archive');
     await assert.rejects(all(p), (e: unknown) => e instanceof ImakitError && e.code === 'E_PKG_FORMAT');
+  } finally {
+    cleanup();
+  }
+});
+
+test('a legacy data.tar.lzma (LZMA-alone): E_PKG_COMPRESSION naming the member and the way out; xz-decompress indeed cannot read it', async () => {
+  const { dir, cleanup } = tempDir('imakit-lzma-');
+  try {
+    const deb = cachedDebs(['bash']).get('bash')!;
+    const members = decodeAr(new Uint8Array(readFileSync(deb)));
+    const tar = execFileSync('sh', ['-c', 'dpkg-deb --fsys-tarfile "$1"', 'x', deb], { maxBuffer: 64 << 20 });
+    const lzma = new Uint8Array(execFileSync('lzma', ['-c'], { input: tar, maxBuffer: 64 << 20 }));
+    const data = { header: { ...members[2]!.header, name: 'data.tar.lzma', size: lzma.length }, data: lzma };
+    const legacy = join(dir, 'legacy.deb');
+    writeFileSync(legacy, encodeAr([members[0]!, members[1]!, data]));
+    await assert.rejects(
+      all(legacy),
+      (e: unknown) =>
+        e instanceof ImakitError &&
+        e.code === 'E_PKG_COMPRESSION' &&
+        e.context.member === 'data.tar.lzma' &&
+        /dpkg-deb/.test(e.message),
+    );
+    // the xz decoder we ship refuses the LZMA-alone stream (so 'unsupported' is the honest answer)
+    const viaXz = decompress(
+      'xz',
+      (async function* () {
+        yield lzma;
+      })(),
+      new ByteBudget(),
+      legacy,
+      'data.tar.lzma',
+    );
+    await assert.rejects(
+      (async () => {
+        for await (const c of viaXz) void c;
+      })(),
+      (e: unknown) => e instanceof ImakitError && e.code === 'E_PKG_COMPRESSION',
+    );
   } finally {
     cleanup();
   }

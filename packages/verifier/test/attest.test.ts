@@ -464,6 +464,12 @@ function suite(name: string, target: () => Promise<{ target: DatabaseTarget; don
       r = await app.inject({ method: 'POST', url: '/v1/attest/challenge', headers: agentAuth(tokenB) });
       assert.equal(r.statusCode, 429);
       assert.equal(r.json().error.code, 'V_RATE_LIMITED');
+      // a paused agent is not attested
+      r = await app.inject({ method: 'POST', url: '/v1/agents/host-b/pause', headers: op() });
+      assert.equal(r.statusCode, 200);
+      r = await app.inject({ method: 'POST', url: '/v1/attest/challenge', headers: agentAuth(tokenB) });
+      assert.equal(r.statusCode, 409);
+      assert.equal(r.json().error.code, 'V_AGENT_PAUSED');
     });
 
     test('attest: a quote by another agent’s AK, and one that omits PCR 10 → refused with the reason', async () => {

@@ -57,7 +57,7 @@ function hasCode(e: unknown, code: string): boolean {
 
 /**
  * Load `@imakit/verifier`. Its exports are TypeScript sources: where nothing transpiles them (the
- * bundled CLI on plain node) tsx's loader is registered first.
+ * bundled CLI on plain node) it is loaded through tsx's tsImport.
  * @throws ImakitError E_TOOL_MISSING when the package is not installed
  */
 export async function loadVerifierModule(): Promise<VerifierModule> {
@@ -66,10 +66,13 @@ export async function loadVerifierModule(): Promise<VerifierModule> {
     return await load();
   } catch (e) {
     if (hasCode(e, 'ERR_UNKNOWN_FILE_EXTENSION')) {
+      // tsImport loads through its own namespaced loader: a plain retry after register() would
+      // get the failed module job Node has cached for the URL
       const tsx: string = 'tsx/esm/api';
-      const { register } = (await import(tsx)) as { register: () => void };
-      register();
-      return load();
+      const { tsImport } = (await import(tsx)) as {
+        tsImport: (specifier: string, parent: string) => Promise<unknown>;
+      };
+      return (await tsImport(VERIFIER_PACKAGE, import.meta.url)) as VerifierModule;
     }
     if (
       (hasCode(e, 'ERR_MODULE_NOT_FOUND') || hasCode(e, 'MODULE_NOT_FOUND')) &&

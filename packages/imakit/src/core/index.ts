@@ -431,3 +431,35 @@ export type { RefsSignatureVerdict } from './refs/refs-signature.ts';
 export { diffReferenceSets } from './refs/refs-diff.ts';
 export type { RefsDiff, PackageDiff, PathChange } from './refs/refs-diff.ts';
 export type { ReferenceSet, DigestRef, DigestTable } from './refs/reference-set.ts';
+
+// packages and images (issue 12): pure codecs for .deb (ar, tar with binary pax xattrs), RPM headers,
+// dpkg's database text and OCI/docker save JSON
+export { decodeAr, encodeAr, decodeArHeader, encodeArHeader, isArMagic } from './packages/ar.ts';
+export type { ArHeader, ArMember } from './packages/ar.ts';
+export {
+  decodeTarHeader,
+  encodeTarHeader,
+  decodePaxRecords,
+  encodePaxRecords,
+  memberPath,
+} from './packages/tar.ts';
+export type { TarHeader, TarHeaderInput, TarType } from './packages/tar.ts';
+export { walkTar } from './packages/tar-walk.ts';
+export type { TarEntry, TarWalkOptions } from './packages/tar-walk.ts';
+export { decodeRpmLead, decodeRpmHeader, encodeRpmHeader, rpmEntry, RpmType } from './packages/rpm-header.ts';
+export type { RpmEntry, RpmHeader, RpmLead, RpmValue } from './packages/rpm-header.ts';
+export { rpmPackageInfo } from './packages/rpm-files.ts';
+export type { RpmFile, RpmPackageInfo } from './packages/rpm-files.ts';
+export { parseDeb822, parseMd5sums, parseDpkgList, installedPackages } from './packages/dpkg-db.ts';
+export type { Deb822, InstalledDeb } from './packages/dpkg-db.ts';
+export {
+  parseOciIndex,
+  parseOciManifest,
+  parseDockerSaveManifest,
+  parseConfigDiffIds,
+  parsePlatform,
+  selectPlatform,
+  whiteoutOf,
+  layerCompression,
+} from './packages/oci.ts';
+export type { Descriptor, OciManifest, Platform, DockerSaveImage, Whiteout } from './packages/oci.ts';

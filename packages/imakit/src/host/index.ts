@@ -219,3 +219,14 @@ export type {
   VmRunOptions,
   VmSpec,
 } from './vm/types.ts';
+
+// packages and images (issue 12): streaming readers yielding one record per regular file
+export { readDeb } from './packages/deb.ts';
+export { readDpkgInstalled } from './packages/dpkg.ts';
+export { readRpm, readRpmHeaders, readRpmdb } from './packages/rpm.ts';
+export { readOciImage } from './packages/oci.ts';
+export type { OciReaderOptions, ImageSelection } from './packages/oci.ts';
+export { ByteBudget } from './packages/decompress.ts';
+export { referencesFromPackages } from './packages/from-packages.ts';
+export type { FromPackagesOptions, FromPackagesResult, PackageSourceKind } from './packages/from-packages.ts';
+export type { PackageFileRecord } from './packages/file-record.ts';

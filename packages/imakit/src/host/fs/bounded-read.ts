@@ -46,6 +46,20 @@ export const INPUT_CAPS = Object.freeze({
   'measurement-list': 1024 * MiB,
   /** standard input of `evmctl sign_hash` (one `HASH FILE` line per file) */
   stdin: 256 * MiB,
+  /**
+   * a reference set (`--refs`, `refs sign|verify|merge|diff|impact|convert`): the compact form of
+   * 1 M paths is ~83 MiB, a Keylime JSON policy of as many ~150 MiB; V8 holds no string over
+   * ~512 MiB, so a JSON form past that could not be parsed anyway
+   */
+  'reference-set': 512 * MiB,
+  /** a file of an AK directory (`ak.pub`, `ak.priv`, `ak.name`, `ak.json`: TPM2B structures are < 4 KiB) */
+  'tpm-object': 64 * KiB,
+  /** an OCI index, manifest or config, or a `docker save` manifest.json (containerd caps them at 4 MiB) */
+  'oci-json': 4 * MiB,
+  /** dpkg's `status`, `info/<pkg>.list` or `.md5sums` (a large system's status is ~10 MiB, the longest .list a few MiB) */
+  'dpkg-db': 64 * MiB,
+  /** `rpmdb.sqlite`, loaded whole by sql.js (a large system's is ~100-300 MiB) */
+  rpmdb: 2048 * MiB,
 });
 
 /** The kinds of bounded inputs. */
@@ -65,6 +79,11 @@ const KIND_NAMES: Readonly<Record<InputKind, string>> = Object.freeze({
   checkpoint: 'a checkpoint',
   'measurement-list': 'a measurement list read whole',
   stdin: 'standard input',
+  'reference-set': 'a reference set',
+  'tpm-object': 'a TPM object file',
+  'oci-json': 'an OCI JSON document',
+  'dpkg-db': 'a dpkg database file',
+  rpmdb: 'an RPM database',
 });
 
 /** `1 MiB`, `64 KiB`, `123 bytes`. */

@@ -4,11 +4,11 @@
  * longer matches dpkg's record was changed after installation (an edited conffile, or tampering): it
  * is reported in `modified`, never turned into a reference. Diversions are not followed.
  */
-import { lstat, readFile } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { installedPackages, parseDeb822, parseDpkgList, parseMd5sums } from '../../core/packages/dpkg-db.ts';
 import type { Provenance } from '../../core/refs/reference-set.ts';
-import { fromSystemError } from '../../errors.ts';
+import { readBoundedText } from '../fs/bounded-read.ts';
 import { hashStream, type PackageFileRecord, readRange, type ReaderOptions } from './file-record.ts';
 
 export interface DpkgReaderOptions extends ReaderOptions {
@@ -16,12 +16,14 @@ export interface DpkgReaderOptions extends ReaderOptions {
   readonly onModified?: (path: string, pkg: string) => void;
 }
 
-async function text(p: string, optional: boolean): Promise<string | undefined> {
+// bounded (issue 10 item 3): a status file that is a FIFO or a device is read only up to the cap
+function text(p: string, optional: boolean): Promise<string | undefined> {
   try {
-    return await readFile(p, 'utf8');
+    return Promise.resolve(readBoundedText(p, 'dpkg-db'));
   } catch (e) {
-    if (optional && (e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw fromSystemError(e, 'E_IO_READ', p);
+    if (optional && ((e as Error).cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT')
+      return Promise.resolve(undefined);
+    throw e;
   }
 }
 

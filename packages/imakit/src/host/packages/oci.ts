@@ -7,7 +7,7 @@
  * pax records are kept. The flattened view is yielded at the end, sorted by path.
  */
 import { existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   digestOfName,
@@ -30,6 +30,7 @@ import type { Provenance } from '../../core/refs/reference-set.ts';
 import { fromSystemError, ImakitError } from '../../errors.ts';
 import { ByteBudget, compressionOfMagic, decompress, type Compression } from './decompress.ts';
 import { hashStream, type PackageFileRecord, readRange, type ReaderOptions } from './file-record.ts';
+import { readBoundedFile } from '../fs/bounded-read.ts';
 
 export interface OciReaderOptions extends ReaderOptions, ImageSelection {
   readonly budget?: ByteBudget;
@@ -44,16 +45,9 @@ interface BlobSource {
 async function dirSource(dir: string): Promise<BlobSource> {
   return {
     read: (name) => readRange(join(dir, name)),
-    json: async (name) => {
-      const p = join(dir, name);
-      try {
-        if ((await stat(p)).size > MAX_OCI_JSON_BYTES)
-          throw new ImakitError('E_PKG_TOO_LARGE', `over ${MAX_OCI_JSON_BYTES} bytes`, { path: p });
-        return await readFile(p);
-      } catch (e) {
-        throw fromSystemError(e, 'E_IO_READ', p);
-      }
-    },
+    // bounded: a FIFO or device reports size 0, so a size check alone would read it until EOF
+    json: (name) =>
+      Promise.resolve(readBoundedFile(join(dir, name), 'oci-json', { cap: MAX_OCI_JSON_BYTES })),
     has: (name) => existsSync(join(dir, name)),
   };
 }

@@ -4,7 +4,7 @@
  * (`Packages(hnum, blob)`, rpm `lib/backend/sqlite.cc`), read with sql.js (SQLite compiled to WASM:
  * no native build at install time).
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import initSqlJs from 'sql.js';
@@ -24,11 +24,16 @@ import {
 import type { Provenance } from '../../core/refs/reference-set.ts';
 import { fromSystemError, ImakitError, withPath } from '../../errors.ts';
 import type { PackageFileRecord } from './file-record.ts';
+import { readBoundedFile } from '../fs/bounded-read.ts';
 
 /** rpm refuses a signature header over 64 MiB and a main header over 256 MiB (hdrchkData). */
 export const MAX_RPM_HEADERS_BYTES = 320 * 1024 * 1024;
+const MAX_RPM_SIG_HEADER_BYTES = 64 * 1024 * 1024;
+const MAX_RPM_MAIN_HEADER_BYTES = 256 * 1024 * 1024;
 /** rpmdb.sqlite is loaded whole by sql.js: cap it. */
 export const MAX_RPMDB_BYTES = 2 * 1024 * 1024 * 1024;
+/** The first 16 bytes of every SQLite 3 database file (sqlite.org/fileformat2.html 1.3.1). */
+const SQLITE_MAGIC = [...Buffer.from('SQLite format 3\0', 'latin1')];
 
 export interface RpmHeaders {
   readonly sig: RpmHeader;
@@ -62,6 +67,8 @@ export async function readRpmHeaders(path: string): Promise<RpmHeaders> {
     throw fromSystemError(e, 'E_IO_READ', path);
   }
   try {
+    const st = await fh.stat();
+    const end = st.isFile() ? st.size : undefined;
     return await withPathAsync(path, async () => {
       decodeRpmLead(await readAt(path, fh, 0, RPM_LEAD_SIZE));
       const header = async (pos: number, what: string) => {
@@ -70,6 +77,19 @@ export async function readRpmHeaders(path: string): Promise<RpmHeaders> {
           throw new ImakitError('E_CODEC_TRUNCATED', `${what} intro cut off`, { offset: pos, member: what });
         const v = new DataView(intro.buffer, intro.byteOffset, 16);
         const size = 16 + 16 * v.getUint32(8) + v.getUint32(12);
+        const cap = what === 'signature header' ? MAX_RPM_SIG_HEADER_BYTES : MAX_RPM_MAIN_HEADER_BYTES;
+        if (size > cap)
+          throw new ImakitError('E_PKG_TOO_LARGE', `${what} of ${size} bytes over rpm's ${cap}`, {
+            offset: pos,
+            member: what,
+          });
+        // the header's declared size against what the file holds, before allocating for it
+        if (end !== undefined && pos + size > end)
+          throw new ImakitError(
+            'E_CODEC_TRUNCATED',
+            `${what} declares ${size} bytes, the file has ${end - pos} from here`,
+            { offset: pos, member: what },
+          );
         return decodeRpmHeader(await readAt(path, fh, pos, size), pos, what, { magic: true });
       };
       const sig = await header(RPM_LEAD_SIZE, 'signature header');
@@ -157,20 +177,23 @@ export function rpmdbPath(root: string): string {
 
 /**
  * Records of every package in an `rpmdb.sqlite` (installed headers: signatures in tag 5090).
- * @throws ImakitError E_PKG_FORMAT naming `hnum N` and the tag; E_IO_READ; E_PKG_TOO_LARGE
+ * @throws ImakitError E_PKG_FORMAT naming `hnum N` and the tag; E_IO_READ; E_IO_TOO_LARGE (naming the cap)
  */
 export async function* readRpmdb(dbFile: string): AsyncGenerator<PackageFileRecord> {
-  let bytes: Uint8Array;
-  try {
-    const st = await stat(dbFile);
-    if (st.size > MAX_RPMDB_BYTES)
-      throw new ImakitError('E_PKG_TOO_LARGE', `rpmdb of ${st.size} bytes over ${MAX_RPMDB_BYTES}`, {
-        path: dbFile,
-      });
-    bytes = await readFile(dbFile);
-  } catch (e) {
-    throw fromSystemError(e, 'E_IO_READ', dbFile);
-  }
+  // bounded (issue 10 item 3): a FIFO or device is refused from its first 16 bytes unless they are
+  // SQLite's header, and read only up to the cap
+  const bytes = readBoundedFile(dbFile, 'rpmdb', {
+    cap: MAX_RPMDB_BYTES,
+    probe: {
+      bytes: SQLITE_MAGIC.length,
+      check: (head) => {
+        if (!SQLITE_MAGIC.every((b, i) => head[i] === b))
+          throw new ImakitError('E_PKG_FORMAT', "not an SQLite database (no 'SQLite format 3' header)", {
+            path: dbFile,
+          });
+      },
+    },
+  });
   const SQL = await initSqlJs();
   let db;
   try {

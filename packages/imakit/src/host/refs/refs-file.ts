@@ -6,8 +6,7 @@
  * signature is checked only when keys are given, see `verifyDsseEnvelope`), a Keylime legacy flat
  * allowlist (`<hex> <path>` lines).
  */
-import { readFileSync } from 'node:fs';
-import { fromSystemError, withPath } from '../../errors.ts';
+import { withPath } from '../../errors.ts';
 import { decodeRefsBinary, encodeRefsBinary, isRefsBinary } from '../../core/refs/refs-binary.ts';
 import { decodeRefsJson, encodeRefsJson } from '../../core/refs/refs-json.ts';
 import {
@@ -85,16 +84,35 @@ export function detectRefsKind(bytes: Uint8Array): RefsFileKind {
 }
 
 /**
+ * The bytes of a reference set file, bounded (issue 10 item 3): a regular file over the cap is
+ * refused from its size; a device or FIFO is refused from its first bytes when they are no set of
+ * any form (a NUL byte in text), else read only up to the cap.
+ * @throws ImakitError E_IO_READ; E_IO_TOO_LARGE naming the file, kind and cap; E_REFS_FORMAT
+ */
+export function readReferenceSetBytes(path: string): Uint8Array {
+  return readBoundedFile(path, 'reference-set', {
+    probe: {
+      bytes: 64,
+      check: (head) => {
+        if (isRefsBinary(head)) return;
+        const nul = head.indexOf(0);
+        if (nul >= 0)
+          throw new ImakitError(
+            'E_REFS_FORMAT',
+            "not a reference set: a 0x00 byte among its first (neither the compact form's magic nor text)",
+            { path, offset: nul },
+          );
+      },
+    },
+  });
+}
+
+/**
  * Load a reference set file of any supported form.
- * @throws ImakitError E_IO_READ; E_REFS_FORMAT / E_REFS_PATTERN / E_CODEC_* naming the file
+ * @throws ImakitError E_IO_READ, E_IO_TOO_LARGE; E_REFS_FORMAT / E_REFS_PATTERN / E_CODEC_* naming the file
  */
 export function loadReferenceSet(path: string, opts: LoadRefsOptions = {}): LoadedRefs {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw fromSystemError(e, 'E_IO_READ', path);
-  }
+  const bytes = readReferenceSetBytes(path);
   if (opts.sig !== undefined && opts.keys === undefined)
     throw new ImakitError('E_USAGE', 'a reference-set signature needs a key to check it with', {
       path: opts.sig,

@@ -2,8 +2,7 @@
  * Signing reference-set files: a detached signature (`refs sign`), the signer's key with an
  * optional certificate (its SKID becomes the key id; for DSSE, Keylime's x509 key id).
  */
-import { readFileSync } from 'node:fs';
-import { ImakitError, fromSystemError, withPath } from '../../errors.ts';
+import { ImakitError, withPath } from '../../errors.ts';
 import { bytesEqual } from '../../core/bytes/bytes.ts';
 import { keyIdOfCertificate, formatKeyId } from '../../core/keys/keyid.ts';
 import { loadPublicKeys, type PrivateKey } from '../../core/keys/keys.ts';
@@ -11,6 +10,7 @@ import { refsSignatureAlgo, signRefsBytes } from '../../core/refs/refs-signature
 import { loadSigningKeyFile } from '../label/label-file.ts';
 import { readBoundedFile } from '../fs/bounded-read.ts';
 import { writeAtomic } from '../attest/attest-input.ts';
+import { readReferenceSetBytes } from './refs-file.ts';
 
 /**
  * Load a signing key; with `certPath`, the certificate must hold the same public key and its SKID
@@ -45,15 +45,10 @@ export interface RefsSignResult {
 
 /**
  * Sign a set file's bytes; the signature is written atomically to `out`.
- * @throws ImakitError E_IO_READ, E_IO_WRITE; key errors from signing
+ * @throws ImakitError E_IO_READ, E_IO_TOO_LARGE, E_IO_WRITE; key errors from signing
  */
 export function signRefsFile(setPath: string, key: PrivateKey, out: string): RefsSignResult {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(setPath);
-  } catch (e) {
-    throw fromSystemError(e, 'E_IO_READ', setPath);
-  }
+  const bytes = readReferenceSetBytes(setPath);
   const algo = refsSignatureAlgo(key);
   const sig = signRefsBytes(bytes, key, { algo });
   writeAtomic(out, sig);

@@ -15,7 +15,7 @@
  * `pcrs.txt` (`bank:index hex` lines), the forms `imakit quote verify` and `tpm2_checkquote -m/-s`
  * read. Every file is written atomically.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ImakitError, fromSystemError } from '../../errors.ts';
 import { fromHex, toHex } from '../../core/bytes/bytes.ts';
@@ -25,6 +25,7 @@ import { bankName } from '../../core/tpm/pcr-selection.ts';
 import type { AkKind, EkKind } from '../../core/tpm/commands/templates.ts';
 import type { AttestResult } from '../../core/tpm/commands/attest.ts';
 import { writeAtomic } from '../attest/attest-input.ts';
+import { readBoundedFile } from '../fs/bounded-read.ts';
 import type { LoadedEk, LoadedKey, TpmClient } from './client.ts';
 
 /** `ak.json`. */
@@ -84,12 +85,7 @@ export async function createAkDir(tpm: TpmClient, dir: string, opts: CreateAkOpt
 }
 
 function readIn(dir: string, name: string): Uint8Array {
-  const p = join(dir, name);
-  try {
-    return new Uint8Array(readFileSync(p));
-  } catch (e) {
-    throw fromSystemError(e, 'E_IO_READ', p);
-  }
+  return readBoundedFile(join(dir, name), 'tpm-object');
 }
 
 /** Read `ak.json` of an AK directory. @throws ImakitError E_IO_READ, E_USAGE (not an AK dir) */

@@ -59,6 +59,11 @@ const NOT_RUN: readonly { readonly match: RegExp; readonly reason: string }[] = 
     reason: 'needs a quote from a TPM over the list (test/unit/cli/log-quote.test.ts replays one into swtpm)',
   },
   {
+    match: /^imakit refs from-(deb|dpkg|rpm|rpmdb|oci)\b/,
+    reason:
+      'needs packages or images (apt-get download, rpmbuild, an image layout): test/unit/cli/refs-packages.test.ts and test/unit/host/packages/e2e.test.ts run them',
+  },
+  {
     match: /^imakit tpm\b/,
     reason:
       'talks to a TPM: a device, or an swtpm the line does not start (test/unit/cli/tpm.test.ts starts one)',

@@ -142,7 +142,7 @@ export {
   SM2_CURVE_OID,
   SM2_SM3_SIG_OID,
   SM2_DEFAULT_ID,
-  Sm2Point,
+  sm2Point,
   SM2_CURVE_PARAMS,
 } from './keys/sm2.ts';
 export { parseDn, skidMethod1, buildCertificate, SIG_OID } from './keys/x509-build.ts';

@@ -17,7 +17,7 @@
  * arithmetic around it is not): fine for a signing tool, not for an HSM.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { weierstrass, DER } from '@noble/curves/abstract/weierstrass.js';
+import { weierstrass, DER, type WeierstrassPointCons } from '@noble/curves/abstract/weierstrass.js';
 import { assertBytes, toHex, utf8 } from '../bytes/bytes.ts';
 
 /** OID of the SM2 curve (namedCurve in an id-ecPublicKey SPKI). */
@@ -39,8 +39,20 @@ const CURVE = Object.freeze({
 });
 const N = CURVE.n;
 
-/** The SM2 curve's point class (noble projective points). */
-export const Sm2Point = weierstrass(CURVE);
+type Sm2PointCons = WeierstrassPointCons<bigint>;
+
+/**
+ * Lazily-initialised memo of the SM2 point class (immutable; the only module-level state here).
+ * Built on first use rather than at import: every command that loads keys imports this module, and
+ * building a curve cost start-up time even for RSA-only work (issue 10 item 11).
+ */
+const memo: { point?: Sm2PointCons } = {};
+
+/** The SM2 curve's point class (noble projective points), built on first use. */
+export function sm2Point(): Sm2PointCons {
+  const point = (memo.point ??= weierstrass<bigint>(CURVE));
+  return point;
+}
 
 const mod = (a: bigint, m: bigint): bigint => {
   const r = a % m;
@@ -49,7 +61,7 @@ const mod = (a: bigint, m: bigint): bigint => {
 
 function invN(a: bigint): bigint {
   // Fermat: n is prime.
-  return Sm2Point.Fn.inv(mod(a, N));
+  return sm2Point().Fn.inv(mod(a, N));
 }
 
 function bytesToBig(b: Uint8Array): bigint {
@@ -100,7 +112,7 @@ function digestToE(e: Uint8Array): bigint {
  * @example sm2PublicFromPrivate(1n) // 04 32c4ae2c… (the generator)
  */
 export function sm2PublicFromPrivate(d: Uint8Array | bigint): Uint8Array {
-  return Sm2Point.BASE.multiply(privScalar(d)).toBytes(false);
+  return sm2Point().BASE.multiply(privScalar(d)).toBytes(false);
 }
 
 /**
@@ -116,9 +128,10 @@ export function sm2SignDigest(d: Uint8Array | bigint, e: Uint8Array): Uint8Array
   const dv = privScalar(d);
   const ev = digestToE(e);
   const dInv = invN(1n + dv);
+  const Point = sm2Point();
   for (;;) {
     const k = mod(bytesToBig(randomBytes(40)), N - 1n) + 1n; // 320 random bits: negligible bias
-    const x1 = Sm2Point.BASE.multiply(k).toAffine().x;
+    const x1 = Point.BASE.multiply(k).toAffine().x;
     const r = mod(ev + x1, N);
     if (r === 0n || r + k === N) continue;
     const s = mod(dInv * (k - r * dv), N);
@@ -138,11 +151,12 @@ export function sm2VerifyDigest(pub: Uint8Array, e: Uint8Array, derSig: Uint8Arr
   assertBytes(pub, undefined, 'SM2 public key');
   assertBytes(derSig, undefined, 'SM2 signature');
   const ev = digestToE(e);
-  let P: InstanceType<typeof Sm2Point>;
+  const Point = sm2Point();
+  let P: InstanceType<Sm2PointCons>;
   let r: bigint;
   let s: bigint;
   try {
-    P = Sm2Point.fromBytes(pub);
+    P = Point.fromBytes(pub);
     P.assertValidity();
     ({ r, s } = DER.toSig(derSig));
   } catch {
@@ -151,13 +165,13 @@ export function sm2VerifyDigest(pub: Uint8Array, e: Uint8Array, derSig: Uint8Arr
   if (r < 1n || r >= N || s < 1n || s >= N) return false;
   const t = mod(r + s, N);
   if (t === 0n) return false;
-  let Q: InstanceType<typeof Sm2Point>;
+  let Q: InstanceType<Sm2PointCons>;
   try {
-    Q = Sm2Point.BASE.multiplyUnsafe(s).add(P.multiplyUnsafe(t));
+    Q = Point.BASE.multiplyUnsafe(s).add(P.multiplyUnsafe(t));
   } catch {
     return false;
   }
-  if (Q.equals(Sm2Point.ZERO)) return false;
+  if (Q.equals(Point.ZERO)) return false;
   return mod(ev + Q.toAffine().x, N) === r;
 }
 
@@ -170,7 +184,7 @@ export function sm2ZDigest(pub: Uint8Array, id: string | Uint8Array = SM2_DEFAUL
   assertBytes(pub, undefined, 'SM2 public key');
   const idb = typeof id === 'string' ? utf8(id) : id;
   if (idb.length * 8 > 0xffff) throw new RangeError('SM2 ID too long');
-  const P = Sm2Point.fromBytes(pub).toAffine();
+  const P = sm2Point().fromBytes(pub).toAffine();
   const entl = new Uint8Array([(idb.length * 8) >> 8, (idb.length * 8) & 0xff]);
   return sm3(
     entl,

@@ -15,7 +15,7 @@ import {
   KeyUsage,
   KeyUsageFlags,
   SubjectKeyIdentifier,
-  SubjectPublicKeyInfo,
+  type SubjectPublicKeyInfo,
   id_ce_authorityKeyIdentifier,
   id_ce_basicConstraints,
   id_ce_extKeyUsage,
@@ -23,8 +23,6 @@ import {
   id_ce_subjectKeyIdentifier,
   type Name,
 } from '@peculiar/asn1-x509';
-import { ECParameters } from '@peculiar/asn1-ecc';
-import { RSAPublicKey } from '@peculiar/asn1-rsa';
 import { CodecError, ImakitError } from '../../errors.ts';
 import { assertBytes, latin1, toHex } from '../bytes/bytes.ts';
 import { SM2_CURVE_OID } from './sm2.ts';
@@ -114,11 +112,9 @@ export function parseCertificate(der: Uint8Array): Certificate {
     throw new ImakitError('E_KEY_PARSE', `not an X.509 certificate: ${errText(e)}`, {}, { cause: e });
   }
   const tbs = cert.tbsCertificate;
-  const spki = tbs.subjectPublicKeyInfo;
-  const subjectPublicKey = new Uint8Array(spki.subjectPublicKey);
-  let key: ReturnType<typeof describeSpki>;
+  let key: ReturnType<typeof spkiFields>;
   try {
-    key = describeSpki(spki);
+    key = spkiFields(raw.spki);
   } catch (e) {
     throw new ImakitError('E_KEY_PARSE', `malformed subjectPublicKeyInfo: ${errText(e)}`, {}, { cause: e });
   }
@@ -137,9 +133,9 @@ export function parseCertificate(der: Uint8Array): Certificate {
     sigAlgOid: cert.signatureAlgorithm.algorithm,
     signature: new Uint8Array(cert.signatureValue),
     spkiDer: raw.spki,
-    subjectPublicKey,
+    subjectPublicKey: key.subjectPublicKey,
     keyAlg: key.keyAlg,
-    keyAlgOid: spki.algorithm.algorithm,
+    keyAlgOid: key.keyAlgOid,
   };
   if (key.curve) out.curve = key.curve;
   if (key.rsaBits) out.rsaBits = key.rsaBits;
@@ -177,28 +173,14 @@ export function parseCertificate(der: Uint8Array): Certificate {
   return Object.freeze(out);
 }
 
-/** Algorithm, curve and size of a SubjectPublicKeyInfo. */
+/** Algorithm, curve and size of a SubjectPublicKeyInfo (a parsed @peculiar object). */
 export function describeSpki(spki: SubjectPublicKeyInfo): {
   keyAlg: KeyAlg;
   curve?: CurveName;
   rsaBits?: number;
 } {
-  const oid = spki.algorithm.algorithm;
-  if (oid === OID.rsaEncryption) {
-    const k = AsnConvert.parse(spki.subjectPublicKey, RSAPublicKey);
-    return { keyAlg: 'rsa', rsaBits: bitLength(new Uint8Array(k.modulus)) };
-  }
-  if (oid === OID.sm2Key) return { keyAlg: 'sm2', curve: 'SM2' };
-  if (oid === OID.ecPublicKey) {
-    const p = spki.algorithm.parameters;
-    if (!p) return { keyAlg: 'unknown' };
-    const params = AsnConvert.parse(p, ECParameters);
-    const curve = params.namedCurve !== undefined ? CURVES[params.namedCurve] : undefined;
-    if (curve === 'SM2') return { keyAlg: 'sm2', curve };
-    if (curve) return { keyAlg: 'ec', curve };
-    return { keyAlg: 'unknown' };
-  }
-  return { keyAlg: 'unknown' };
+  const { keyAlg, curve, rsaBits } = spkiFields(new Uint8Array(AsnConvert.serialize(spki)));
+  return { keyAlg, ...(curve ? { curve } : {}), ...(rsaBits ? { rsaBits } : {}) };
 }
 
 /** Parse a DER SubjectPublicKeyInfo. @throws ImakitError E_KEY_PARSE */
@@ -212,11 +194,95 @@ export function parseSpki(der: Uint8Array): {
   try {
     const top = readDerTlv(der, 0, 'spki');
     if (top.end !== der.length) throw new Error('trailing bytes after SubjectPublicKeyInfo');
-    const spki = AsnConvert.parse(der, SubjectPublicKeyInfo);
-    return { spkiDer: der, subjectPublicKey: new Uint8Array(spki.subjectPublicKey), ...describeSpki(spki) };
+    const { subjectPublicKey, keyAlg, curve, rsaBits } = spkiFields(der);
+    return {
+      spkiDer: der,
+      subjectPublicKey,
+      keyAlg,
+      ...(curve ? { curve } : {}),
+      ...(rsaBits ? { rsaBits } : {}),
+    };
   } catch (e) {
     throw new ImakitError('E_KEY_PARSE', `not a SubjectPublicKeyInfo: ${errText(e)}`, {}, { cause: e });
   }
+}
+
+/**
+ * The fields of a DER SubjectPublicKeyInfo, read with the DER walker below (RFC 5280 §4.1,
+ * RFC 3279 §2.3): `SEQUENCE { SEQUENCE { OID algorithm, ANY parameters OPTIONAL }, BIT STRING }`,
+ * an RSA key being `SEQUENCE { INTEGER n, INTEGER e }` and EC parameters a namedCurve OID. Not
+ * @peculiar: its RSA and EC schema modules cost start-up time on every key load, and
+ * every command that verifies a signature loads a key (issue 10 item 11).
+ * @throws CodecError E_CODEC_DER
+ */
+function spkiFields(der: Uint8Array): {
+  subjectPublicKey: Uint8Array;
+  keyAlgOid: string;
+  keyAlg: KeyAlg;
+  curve?: CurveName;
+  rsaBits?: number;
+} {
+  const top = readDerTlv(der, 0, 'spki');
+  const algId = readDerTlv(der, top.contentStart, 'spki.algorithm');
+  const bits = readDerTlv(der, algId.end, 'spki.subjectPublicKey');
+  if (top.tag !== 0x30 || algId.tag !== 0x30 || bits.tag !== 0x03 || bits.end !== top.end)
+    throw new CodecError('E_CODEC_DER', 'malformed SubjectPublicKeyInfo', { offset: 0, field: 'spki' });
+  const oidTlv = readDerTlv(der, algId.contentStart, 'spki.algorithm');
+  if (oidTlv.tag !== 0x06)
+    throw new CodecError('E_CODEC_DER', 'algorithm is not an OID', { offset: oidTlv.start, field: 'spki' });
+  const keyAlgOid = oidText(der.subarray(oidTlv.contentStart, oidTlv.end), oidTlv.contentStart);
+  if (bits.contentStart === bits.end)
+    throw new CodecError('E_CODEC_DER', 'empty subjectPublicKey', {
+      offset: bits.contentStart,
+      field: 'spki.subjectPublicKey',
+    });
+  const subjectPublicKey = new Uint8Array(der.subarray(bits.contentStart + 1, bits.end));
+  const params = oidTlv.end < algId.end ? readDerTlv(der, oidTlv.end, 'spki.parameters') : undefined;
+  if (keyAlgOid === OID.rsaEncryption) {
+    const k = readDerTlv(subjectPublicKey, 0, 'RSAPublicKey');
+    const n = readDerTlv(subjectPublicKey, k.contentStart, 'RSAPublicKey.modulus');
+    const e = readDerTlv(subjectPublicKey, n.end, 'RSAPublicKey.publicExponent');
+    if (
+      k.tag !== 0x30 ||
+      n.tag !== 0x02 ||
+      e.tag !== 0x02 ||
+      e.end !== k.end ||
+      k.end !== subjectPublicKey.length
+    )
+      throw new CodecError('E_CODEC_DER', 'malformed RSAPublicKey', { offset: 0, field: 'RSAPublicKey' });
+    const rsaBits = bitLength(subjectPublicKey.subarray(n.contentStart, n.end));
+    return { subjectPublicKey, keyAlgOid, keyAlg: 'rsa', rsaBits };
+  }
+  if (keyAlgOid === OID.sm2Key) return { subjectPublicKey, keyAlgOid, keyAlg: 'sm2', curve: 'SM2' };
+  if (keyAlgOid === OID.ecPublicKey) {
+    // ECParameters is a CHOICE: only a namedCurve OID names a curve we know
+    if (params === undefined || params.tag !== 0x06)
+      return { subjectPublicKey, keyAlgOid, keyAlg: 'unknown' };
+    const curve = CURVES[oidText(der.subarray(params.contentStart, params.end), params.contentStart)];
+    if (curve === 'SM2') return { subjectPublicKey, keyAlgOid, keyAlg: 'sm2', curve };
+    if (curve) return { subjectPublicKey, keyAlgOid, keyAlg: 'ec', curve };
+  }
+  return { subjectPublicKey, keyAlgOid, keyAlg: 'unknown' };
+}
+
+/** Dotted text of an OBJECT IDENTIFIER's contents. @throws CodecError E_CODEC_DER */
+function oidText(c: Uint8Array, offset: number): string {
+  if (c.length === 0 || (c[c.length - 1]! & 0x80) !== 0)
+    throw new CodecError('E_CODEC_DER', 'malformed OID', { offset, field: 'oid' });
+  const arcs: bigint[] = [];
+  let v = 0n;
+  for (let i = 0; i < c.length; i++) {
+    if (v === 0n && c[i] === 0x80)
+      throw new CodecError('E_CODEC_DER', 'non-minimal OID arc', { offset: offset + i, field: 'oid' });
+    v = (v << 7n) | BigInt(c[i]! & 0x7f);
+    if ((c[i]! & 0x80) === 0) {
+      arcs.push(v);
+      v = 0n;
+    }
+  }
+  const first = arcs[0]!;
+  const head = first < 40n ? [0n, first] : first < 80n ? [1n, first - 40n] : [2n, first - 80n];
+  return [...head, ...arcs.slice(1)].join('.');
 }
 
 function keyUsageBits(n: number): KeyUsageBits {

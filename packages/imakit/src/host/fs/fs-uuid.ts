@@ -11,7 +11,6 @@
  *
  * Reading a block device needs root (or the disk group).
  */
-import { spawnSync } from 'node:child_process';
 import { closeSync, lstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { ImakitError } from '../../errors.ts';
@@ -143,6 +142,8 @@ function mountOf(devNumber: string, o: Required<FsUuidOptions>): { source: strin
 }
 
 function blkidUuid(devNumber: string, o: Required<FsUuidOptions>): Uint8Array | null {
+  // loaded here, not imported: node:child_process pulls in net and dgram at start-up
+  const { spawnSync } = process.getBuiltinModule('node:child_process');
   const r = spawnSync('blkid', ['-s', 'UUID', '-o', 'value', join(o.devRoot, 'block', devNumber)], {
     encoding: 'utf8',
   });

@@ -12,10 +12,8 @@
  * The ioctl needs an open file, so only regular files and directories are queried: opening a device
  * node would reach the driver (and its ioctl), a FIFO could block, a symlink cannot be opened.
  */
-import { spawnSync } from 'node:child_process';
 import { lstatSync, type BigIntStats } from 'node:fs';
 import { createRequire } from 'node:module';
-import { constants as osConstants } from 'node:os';
 import { ImakitError, fromSystemError } from '../../errors.ts';
 import type { InodeMeta } from '../../core/evm/evm-input.ts';
 import { fstatFile, type OpenFile } from './open-file.ts';
@@ -26,8 +24,17 @@ interface IoctlAddon {
   getVersionFd?(fd: number): number;
 }
 
-/** The addon, loaded once at import; null when it was not built (then lsattr is used). */
-const ADDON: IoctlAddon | null = loadAddon();
+/**
+ * Lazily-initialised memo of the addon (null: not built, then lsattr is used), loaded on the first
+ * generation read rather than at import: most commands that import this module (ima_verify, hashing)
+ * never read a generation, and loading a native addon costs start-up time (issue 10 item 11).
+ */
+const addonMemo: { addon?: IoctlAddon | null } = {};
+
+function ioctlAddon(): IoctlAddon | null {
+  const addon = (addonMemo.addon ??= loadAddon());
+  return addon;
+}
 
 function loadAddon(): IoctlAddon | null {
   const require = createRequire(import.meta.url);
@@ -44,7 +51,7 @@ function loadAddon(): IoctlAddon | null {
 
 /** True when the native FS_IOC_GETVERSION addon is loaded. */
 export function hasIoctlAddon(): boolean {
-  return ADDON !== null;
+  return ioctlAddon() !== null;
 }
 
 /** How the generation was obtained. */
@@ -75,10 +82,6 @@ export interface ReadInodeMetaOptions {
   method?: 'auto' | 'ioctl' | 'lsattr';
 }
 
-const ERRNO_NAMES: ReadonlyMap<number, string> = new Map(
-  Object.entries(osConstants.errno).map(([name, num]) => [num, name] as const),
-);
-
 /**
  * The inode generation of a regular file or directory via FS_IOC_GETVERSION.
  * @returns the generation (u32) and how it was read, or null when the filesystem has no such ioctl
@@ -89,12 +92,12 @@ export function readGeneration(
   path: string,
   method: 'auto' | 'ioctl' | 'lsattr' = 'auto',
 ): { generation: number; source: 'ioctl' | 'lsattr' } | null {
-  if (method !== 'lsattr' && ADDON !== null) {
+  const addon = method === 'lsattr' ? null : ioctlAddon();
+  if (addon !== null) {
     try {
-      return { generation: ADDON.getVersion(path), source: 'ioctl' };
+      return { generation: addon.getVersion(path), source: 'ioctl' };
     } catch (e) {
-      const num = (e as { errno?: unknown }).errno;
-      const name = typeof num === 'number' ? ERRNO_NAMES.get(num) : undefined;
+      const name = errnoName(e);
       if (name === 'ENOTTY' || name === 'EOPNOTSUPP' || name === 'ENOTSUP' || name === 'EINVAL') return null;
       const err = Object.assign(new Error(e instanceof Error ? e.message : String(e)), { code: name });
       throw fromSystemError(err, 'E_IO_READ', path);
@@ -106,6 +109,8 @@ export function readGeneration(
 
 /** `lsattr -vd PATH` prints `<generation> <flags> <path>`; a failure means no generation. */
 function readGenerationLsattr(path: string): { generation: number; source: 'lsattr' } | null {
+  // loaded here, not imported: node:child_process pulls in net and dgram at start-up
+  const { spawnSync } = process.getBuiltinModule('node:child_process');
   const r = spawnSync('lsattr', ['-vd', '--', path], { encoding: 'utf8' });
   if (r.error || r.status !== 0) return null;
   const m = /^\s*(\d+)\s/.exec(r.stdout);
@@ -114,9 +119,13 @@ function readGenerationLsattr(path: string): { generation: number; source: 'lsat
   return Number.isInteger(g) && g >= 0 && g <= 0xffffffff ? { generation: g, source: 'lsattr' } : null;
 }
 
+/** The errno name (ENOTTY, ...) of an addon error; only failures need node:os, so it is loaded here. */
 function errnoName(e: unknown): string | undefined {
   const num = (e as { errno?: unknown }).errno;
-  return typeof num === 'number' ? ERRNO_NAMES.get(num) : undefined;
+  if (typeof num !== 'number') return undefined;
+  const { errno } = process.getBuiltinModule('node:os').constants;
+  // the last name of a number, as the Map this replaced kept (EWOULDBLOCK after EAGAIN)
+  return Object.entries(errno).findLast(([, n]) => n === num)?.[0];
 }
 
 /**
@@ -129,9 +138,10 @@ function errnoName(e: unknown): string | undefined {
 export function readGenerationOfOpenFile(
   f: OpenFile,
 ): { generation: number; source: 'ioctl' | 'lsattr' } | null {
-  if (ADDON?.getVersionFd !== undefined) {
+  const addon = ioctlAddon();
+  if (addon?.getVersionFd !== undefined) {
     try {
-      return { generation: ADDON.getVersionFd(f.fd), source: 'ioctl' };
+      return { generation: addon.getVersionFd(f.fd), source: 'ioctl' };
     } catch (e) {
       const name = errnoName(e);
       if (name === 'ENOTTY' || name === 'EOPNOTSUPP' || name === 'ENOTSUP' || name === 'EINVAL') return null;

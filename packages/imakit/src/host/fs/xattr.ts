@@ -15,38 +15,85 @@
  * EPERM/EACCES → E_PERMISSION, anything else → E_XATTR_READ / E_XATTR_WRITE; all carry the path.
  */
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type * as FsXattr from 'fs-xattr';
 import { ImakitError, type ErrorCode } from '../../errors.ts';
 import { assertBytes } from '../../core/bytes/bytes.ts';
 
 /**
  * fs-xattr compiles C when installed, so it is an optional dependency: an install without a
- * toolchain must still succeed (scripts/install-native.mjs). Loaded once (require of its ESM entry, Node
- * >= 20.19); null when absent, and every xattr call then fails with E_XATTR_UNAVAILABLE.
+ * toolchain must still succeed (scripts/install-native.mjs). Null when absent, and every xattr call
+ * then fails with E_XATTR_UNAVAILABLE. A lazily-initialised memo (the library is immutable): loaded
+ * on the first xattr call, not at import, so commands that never touch xattrs don't pay for it.
  */
-const FS_XATTR: typeof FsXattr | null = loadFsXattr();
+const libMemo: { lib?: typeof FsXattr | null } = {};
+
+function fsXattr(): typeof FsXattr | null {
+  const lib = (libMemo.lib ??= loadFsXattr());
+  return lib;
+}
+
+/** The addon's functions, as fs-xattr's index.js calls them (validation is done by our callers). */
+interface XattrAddon {
+  get(path: string, attr: string): Promise<Buffer>;
+  set(path: string, attr: string, value: Buffer): Promise<void>;
+  list(path: string): Promise<string[]>;
+  remove(path: string, attr: string): Promise<void>;
+  getSync(path: string, attr: string): Buffer;
+  setSync(path: string, attr: string, value: Buffer): void;
+  listSync(path: string): string[];
+  removeSync(path: string, attr: string): void;
+}
 
 function loadFsXattr(): typeof FsXattr | null {
+  const require = createRequire(import.meta.url);
+  let entry: string;
   try {
-    return createRequire(import.meta.url)('fs-xattr') as typeof FsXattr;
+    entry = require.resolve('fs-xattr');
   } catch {
-    return null; // not installed or its addon not built: reported by xattr calls and `imakit doctor`
+    return null; // not installed: reported by xattr calls and `imakit doctor`
+  }
+  // fs-xattr's entry is an ES module: require() of it starts Node's ESM loader, which builds the
+  // ES facade of node:fs and so loads all of node:stream, about 20 ms of a one-file command
+  // (issue 10 item 11). Its addon, which that module only wraps with argument checks, is loaded
+  // directly; the module itself only if the addon is not where fs-xattr 0.4 puts it.
+  try {
+    const a = require(join(dirname(entry), 'build/Release/xattr.node')) as XattrAddon;
+    if (typeof a.getSync === 'function' && typeof a.listSync === 'function')
+      return Object.freeze({
+        getAttribute: (p: string, n: string) => a.get(p, n),
+        setAttribute: (p: string, n: string, v: Buffer) => a.set(p, n, v),
+        listAttributes: (p: string) => a.list(p),
+        removeAttribute: (p: string, n: string) => a.remove(p, n),
+        getAttributeSync: (p: string, n: string) => a.getSync(p, n),
+        setAttributeSync: (p: string, n: string, v: Buffer) => a.setSync(p, n, v),
+        listAttributesSync: (p: string) => a.listSync(p),
+        removeAttributeSync: (p: string, n: string) => a.removeSync(p, n),
+      }) as typeof FsXattr;
+  } catch {
+    // another layout or an unbuilt addon: fs-xattr's own entry says which
+  }
+  try {
+    return require('fs-xattr') as typeof FsXattr;
+  } catch {
+    return null; // its addon not built: reported by xattr calls and `imakit doctor`
   }
 }
 
 /** True when extended attributes can be read and written (fs-xattr is installed and built). */
 export function hasXattrSupport(): boolean {
-  return FS_XATTR !== null;
+  return fsXattr() !== null;
 }
 
 function xattrLib(path: string): typeof FsXattr {
-  if (FS_XATTR === null)
+  const lib = fsXattr();
+  if (lib === null)
     throw new ImakitError(
       'E_XATTR_UNAVAILABLE',
       'the optional dependency fs-xattr is not installed (it needs a C toolchain at install time)',
       { path },
     );
-  return FS_XATTR;
+  return lib;
 }
 
 // the names the code below calls, bound to the loaded library

@@ -8,7 +8,8 @@
  *     `parseOnly`, which stops before the command runs). Every `npm run X` names a script of the
  *     root package.json, and `npm run bench -- NAME` a file bench/NAME.ts.
  *  2. Every line runs, in a scratch workspace with what the README's examples refer to (below), and
- *     exits 0, except the lines in NOT_RUN, each with the reason it cannot run in a unit test.
+ *     exits 0 (or the status EXIT_NOT_ZERO documents for it), except the lines in NOT_RUN, each with
+ *     the reason it cannot run in a unit test.
  *     Lines run in README order, except that `imakit keys …` lines run first and `imakit label …`
  *     lines second: the keys and labels they make are what the other examples sign, verify and
  *     predict with.
@@ -16,8 +17,8 @@
  *     (`bash PATH`) and the paths of the Layout table exist.
  *
  * The workspace: `tree/` (a directory to label: a few files and a copy of /bin/true), `files/`
- * (single files: `a.txt`, `b.txt`, `true`), `run1/` (what a real-kernel run wrote:
- * test/fixtures/kernel/measure-ima-ng-4banks), `policy.txt`, `scenario.json` (an emulator
+ * (single files: `a.txt`, `b.txt`, `true`), `run1/` and `run2/` (what real-kernel runs wrote:
+ * test/fixtures/kernel/measure-ima-ng-4banks and evm-fix-hmac), `policy.txt`, `scenario.json` (an emulator
  * scenario); `ca/` and `ima/` are made by the README's own `keys` lines. Where this machine cannot read the
  * workspace filesystem's UUID (a container without access to the block device), commands that
  * compute EVM values get `--uuid` appended, the one input they would otherwise read from it.
@@ -64,9 +65,26 @@ const NOT_RUN: readonly { readonly match: RegExp; readonly reason: string }[] = 
       'needs packages or images (apt-get download, rpmbuild, an image layout): test/unit/cli/refs-packages.test.ts and test/unit/host/packages/e2e.test.ts run them',
   },
   {
+    match: /^imakit quote verify\b/,
+    reason: 'needs a quote made by a TPM (test/unit/cli/quote.test.ts and tpm.test.ts make them with swtpm)',
+  },
+  {
     match: /^imakit tpm\b/,
     reason:
       'talks to a TPM: a device, or an swtpm the line does not start (test/unit/cli/tpm.test.ts starts one)',
+  },
+];
+
+/**
+ * Lines whose documented exit status is not 0, with the reason; each must exit with exactly that
+ * status (a line that suddenly exits 0 is as wrong as one that crashes).
+ */
+const EXIT_NOT_ZERO: readonly { readonly match: RegExp; readonly exit: number; readonly reason: string }[] = [
+  { match: /^imakit refs diff\b/, exit: 1, reason: 'like diff(1): 1 when the two sets differ' },
+  {
+    match: /^imakit refs impact\b.*run1\//,
+    exit: 1,
+    reason: "1 when a machine would fail: run1's list has ToMToU violations, which are refused",
   },
 ];
 
@@ -274,6 +292,8 @@ test('every README command line runs and exits 0 (keys lines first, then label)'
     writeFileSync(join(ws, 'files/b.txt'), 'beta\n'.repeat(100));
     copyFileSync('/bin/true', join(ws, 'files/true'));
     cpSync(join(FIXTURES_DIR, 'kernel/measure-ima-ng-4banks'), join(ws, 'run1'), { recursive: true });
+    // a second real-kernel run whose list has no violations: the reference-set examples learn from it
+    cpSync(join(FIXTURES_DIR, 'kernel/evm-fix-hmac'), join(ws, 'run2'), { recursive: true });
     writeFileSync(
       join(ws, 'policy.txt'),
       'measure func=BPRM_CHECK\nmeasure func=FILE_CHECK uid=0\nappraise func=BPRM_CHECK appraise_type=imasig\n',
@@ -316,7 +336,8 @@ test('every README command line runs and exits 0 (keys lines first, then label)'
           args.push(...(args[0] === 'evmctl' ? [`--uuid=${FIXED_UUID}`] : ['--uuid', FIXED_UUID]));
         const io = memoryIo({ cwd: ws });
         const code = await main(args, io);
-        assert.equal(code, 0, `exit ${code}\n${io.err()}${io.out().slice(-2000)}`);
+        const expected = EXIT_NOT_ZERO.find((e) => e.match.test(l.text))?.exit ?? 0;
+        assert.equal(code, expected, `exit ${code}\n${io.err()}${io.out().slice(-2000)}`);
       });
     }
   } finally {

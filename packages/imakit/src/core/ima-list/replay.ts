@@ -345,7 +345,10 @@ export class ListReplayer {
   feed(c: EntryCursor): void {
     const pcr = c.pcr;
     const violation = this.check(c);
-    for (const b of this.live) {
+    // indexed loops here and below: an array iterator per entry was the replay's garbage (heap profile)
+    const live = this.live;
+    for (let i = 0; i < live.length; i++) {
+      const b = live[i]!;
       if (this.valueFor(b, c, violation)) this.extend(b, pcr, c.buf, c.digestOff, this.entries);
       else this.extend(b, pcr, b.value, 0, this.entries);
     }
@@ -375,7 +378,9 @@ export class ListReplayer {
       if (m !== 0 && (c.index & m) === m) {
         // a shared entry: this side computes the deferred banks' values now (the cursor is live)
         let o = this.pendTail * this.deferredStride;
-        for (const b of this.deferredBanks) {
+        const banks = this.deferredBanks;
+        for (let i = 0; i < banks.length; i++) {
+          const b = banks[i]!;
           if (this.valueFor(b, c, violation))
             this.pendVals.set(c.buf.subarray(c.digestOff, c.digestOff + b.size), o);
           else this.pendVals.set(b.value, o);
@@ -396,14 +401,18 @@ export class ListReplayer {
   valuesInto(c: EntryCursor, out: Uint8Array, outOff: number): void {
     const pcr = c.pcr;
     const violation = this.check(c);
-    for (const b of this.live) {
+    const live = this.live;
+    for (let i = 0; i < live.length; i++) {
+      const b = live[i]!;
       if (this.valueFor(b, c, violation)) this.extend(b, pcr, c.buf, c.digestOff, this.entries);
       else this.extend(b, pcr, b.value, 0, this.entries);
     }
     let o = outOff;
     const m = this.shareMask;
+    const emitted = this.emittedBanks;
     if (m === 0 || (c.index & m) !== m)
-      for (const b of this.emittedBanks) {
+      for (let i = 0; i < emitted.length; i++) {
+        const b = emitted[i]!;
         if (this.valueFor(b, c, violation)) out.set(c.buf.subarray(c.digestOff, c.digestOff + b.size), o);
         else out.set(b.value, o);
         o += b.size;
@@ -432,7 +441,9 @@ export class ListReplayer {
       // a shared entry (bit 7): its values were computed here, the emitter's slot is unused
       const src = p & 0x80 ? this.pendVals : values;
       let so = p & 0x80 ? slot * S : o;
-      for (const b of this.deferredBanks) {
+      const banks = this.deferredBanks;
+      for (let i = 0; i < banks.length; i++) {
+        const b = banks[i]!;
         this.extend(b, p & 0x7f, src, so, this.deferredIndex);
         so += b.size;
       }

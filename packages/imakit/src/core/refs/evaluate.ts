@@ -16,14 +16,26 @@
  *     only its start (imported as `prefix`, and then named as such).
  *  5. a signature (`sig` field): valid under an allowed or learned key → `allowed-signature`
  *     (key id and keyring); a signature by a key the set allows that does NOT verify → refused
- *     `bad-signature` (Keylime falls back to the digest list); a key not in the set: the digest
- *     decides, refused `unknown-key` when it does not allow the entry.
- *  6. digests: the path must be in the set (`unknown-path`) and the digest, with its algorithm,
- *     one of the path's (`digest-not-allowed`; Keylime compares hex text only, ignoring the
- *     algorithm).
+ *     `bad-signature` even when the digest is allowed (strict: Keylime falls back to the digest
+ *     list). A signature that was not decided leaves the entry to its digest, and the verdict's
+ *     detail says why: a key the set does not name ("signature not checked: unknown key"), an
+ *     evmctl v1 or malformed value ("signature not interpreted"; real kernels measure v1 values),
+ *     a hash or key type this runtime cannot check.
+ *  6. digests: the path must be in the set (`unknown-path`) and the digest one of the path's
+ *     digests of the entry's own algorithm (`digest-not-allowed`; Keylime compares hex text only,
+ *     ignoring the algorithm). A path may hold digests of several algorithms: the kernel measures
+ *     a file with its `security.ima` hash's algorithm when it has one, so one list mixes them.
+ *     When the digest does not allow the entry, an undecided signature names the refusal: an
+ *     unknown key is `unknown-key`; a signature not interpreted is only noted in the detail.
  *
- * The set's file hash algorithm must equal the list's: a mismatch is E_REFS_ALGO_MISMATCH at the
- * first file entry, not a list full of refusals.
+ * Algorithm mismatch (E_REFS_ALGO_MISMATCH, a whole-list error, not a list full of refusals): the
+ * set declares the file hash algorithm it was built for (`hashAlgo`, the kernel's `ima_hash`) and
+ * NO file entry of the list (boot_aggregate and `ima-buf` aside) is measured with it — e.g. a
+ * sha1 Keylime policy against a sha256 list. File entries of another algorithm in a list that has
+ * some of the set's are refused one by one (the `security.ima` exceptions above). The decision
+ * needs the whole list, so `summary()` throws it, naming the first such entry; `state()` carries
+ * whether the algorithm was seen. A set without `hashAlgo` (learned from a mixed list) never has
+ * a mismatch.
  *
  * Does NOT establish: that the entries are genuine (replay them against quoted PCRs for that),
  * that the reference set is trustworthy (verify its signature), nor that a signing key is trusted
@@ -94,6 +106,8 @@ export interface EvaluationSummary {
 /** What carries over between incremental evaluations of one boot: keys learned from `ima-buf`. */
 export interface EvaluationState {
   readonly learned: readonly { readonly keyring: string; readonly index: number; readonly der: Uint8Array }[];
+  /** a file entry measured with the set's `hashAlgo` was seen (no E_REFS_ALGO_MISMATCH for this boot) */
+  readonly algoSeen?: boolean;
 }
 
 export interface EvaluateOptions {
@@ -105,6 +119,14 @@ export interface EvaluateOptions {
   readonly state?: EvaluationState;
   /** keep a verdict for every entry (JSON output); default: refused entries only */
   readonly keepAll?: boolean;
+}
+
+/** A signature that neither allows nor refuses the entry: why (`note`), and its key when parsed. */
+interface UndecidedSignature {
+  readonly note: string;
+  readonly keyId?: string;
+  /** set when no key of the set (or learned, or `--key`) has this id: the refusal's detail */
+  readonly unknownKey?: string;
 }
 
 const NOT_ESTABLISHED = Object.freeze([
@@ -132,7 +154,10 @@ export class RefsEvaluator {
   readonly verdicts: EntryVerdict[] = [];
   #entries = 0;
   #firstEntry = -1;
+  /** a file entry with the set's hashAlgo was seen (or the set declares none): no mismatch possible */
   #algoChecked = false;
+  /** the first file entry of another algorithm while #algoChecked is false */
+  #algoOther: { index: number; path: string; algo: string } | undefined;
   // template-name cache: entries of one list mostly share one template
   #lastName = new Uint8Array(0);
   // d-ng algorithm-prefix cache ("sha256:\0")
@@ -166,6 +191,7 @@ export class RefsEvaluator {
       if (!this.#keyringOf.has(k.keyid)) this.#keyringOf.set(k.keyid, 'cli');
     }
     for (const l of opts.state?.learned ?? []) this.#learnKey(l.keyring, l.index, l.der);
+    this.#algoChecked = set.hashAlgo === undefined || opts.state?.algoSeen === true;
     this.#keyring = new Keyring([...this.#baseKeys, ...this.#learnedKeys()]);
     for (const k of set.keyringDigests)
       push(this.#keyringDigests, k.keyring, { algo: k.algo, hex: toHex(k.digest), prov: k.provenance });
@@ -247,6 +273,17 @@ export class RefsEvaluator {
       : ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
   }
 
+  #notInterpreted(index: number, detail: string, path: string): void {
+    this.#record({
+      index,
+      status: 'refused',
+      reason: 'template-not-interpreted',
+      path,
+      template: this.#tplName,
+      detail,
+    });
+  }
+
   #record(v: EntryVerdict): void {
     this.#counts[v.reason]++;
     if (this.#keepAll || v.status === 'refused') this.verdicts.push(Object.freeze(v));
@@ -268,9 +305,7 @@ export class RefsEvaluator {
       return;
     }
     const tpl = this.#tpl;
-    const notInterpreted = (detail: string, path = ''): void =>
-      this.#record({ index, status: 'refused', reason: 'template-not-interpreted', path, template, detail });
-    if (!tpl) return notInterpreted(`unknown template '${template}'`);
+    if (!tpl) return this.#notInterpreted(index, `unknown template '${template}'`, '');
     // locate d / d-ng / d-ngv2, n / n-ng, sig, buf in the field layout
     let algo: HashAlgo | undefined;
     let dOff = 0;
@@ -283,7 +318,7 @@ export class RefsEvaluator {
     let bufLen = -1;
     let verity = false;
     if (tpl.legacy) {
-      if (len < 24) return notInterpreted('legacy entry shorter than its digest');
+      if (len < 24) return this.#notInterpreted(index, 'legacy entry shorter than its digest', '');
       algo = HASH_ALGOS[2];
       dOff = off;
       dLen = 20;
@@ -292,11 +327,14 @@ export class RefsEvaluator {
     } else {
       let p = off;
       const end = off + len;
-      for (const f of tpl.fields) {
-        if (end - p < 4) return notInterpreted(`field ${f}: missing length word`);
+      const fields = tpl.fields;
+      // indexed: an array iterator per entry was most of the evaluation's garbage (heap profile)
+      for (let fi = 0; fi < fields.length; fi++) {
+        const f = fields[fi]!;
+        if (end - p < 4) return this.#notInterpreted(index, `field ${f}: missing length word`, '');
         const l = this.#u32(b, p);
         p += 4;
-        if (l > end - p) return notInterpreted(`field ${f}: length ${l} runs past the data`);
+        if (l > end - p) return this.#notInterpreted(index, `field ${f}: length ${l} runs past the data`, '');
         if (f === 'd-ng' && this.#sameAlgoPrefix(b, p, l)) {
           // the same "algo:\0" as the last entry: no text decoded
           algo = this.#lastAlgo;
@@ -306,21 +344,25 @@ export class RefsEvaluator {
           // "[type:]algo:\0digest"
           let z = p;
           while (z < p + l && b[z] !== 0) z++;
-          if (z >= p + l) return notInterpreted(`field ${f}: no NUL after the algorithm`);
+          if (z >= p + l) return this.#notInterpreted(index, `field ${f}: no NUL after the algorithm`, '');
           let text = TD.decode(b.subarray(p, z));
           if (f === 'd-ngv2') {
             const colon = text.indexOf(':');
             const type = text.slice(0, colon);
             if (type === 'verity') verity = true;
-            else if (type !== 'ima') return notInterpreted(`field d-ngv2: digest type '${type}'`);
+            else if (type !== 'ima')
+              return this.#notInterpreted(index, `field d-ngv2: digest type '${type}'`, '');
             text = text.slice(colon + 1);
           }
-          if (!text.endsWith(':')) return notInterpreted(`field ${f}: no ':' after the algorithm`);
+          if (!text.endsWith(':'))
+            return this.#notInterpreted(index, `field ${f}: no ':' after the algorithm`, '');
           algo = findHashAlgo(text.slice(0, -1));
-          if (!algo) return notInterpreted(`field ${f}: unknown algorithm '${text.slice(0, -1)}'`);
+          if (!algo)
+            return this.#notInterpreted(index, `field ${f}: unknown algorithm '${text.slice(0, -1)}'`, '');
           dOff = z + 1;
           dLen = p + l - dOff;
-          if (dLen !== algo.size) return notInterpreted(`field ${f}: ${algo.name} digest of ${dLen} bytes`);
+          if (dLen !== algo.size)
+            return this.#notInterpreted(index, `field ${f}: ${algo.name} digest of ${dLen} bytes`, '');
           if (f === 'd-ng') {
             this.#lastAlgoPrefix = b.slice(p, dOff);
             this.#lastAlgo = algo;
@@ -337,9 +379,9 @@ export class RefsEvaluator {
         }
         p += l;
       }
-      if (p !== end) return notInterpreted('template data longer than its fields');
+      if (p !== end) return this.#notInterpreted(index, 'template data longer than its fields', '');
     }
-    if (!algo || nLen < 0) return notInterpreted('no digest or name field');
+    if (!algo || nLen < 0) return this.#notInterpreted(index, 'no digest or name field', '');
     // names carry their terminating NUL
     const nEnd = nLen > 0 && b[nOff + nLen - 1] === 0 ? nOff + nLen - 1 : nOff + nLen;
     if (
@@ -356,7 +398,8 @@ export class RefsEvaluator {
       return;
     }
     const path = TD.decode(b.subarray(nOff, nEnd));
-    if (verity) return notInterpreted('fs-verity digest (reference sets hold file digests)', path);
+    if (verity)
+      return this.#notInterpreted(index, 'fs-verity digest (reference sets hold file digests)', path);
     const digest = b.subarray(dOff, dOff + dLen);
 
     if (bufLen >= 0)
@@ -365,14 +408,8 @@ export class RefsEvaluator {
     if (path === 'boot_aggregate') return this.#evaluateBoot(index, template, algo, digest);
 
     if (!this.#algoChecked) {
-      this.#algoChecked = true;
-      const want = this.#set.hashAlgo;
-      if (want !== undefined && want !== algo.name)
-        throw new ImakitError(
-          'E_REFS_ALGO_MISMATCH',
-          `the reference set holds ${want} digests, the list measures files with ${algo.name} (entry ${index}, ${path})`,
-          { entry: index, path },
-        );
+      if (this.#set.hashAlgo === algo.name) this.#algoChecked = true;
+      else this.#algoOther ??= { index, path, algo: algo.name };
     }
 
     for (const x of this.#excludes)
@@ -389,7 +426,8 @@ export class RefsEvaluator {
         return;
       }
 
-    let sigRefusal: EntryVerdict | undefined;
+    // a signature that decided nothing: the digest decides, and the verdict says why it did not
+    let sigOpen: UndecidedSignature | undefined;
     if (sigLen > 0) {
       const r = this.#checkSignature(
         index,
@@ -399,12 +437,23 @@ export class RefsEvaluator {
         digest,
         b.subarray(sigOff, sigOff + sigLen),
       );
-      if (r.status === 'allowed') return this.#record(r);
-      sigRefusal = r;
-      if (r.reason === 'bad-signature') return this.#record(r);
+      if ('status' in r) return this.#record(r);
+      sigOpen = r;
     }
+    const sigNote = sigOpen?.note;
+    const unknownKey = (detail: string): EntryVerdict => ({
+      index,
+      status: 'refused',
+      reason: 'unknown-key',
+      path,
+      template,
+      algo: algo.name,
+      digest: toHex(digest),
+      keyId: sigOpen!.keyId!,
+      detail,
+    });
 
-    if (!this.#keepAll && sigRefusal === undefined) {
+    if (!this.#keepAll) {
       // the common case, without allocating: the path has this digest
       if (this.#set.digests.findDigest(path, algo.name, b, dOff, dLen) >= 0) {
         this.#counts['allowed-digest']++;
@@ -413,7 +462,7 @@ export class RefsEvaluator {
     }
     const refs = this.#set.digests.get(path);
     if (!refs) {
-      if (sigRefusal) return this.#record(sigRefusal);
+      if (sigOpen?.unknownKey) return this.#record(unknownKey(sigOpen.unknownKey));
       return this.#record({
         index,
         status: 'refused',
@@ -422,6 +471,7 @@ export class RefsEvaluator {
         template,
         algo: algo.name,
         digest: toHex(digest),
+        ...(sigNote !== undefined ? { detail: sigNote } : {}),
       });
     }
     for (const r of refs)
@@ -439,9 +489,12 @@ export class RefsEvaluator {
           algo: algo.name,
           digest: toHex(digest),
           provenance: this.#set.provenances[r.provenance],
+          ...(sigOpen?.keyId !== undefined ? { keyId: sigOpen.keyId } : {}),
+          ...(sigNote !== undefined ? { detail: sigNote } : {}),
         });
       }
-    if (sigRefusal) return this.#record(sigRefusal);
+    const allowed = `allowed: ${refs.map((r) => `${r.algo}:${toHex(r.digest)}`).join(', ')}`;
+    if (sigOpen?.unknownKey) return this.#record(unknownKey(`${sigOpen.unknownKey}; digest ${allowed}`));
     this.#record({
       index,
       status: 'refused',
@@ -450,7 +503,7 @@ export class RefsEvaluator {
       template,
       algo: algo.name,
       digest: toHex(digest),
-      detail: `allowed: ${refs.map((r) => `${r.algo}:${toHex(r.digest)}`).join(', ')}`,
+      detail: sigNote !== undefined ? `${allowed}; ${sigNote}` : allowed,
     });
   }
 
@@ -461,25 +514,25 @@ export class RefsEvaluator {
     algo: HashAlgo,
     digest: Uint8Array,
     sig: Uint8Array,
-  ): EntryVerdict {
+  ): EntryVerdict | UndecidedSignature {
     const base = { index, path, template, algo: algo.name, digest: toHex(digest) };
     let parsed;
     try {
       parsed = parseSignatureV2(sig);
     } catch (e) {
-      return {
-        ...base,
-        status: 'refused',
-        reason: 'bad-signature',
-        detail: `malformed signature: ${(e as Error).message}`,
-      };
+      // evmctl v1 values (0x03 0x01: no key of the set can name them) are measured by real kernels
+      if (sig.length >= 2 && sig[0] === 0x03 && sig[1] === 0x01)
+        return { note: 'signature not interpreted: evmctl v1 signature' };
+      return { note: `signature not interpreted: ${(e as Error).message}` };
     }
     const keyId = parsed.keyid.toString(16).padStart(8, '0');
     const keyring = this.#keyringOf.get(parsed.keyid);
+    let otherAlgo = false;
     const v = verifySignatureValue(
       parsed,
       (a) => {
-        if (a.id !== algo.id)
+        otherAlgo = a.id !== algo.id;
+        if (otherAlgo)
           throw new ImakitError(
             'E_HASH_UNSUPPORTED',
             `signature uses ${a.name}, the entry records ${algo.name}`,
@@ -497,7 +550,10 @@ export class RefsEvaluator {
         ...(keyring ? { keyring } : {}),
       };
     if (v.status === 'unknown-key')
-      return { ...base, status: 'refused', reason: 'unknown-key', keyId, detail: v.detail };
+      return { keyId, note: `signature not checked: unknown key ${keyId}`, unknownKey: v.detail };
+    // nothing decided (a hash or key type this runtime cannot use): the digest decides; a known
+    // key's signature over another algorithm than the entry's cannot be over this digest: refused
+    if (v.status === 'unsupported' && !otherAlgo) return { keyId, note: `signature not checked: ${v.detail}` };
     return {
       ...base,
       status: 'refused',
@@ -597,7 +653,15 @@ export class RefsEvaluator {
     });
   }
 
+  /** @throws ImakitError E_REFS_ALGO_MISMATCH when no file entry used the set's hashAlgo (see the file's doc) */
   summary(): EvaluationSummary {
+    const o = this.#algoOther;
+    if (!this.#algoChecked && o !== undefined)
+      throw new ImakitError(
+        'E_REFS_ALGO_MISMATCH',
+        `the reference set holds ${this.#set.hashAlgo} digests, the list measures no file with it (entry ${o.index}, ${o.path}: ${o.algo})`,
+        { entry: o.index, path: o.path },
+      );
     const refused = REFUSE_REASONS.reduce((n, r) => n + this.#counts[r], 0);
     return Object.freeze({
       entries: this.#entries,
@@ -610,7 +674,10 @@ export class RefsEvaluator {
   }
 
   state(): EvaluationState {
-    return Object.freeze({ learned: Object.freeze(this.#learned.map((l) => Object.freeze({ ...l }))) });
+    return Object.freeze({
+      learned: Object.freeze(this.#learned.map((l) => Object.freeze({ ...l }))),
+      ...(this.#algoChecked && this.#set.hashAlgo !== undefined ? { algoSeen: true } : {}),
+    });
   }
 }
 

@@ -11,7 +11,7 @@
  * Chunks are copied once and transferred; at most {@link MAX_IN_FLIGHT} chunks wait in the worker
  * so memory stays flat whatever the list length. The worker costs ~100-200 ms to start from
  * source (tsx compiles the replay modules in the thread; less from dist/), so callers offload only
- * lists of a few MiB or more ({@link OFFLOAD_MIN_BYTES}).
+ * lists of tens of MiB or more ({@link OFFLOAD_MIN_BYTES}).
  */
 import { statSync } from 'node:fs';
 import type {
@@ -28,8 +28,15 @@ import { fromWorkerError } from '../workers/worker-protocol.ts';
 /** Chunks handed to the worker and not yet acknowledged, at most. */
 export const MAX_IN_FLIGHT = 4;
 
-/** Lists smaller than this are replayed in one thread (the worker's start-up would dominate). */
-export const OFFLOAD_MIN_BYTES = 4 << 20;
+/**
+ * Lists smaller than this are replayed in one thread. The worker costs ~0.17-0.2 CPU-s and ~18 MB of
+ * peak RSS to start and feed (its own isolate and heap, the chunk copies) whatever the list's length,
+ * and pays that back in wall time only on long lists: measured (bench/refs-eval.ts inputs, replay
+ * only, sha256 PCRs, 2 loaded cores), 11.7 MB list: one thread 0.29 CPU-s / 0.59 s / 65 MB against
+ * 0.46 / 1.14 s / 83 MB; 35 MB: 0.48 / 1.20 s / 65 MB against 0.69 / 1.62 s / 84 MB; 117 MB:
+ * 1.48 / 3.14 s / 65 MB against 1.42 / 2.44 s / 85 MB.
+ */
+export const OFFLOAD_MIN_BYTES = 64 << 20;
 
 /** Start one worker replay of `opts.banks`. */
 function startWorkerReplay(opts: ReplayOptions & { readonly valuesOnly?: boolean }): RemoteReplay {

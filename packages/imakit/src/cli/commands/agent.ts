@@ -29,7 +29,13 @@ import {
   type AgentSettings,
 } from '../../host/agent/config.ts';
 import { enrol } from '../../host/agent/enrol.ts';
-import { agentStatus, attestOnce, runPush, type AttestOutcome } from '../../host/agent/attest.ts';
+import {
+  agentStatus,
+  attestOnce,
+  runPush,
+  verdictPassed,
+  type AttestOutcome,
+} from '../../host/agent/attest.ts';
 import { serveEvidence } from '../../host/agent/pull.ts';
 import type { CommandContext, CommandModule } from '../command.ts';
 import { typed } from '../command.ts';
@@ -91,10 +97,11 @@ export function agentConfig(f: CommonFlags): AgentConfig {
 
 const verdictLine = (o: AttestOutcome): string =>
   `${o.at} ${o.verdict.status}: sent ${o.ima.bytes} list bytes from offset ${o.ima.offsetBytes}` +
-  `${o.ima.capped ? ' (capped; the rest next time)' : ''}, quote over ${o.pcrs}, boot ${o.bootCount}\n`;
+  `${o.ima.capped ? ' (capped; the rest next time)' : ''}, quote over ${o.pcrs}, boot ${o.bootCount}` +
+  `${o.resentAfterReboot !== undefined ? ' (resent from 0 after a TPM reset)' : ''}` +
+  `${typeof o.verdict.failure?.message === 'string' ? ` — ${o.verdict.failure.code ?? ''}: ${o.verdict.failure.message}` : ''}\n`;
 
-const isPassing = (o: AttestOutcome): boolean =>
-  o.verdict.status === 'pass' || o.verdict.status === 'passing';
+const isPassing = (o: AttestOutcome): boolean => verdictPassed(o.verdict);
 
 async function run(
   f: CommonFlags & { once?: boolean; pull?: boolean },

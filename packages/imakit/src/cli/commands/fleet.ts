@@ -7,6 +7,7 @@
  *   fleet update ID [--name N] [--pcrs SEL] [--reference-set HEX|none] [--interval S]
  *   fleet pause ID [--reason TEXT] | fleet resume ID | fleet delete ID
  *   fleet events [--agent ID] [--limit N]
+ *   fleet refs upload FILE [--name N] | fleet refs list
  *
  * Every subcommand takes `--verifier URL` (default https://127.0.0.1:8443), `--token T` (default:
  * the admin token `imakit verifier serve` wrote to DATA/admin-token), `--data DIR` (the verifier's
@@ -14,16 +15,21 @@
  * (default DATA/tls.crt when it exists) or `--insecure`, and `--json` (the API's own JSON; `fleet
  * show ID --json` has the agent's `"state"`: unenrolled, passing, failing or paused).
  *
+ * `fleet refs upload FILE` sends a reference set's bytes as they are (any form `log verify --refs`
+ * reads); the verifier names it by the SHA-256 of those bytes, the id `fleet add --reference-set`
+ * takes.
+ *
  * Exit: 0 ok; 1 the verifier refused the request (4xx: no such agent, invalid value, a bad token;
  * the verifier's code and message are shown); 2 bad flags or no token; 3 a file (token, CA) cannot
  * be read; 5 the verifier cannot be reached (refused, timed out, untrusted certificate) or failed (5xx).
  */
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { ImakitError } from '../../errors.ts';
 import { apiClient, readCaFile, type ApiClient } from '../../host/agent/api-client.ts';
 import { readSecretFile } from '../../host/agent/secret-files.ts';
+import { readBoundedFile } from '../../host/fs/bounded-read.ts';
 import type { CommandContext, CommandModule } from '../command.ts';
 import { typed } from '../command.ts';
 import type { Command as TypedCommand, OptionValues } from '@commander-js/extra-typings';
@@ -86,6 +92,14 @@ interface AgentView {
   enrolled: boolean;
   lastAttestedAt: string | null;
   stale: boolean;
+}
+
+interface RefsView {
+  id: string;
+  name: string;
+  kind: string;
+  bytes: number;
+  paths: number;
 }
 
 interface EventView {
@@ -290,6 +304,35 @@ export const command: CommandModule = {
         return {
           json: r,
           text: r.events.map((e) => `${e.at} ${e.agentId} ${e.from} -> ${e.to}${why(e)}\n`).join(''),
+        };
+      }),
+    );
+
+    const refs = fleet.command('refs').description("the verifier's reference sets");
+    conn(
+      refs
+        .command('upload')
+        .description('upload a reference set (any form log verify --refs reads); prints its id')
+        .argument('<file>', 'the set')
+        .option('--name <name>', 'display name (default: the file name)'),
+    ).action((file, f) =>
+      go(f, async (api) => {
+        const body = readBoundedFile(file, 'reference-set');
+        const name = f.name ?? basename(file);
+        const r = await api.request<RefsView>('POST', `/v1/reference-sets?name=${enc(name)}`, body);
+        return { json: r, text: `${r.id} ${r.name} (${r.kind}, ${r.paths} paths)\n` };
+      }),
+    );
+    conn(refs.command('list').description('reference sets on the verifier')).action((f) =>
+      go(f, async (api) => {
+        const r = await api.request<{
+          referenceSets: { id: string; name: string; bytes: number; agents: number }[];
+        }>('GET', '/v1/reference-sets');
+        return {
+          json: r,
+          text: r.referenceSets
+            .map((x) => `${x.id} ${x.name} (${x.bytes} bytes, ${x.agents} agent(s))\n`)
+            .join(''),
         };
       }),
     );

@@ -17,6 +17,7 @@ import { ImakitError } from '../../errors.ts';
 import { TpmClient } from '../tpm/client.ts';
 import type { AgentConfig } from './config.ts';
 import { agentApi, readAgentToken } from './enrol.ts';
+import type { ApiClient } from './api-client.ts';
 import { bootCount, quotePcrs, readEventLogIfPresent, readListFrom } from './evidence.ts';
 import { readSecretFile, writeSecretFile } from './secret-files.ts';
 
@@ -30,9 +31,10 @@ export interface Challenge {
 
 /** The verifier's verdict, as much of it as the agent looks at. */
 export interface AgentVerdict {
+  /** the verifier says `pass` or `fail` (packages/verifier, pipeline/types.ts) */
   readonly status: string;
   readonly steps?: unknown;
-  readonly failure?: unknown;
+  readonly failure?: { readonly step?: string; readonly code?: string; readonly [k: string]: unknown };
   readonly notEstablished?: unknown;
   /** when the verifier wants the next attestation (ISO time or seconds) */
   readonly next?: unknown;
@@ -46,6 +48,19 @@ export interface AttestOutcome {
   readonly bootCount: number;
   readonly pcrs: string;
   readonly at: string;
+  /** set when a first attempt was refused as `ima-reboot-resend` and the list was sent again from 0 */
+  readonly resentAfterReboot?: { readonly offsetBytes: number; readonly bytes: number };
+}
+
+/** True when the verdict passed (the verifier's `pass`). */
+export const verdictPassed = (v: AgentVerdict): boolean => v.status === 'pass';
+
+/**
+ * The verifier found a TPM reset (a new boot) and wants the list of the new boot from its start:
+ * `ima-reboot-resend` with `next.imaOffset` {0, 0}.
+ */
+function wantsResendFromStart(v: AgentVerdict, sentFrom: number): boolean {
+  return v.status !== 'pass' && v.failure?.code === 'ima-reboot-resend' && sentFrom !== 0;
 }
 
 const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
@@ -99,34 +114,55 @@ export async function collectEvidence(
 }
 
 /**
- * One attestation: challenge, evidence, verdict. Records it in STATE/last.json.
+ * One attestation: challenge, evidence, verdict. Records it in STATE/last.json. A verdict of
+ * `ima-reboot-resend` (the TPM was reset since the verifier's offset) is answered once more at
+ * once, with the whole list from offset 0; the outcome is the second verdict.
  * @throws ImakitError E_AGENT_NOT_ENROLLED, E_API_*, E_TPM_*, E_IO_READ (the list)
  */
 export async function attestOnce(c: AgentConfig, opts: { tpm?: TpmClient } = {}): Promise<AttestOutcome> {
   const api = agentApi(c, readAgentToken(c));
-  const ch = checkChallenge(await api.request('POST', '/v1/attest/challenge', {}));
   const tpm = opts.tpm ?? (await TpmClient.open(c.tpm));
-  let ev;
+  let ch: Challenge;
+  let ev: Awaited<ReturnType<typeof collectEvidence>>;
+  let verdict: AgentVerdict;
+  let resent: AttestOutcome['resentAfterReboot'];
   try {
+    ch = checkChallenge(await api.request('POST', '/v1/attest/challenge', {}));
     ev = await collectEvidence(c, ch, tpm);
+    verdict = await sendEvidence(api, ev.body);
+    // after a TPM reset the offset the challenge gave belongs to the previous boot: the verifier
+    // refuses it and asks for the new boot's list from its start, which is sent at once (a new
+    // challenge: the nonce was used)
+    if (wantsResendFromStart(verdict, ev.ima.offsetBytes)) {
+      resent = { offsetBytes: ev.ima.offsetBytes, bytes: ev.ima.bytes };
+      const ch2 = checkChallenge(await api.request('POST', '/v1/attest/challenge', {}));
+      ch = { ...ch2, imaOffset: { entries: 0, bytes: 0 } };
+      ev = await collectEvidence(c, ch, tpm);
+      verdict = await sendEvidence(api, ev.body);
+    }
   } finally {
     if (opts.tpm === undefined) await tpm.close();
   }
-  const r = await api.request<{ verdict?: AgentVerdict }>('POST', '/v1/attest/evidence', ev.body);
-  if (typeof r.verdict?.status !== 'string')
-    throw new ImakitError('E_API_UNAVAILABLE', 'the verifier answered evidence without a verdict', {
-      field: 'verdict',
-    });
   const outcome: AttestOutcome = Object.freeze({
-    verdict: r.verdict,
+    verdict,
     ima: ev.ima,
     eventLogBytes: ev.eventLogBytes,
     bootCount: ev.bootCount,
     pcrs: ch.pcrs,
     at: new Date().toISOString(),
+    ...(resent !== undefined ? { resentAfterReboot: resent } : {}),
   });
   writeSecretFile(join(c.stateDir, 'last.json'), `${JSON.stringify(outcome)}\n`);
   return outcome;
+}
+
+async function sendEvidence(api: ApiClient, body: Record<string, unknown>): Promise<AgentVerdict> {
+  const r = await api.request<{ verdict?: AgentVerdict }>('POST', '/v1/attest/evidence', body);
+  if (typeof r.verdict?.status !== 'string')
+    throw new ImakitError('E_API_UNAVAILABLE', 'the verifier answered evidence without a verdict', {
+      field: 'verdict',
+    });
+  return r.verdict;
 }
 
 /** What `imakit agent status` shows: enrolment and the last attestation. */

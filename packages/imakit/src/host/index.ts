@@ -169,6 +169,37 @@ export type {
 export { loadCaDir } from './tpm/ca-dir.ts';
 export type { CaCertificate } from './tpm/ca-dir.ts';
 
+/**
+ * The host agent (issue 13): its frozen configuration (flags > file > defaults), enrolment with the
+ * verifier's registrar, push attestation (challenge, evidence, verdict; backoff), the pull-mode
+ * evidence endpoint, and the JSON client `imakit fleet` shares.
+ */
+export {
+  AGENT_DEFAULTS,
+  AGENT_KEYS,
+  AGENT_PATHS,
+  mergeAgentOptions,
+  parseAgentConfigFile,
+} from './agent/config.ts';
+export type { AgentConfig, AgentKey, AgentSettings } from './agent/config.ts';
+export { enrol, agentApi, readAgentToken } from './agent/enrol.ts';
+export type { EnrolResult } from './agent/enrol.ts';
+export {
+  attestOnce,
+  collectEvidence,
+  runPush,
+  agentStatus,
+  backoffMs,
+  verdictPassed,
+} from './agent/attest.ts';
+export type { AgentStatus, AgentVerdict, AttestOutcome, Challenge, PushEvents } from './agent/attest.ts';
+export { readListFrom, quotePcrs, MAX_LIST_BYTES_PER_EVIDENCE } from './agent/evidence.ts';
+export type { ListSlice, QuoteEvidence } from './agent/evidence.ts';
+export { serveEvidence } from './agent/pull.ts';
+export type { PullServer } from './agent/pull.ts';
+export { apiClient, ApiError, readCaFile } from './agent/api-client.ts';
+export type { ApiClient, ApiClientOptions } from './agent/api-client.ts';
+
 /** Worker pools and native hashers. */
 export { HashPool } from './workers/hash-pool.ts';
 export type { HashPoolOptions, PoolHashOptions } from './workers/hash-pool.ts';

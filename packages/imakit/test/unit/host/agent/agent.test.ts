@@ -10,8 +10,9 @@
  * so a pass means quote, nonce, PCR values and list all agree. Appending entries sends only the
  * new bytes, from the previous end (asserted on what the endpoint received).
  *
- * Until the verifier package's registrar and attestation routes land, this endpoint stands in for
- * them: it is not imakit's verifier, and `fleet show` of a passing agent is not tested here.
+ * This endpoint stands in for the verifier so the agent's own behaviour (offsets, backoff, boot
+ * count, pull mode) is tested without it; test/unit/cli/attest-e2e.test.ts runs the agent against
+ * the real `imakit verifier serve` (reference sets, `fleet show` passing and failing, TPM reset).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';

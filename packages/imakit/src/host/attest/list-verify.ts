@@ -27,14 +27,15 @@ import {
   resumeMeasurementList,
   type ResumeVerdict,
 } from '../../core/ima-list/checkpoint.ts';
-import { verifyListSignatures, type EntrySignature } from '../../core/ima-list/list-signatures.ts';
+// signatures and keys load only for --key (their X.509/curve modules cost a list verify
+// ~0.05 CPU-s and ~6 MB to initialise): checkSignatures imports them
+import type { EntrySignature } from '../../core/ima-list/list-signatures.ts';
 import { looksAscii } from '../../core/ima-list/list-form.ts';
 import {
   checkBootAggregate,
   findBootAggregateClaims,
   type BootAggregateVerdict,
 } from '../../core/tcg/boot-aggregate.ts';
-import { Keyring } from '../../core/labels/ima-signature.ts';
 import {
   fileSize,
   liveListPath,
@@ -46,7 +47,6 @@ import {
   writeAtomic,
 } from './attest-input.ts';
 import { readFileChunks } from './list-file.ts';
-import { loadVerifyKeyFile } from '../label/label-file.ts';
 import { offloadForFile } from './list-replay-offload.ts';
 import { nativeHashes } from '../workers/native-hash.ts';
 import { bankFromListName } from './securityfs.ts';
@@ -220,7 +220,7 @@ export async function verifyListFile(
       report.bootAggregateSkipped = 'no boot PCR (0-7) values were given: boot_aggregate not checked';
   }
   if (keepSigs)
-    checkSignatures(
+    await checkSignatures(
       report,
       o.keys!,
       keep.filter((e) => SIG_TEMPLATES(e.templateName)),
@@ -243,12 +243,17 @@ export async function verifyListFile(
 }
 
 /** Verify the entries' signatures with the key files; any bad signature fails the report. */
-function checkSignatures(
+async function checkSignatures(
   report: ListFileReport,
   keyFiles: readonly string[],
   entries: readonly UntrustedEntry[],
   endian: Endian,
-): void {
+): Promise<void> {
+  const [{ loadVerifyKeyFile }, { verifyListSignatures }, { Keyring }] = await Promise.all([
+    import('../label/label-file.ts'),
+    import('../../core/ima-list/list-signatures.ts'),
+    import('../../core/labels/ima-signature.ts'),
+  ]);
   const keys = keyFiles.flatMap((k) => loadVerifyKeyFile(k));
   report.signatures = verifyListSignatures(entries, new Keyring(keys), endian);
   if (report.signatures.some((s) => s.status !== 'pass' && s.status !== 'no-signature'))
@@ -275,6 +280,6 @@ async function verifyAscii(
     onEntry: o.entryHook?.(l.format.endian),
   });
   const report: ListFileReport = { list: path, pcrSource, verdict, status: verdict.status };
-  if ((o.keys?.length ?? 0) > 0) checkSignatures(report, o.keys!, l.entries, l.format.endian);
+  if ((o.keys?.length ?? 0) > 0) await checkSignatures(report, o.keys!, l.entries, l.format.endian);
   return report;
 }

@@ -48,16 +48,28 @@ export interface RefsOutputFlags {
   dsseCert?: string;
 }
 
-/** Add `--out`, `--format`, `-a` and `--json` to a generator subcommand. */
-export function outputOptions(cmd: Command): Command {
-  return cmd
+/**
+ * Add `--out`, `--format`, `-a` and `--json` to a generator subcommand. `algoFilter`: `-a` only
+ * filters and has no default (from-list learns each entry with its own algorithm).
+ */
+export function outputOptions(cmd: Command, algoFilter = false): Command {
+  const algo = algoFilter
+    ? cmd.option(
+        '-a, --algo <name>',
+        "keep only this file hash algorithm's digests (default: every entry's, with its own algorithm)",
+      )
+    : cmd.option(
+        '-a, --algo <name>',
+        'file hash algorithm (kernel name: sha256, sha512, sm3, ...)',
+        'sha256',
+      );
+  return algo
     .requiredOption('--out <file>', 'write the reference set here')
     .option(
       '--format <form>',
       'imakit (compact, default), json (imakit JSON) or keylime (runtime policy v1)',
       'imakit',
     )
-    .option('-a, --algo <name>', 'file hash algorithm (kernel name: sha256, sha512, sm3, ...)', 'sha256')
     .option('--dsse-key <key>', 'with --format keylime: sign the policy into a DSSE envelope with this key')
     .option('--dsse-cert <cert>', "the key's certificate (the envelope's keyid: Keylime's x509 form)")
     .option('--json', 'JSON summary on stdout');
@@ -195,6 +207,7 @@ function registerFromList(refs: Command, ctx: CommandContext): void {
         'PCR values (0-9): boot_aggregate values from them; repeatable',
         collect,
       ),
+    true,
   ).action((list: string, f: FromListFlags) =>
     ctx.run(
       async () => {

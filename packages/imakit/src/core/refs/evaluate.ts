@@ -553,7 +553,8 @@ export class RefsEvaluator {
       return { keyId, note: `signature not checked: unknown key ${keyId}`, unknownKey: v.detail };
     // nothing decided (a hash or key type this runtime cannot use): the digest decides; a known
     // key's signature over another algorithm than the entry's cannot be over this digest: refused
-    if (v.status === 'unsupported' && !otherAlgo) return { keyId, note: `signature not checked: ${v.detail}` };
+    if (v.status === 'unsupported' && !otherAlgo)
+      return { keyId, note: `signature not checked: ${v.detail}` };
     return {
       ...base,
       status: 'refused',

@@ -18,9 +18,9 @@
  * verifier refused a request (its code and message shown); 2 bad flags or config; 3 a file cannot be
  * read or written; 5 the TPM or the verifier cannot be reached.
  */
-import type { Command } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
-import { ImakitError, fromSystemError } from '../../errors.ts';
+import { existsSync } from 'node:fs';
+import { ImakitError } from '../../errors.ts';
+import { readBoundedText } from '../../host/fs/bounded-read.ts';
 import {
   AGENT_PATHS,
   mergeAgentOptions,
@@ -84,13 +84,7 @@ export function agentConfig(f: CommonFlags): AgentConfig {
   const path = f.config ?? (existsSync(AGENT_PATHS.configFile) ? AGENT_PATHS.configFile : undefined);
   let file: AgentSettings = {};
   if (path !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (e) {
-      throw fromSystemError(e, 'E_IO_READ', path);
-    }
-    file = parseAgentConfigFile(text, path);
+    file = parseAgentConfigFile(readBoundedText(path, 'config'), path);
   }
   return mergeAgentOptions(flagSettings(f), file);
 }
@@ -150,7 +144,7 @@ async function run(
 
 export const command: CommandModule = {
   name: 'agent',
-  register(program: Command, ctx: CommandContext) {
+  register(program, ctx) {
     const agent = typed(program)
       .command('agent')
       .description('the host agent: enrol with the verifier, attest');

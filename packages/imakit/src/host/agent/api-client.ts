@@ -9,8 +9,8 @@
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { readFileSync } from 'node:fs';
-import { ImakitError, fromSystemError, type ErrorCode } from '../../errors.ts';
+import { ImakitError, type ErrorCode } from '../../errors.ts';
+import { readBoundedText } from '../fs/bounded-read.ts';
 
 /** Largest answer read (a page of agents, a verdict with its steps). */
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
@@ -57,15 +57,11 @@ export interface ApiClient {
 }
 
 /**
- * Read the CA file named by a `--ca` flag.
- * @throws ImakitError E_IO_READ
+ * Read the CA file named by a `--ca` flag (user-supplied: bounded like any certificate).
+ * @throws ImakitError E_IO_READ, E_IO_TOO_LARGE
  */
 export function readCaFile(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (e) {
-    throw fromSystemError(e, 'E_IO_READ', path);
-  }
+  return readBoundedText(path, 'certificate');
 }
 
 /**

@@ -8,13 +8,14 @@
  * records without copying them out. Entries that arrive while the read runs may end the read inside
  * an entry: the verifier consumes whole entries and asks for the rest from the last whole one.
  */
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { ImakitError, fromSystemError } from '../../errors.ts';
 import { toHex } from '../../core/bytes/bytes.ts';
 import { bankName, parsePcrSelectionText } from '../../core/tpm/pcr-selection.ts';
 import type { TpmClient } from '../tpm/client.ts';
 import { loadAkDir } from '../tpm/ak-files.ts';
+import { readBoundedText } from '../fs/bounded-read.ts';
 import { readSecretFile, writeSecretFile } from './secret-files.ts';
 
 /**
@@ -111,7 +112,7 @@ export function readEventLogIfPresent(path: string | undefined): Uint8Array | un
 export function bootCount(bootIdPath: string, stateDir: string): number {
   let bootId: string;
   try {
-    bootId = readFileSync(bootIdPath, 'utf8').trim();
+    bootId = readBoundedText(bootIdPath, 'proc-value').trim();
   } catch (e) {
     throw fromSystemError(e, 'E_IO_READ', bootIdPath);
   }

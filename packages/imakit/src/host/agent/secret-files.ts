@@ -3,10 +3,11 @@
  * 0600 through a temporary file created with that mode (never readable by others, not even for a
  * moment), then renamed into place.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { fromSystemError } from '../../errors.ts';
+import { fromSystemError, ImakitError } from '../../errors.ts';
+import { readBoundedText } from '../fs/bounded-read.ts';
 
 /**
  * Write `data` to `path` with mode 0600 (directories made 0700).
@@ -35,9 +36,10 @@ export function writeSecretFile(path: string, data: string | Uint8Array): void {
  */
 export function readSecretFile(path: string): string | undefined {
   try {
-    return readFileSync(path, 'utf8').trim();
+    return readBoundedText(path, 'agent-state').trim();
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    const cause = e instanceof ImakitError ? e.cause : e;
+    if ((cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return undefined;
     throw fromSystemError(e, 'E_IO_READ', path);
   }
 }

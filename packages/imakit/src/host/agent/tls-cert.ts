@@ -6,12 +6,13 @@
  * `--ca DATA/tls.crt` (curl --cacert, imakit fleet --ca, the agent's `ca`).
  */
 import { generateKeyPairSync, createPrivateKey, X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
 import { buildCertificate } from '../../core/keys/x509-build.ts';
 import { fromSystemError } from '../../errors.ts';
+import { readBoundedText } from '../fs/bounded-read.ts';
 import { writeSecretFile } from './secret-files.ts';
 import { writeAtomic } from '../attest/attest-input.ts';
 
@@ -55,8 +56,8 @@ export function ensureSelfSignedCert(dir: string, names: readonly string[] = [])
   let key: string;
   let cert: string;
   try {
-    key = readFileSync(keyPath, 'utf8');
-    cert = readFileSync(certPath, 'utf8');
+    key = readBoundedText(keyPath, 'key');
+    cert = readBoundedText(certPath, 'certificate');
     createPrivateKey(key);
   } catch (e) {
     throw fromSystemError(e, 'E_IO_READ', keyPath);

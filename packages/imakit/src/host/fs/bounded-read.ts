@@ -60,6 +60,12 @@ export const INPUT_CAPS = Object.freeze({
   'dpkg-db': 64 * MiB,
   /** `rpmdb.sqlite`, loaded whole by sql.js (a large system's is ~100-300 MiB) */
   rpmdb: 2048 * MiB,
+  /** an `imakit agent --config` file, JSON or `key = value` (a dozen settings: well under 1 KiB) */
+  config: 1 * MiB,
+  /** a token or JSON state file the agent or verifier wrote (admin-token, agent-token, last.json, boot.json) */
+  'agent-state': 1 * MiB,
+  /** a one-line /proc or sysfs value (`/proc/sys/kernel/random/boot_id` is 37 bytes) */
+  'proc-value': 4 * KiB,
 });
 
 /** The kinds of bounded inputs. */
@@ -84,6 +90,9 @@ const KIND_NAMES: Readonly<Record<InputKind, string>> = Object.freeze({
   'oci-json': 'an OCI JSON document',
   'dpkg-db': 'a dpkg database file',
   rpmdb: 'an RPM database',
+  config: 'a config file',
+  'agent-state': 'an agent state file',
+  'proc-value': 'a /proc value',
 });
 
 /** `1 MiB`, `64 KiB`, `123 bytes`. */

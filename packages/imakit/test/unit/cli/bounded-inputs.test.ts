@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main } from '../../../src/cli/main.ts';
 import { memoryIo } from '../../../src/cli/io.ts';
@@ -69,6 +69,19 @@ const CASES: readonly Case[] = [
     message: /\/dev\/zero: .*the cap for a key is 1 MiB/,
   },
   { argv: ['evmctl', 'convert', '/dev/zero'], exit: 1, message: /the cap for a key/ },
+  // the agent's and fleet's user-supplied files (issue 10 item 3 leftovers): read before any network
+  {
+    argv: ['fleet', 'list', '--token', 't', '--verifier', 'https://127.0.0.1:1', '--ca', '/dev/zero'],
+    exit: 2,
+    message:
+      /\/dev\/zero: is a character device giving more than 1 MiB: the cap for a certificate is 1 MiB.*E_IO_TOO_LARGE/,
+  },
+  {
+    argv: ['agent', 'status', '--config', '/dev/zero'],
+    exit: 2,
+    message:
+      /\/dev\/zero: is a character device giving more than 1 MiB: the cap for a config file is 1 MiB.*E_IO_TOO_LARGE/,
+  },
 ];
 
 for (const c of CASES)
@@ -99,6 +112,51 @@ test(
       // the right key in the list still verifies, /dev/zero beside it is skipped
       const ok = await imakit(['evmctl', 'ima_verify', '--key', `/dev/zero,${vectorPath('rsa2048.cer')}`, f]);
       assert.equal(ok.status, 0, ok.err);
+    } finally {
+      cleanup();
+    }
+  },
+);
+
+test(
+  'agent run --ca /dev/zero, and a state file that is /dev/zero: refused at their caps before any TPM or network',
+  { timeout: 60_000 },
+  async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      writeFileSync(join(dir, 'agent-token'), 'tok\n');
+      const base = [
+        'agent',
+        'run',
+        '--once',
+        '--state',
+        dir,
+        '--id',
+        'a',
+        '--verifier',
+        'https://127.0.0.1:1',
+      ];
+      const ca = await imakit([...base, '--ca', '/dev/zero']);
+      assert.equal(ca.status, 2, ca.err);
+      assert.match(ca.err, /\/dev\/zero: .*the cap for a certificate is 1 MiB.*E_IO_TOO_LARGE/);
+      // a missing state file is "not enrolled"; one that never ends is refused at its cap
+      const fresh = await imakit([
+        'agent',
+        'status',
+        '--state',
+        join(dir, 'none'),
+        '--id',
+        'a',
+        '--verifier',
+        'https://v:1',
+        '--json',
+      ]);
+      assert.equal(fresh.status, 0, fresh.err);
+      assert.equal(JSON.parse(fresh.out).enrolled, false);
+      symlinkSync('/dev/zero', join(dir, 'last.json'));
+      const st = await imakit(['agent', 'status', '--state', dir, '--id', 'a', '--verifier', 'https://v:1']);
+      assert.equal(st.status, 2, st.err);
+      assert.match(st.err, /last\.json: .*the cap for an agent state file is 1 MiB.*E_IO_TOO_LARGE/);
     } finally {
       cleanup();
     }

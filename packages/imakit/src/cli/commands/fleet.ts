@@ -23,7 +23,6 @@
  * the verifier's code and message are shown); 2 bad flags or no token; 3 a file (token, CA) cannot
  * be read; 5 the verifier cannot be reached (refused, timed out, untrusted certificate) or failed (5xx).
  */
-import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ImakitError } from '../../errors.ts';
@@ -141,7 +140,7 @@ function positiveInt(v: string | undefined, flag: string): number | undefined {
 
 export const command: CommandModule = {
   name: 'fleet',
-  register(program: Command, ctx: CommandContext) {
+  register(program, ctx) {
     const fleet = typed(program).command('fleet').description("manage the verifier's agents (its HTTP API)");
     const conn = <A extends unknown[], O extends OptionValues>(c: TypedCommand<A, O>) =>
       c

@@ -17,7 +17,6 @@
  * directory cannot be written; 5 the verifier package is missing, the port is taken or the database
  * cannot be opened.
  */
-import type { Command } from 'commander';
 import { join } from 'node:path';
 import { ImakitError } from '../../errors.ts';
 import { startVerifier, type VerifierModule } from '../../host/agent/verifier-host.ts';
@@ -139,7 +138,7 @@ async function serve(f: ServeFlags, ctx: CommandContext): Promise<number> {
 
 export const command: CommandModule = {
   name: 'verifier',
-  register(program: Command, ctx: CommandContext) {
+  register(program, ctx) {
     const verifier = typed(program).command('verifier').description('the fleet verifier service');
     verifier
       .command('serve')

@@ -8,11 +8,10 @@
  * through one descriptor, never through a symlink. `--json` lists every changed path (`changed`).
  * Exit: 0 all files labelled or already correct, 3 some files failed (I/O), 2 bad options.
  */
-import type { Command } from 'commander';
 import { ImakitError } from '../../errors.ts';
 import { EVM_PRESETS } from '../../core/evm/evm-config.ts';
 import { labelTree, type LabelEvmOptions, type LabelTreeReport } from '../../host/label/label-tree.ts';
-import type { CommandModule } from '../command.ts';
+import { typed, type CommandModule } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { createProgress } from '../progress.ts';
 import {
@@ -139,8 +138,8 @@ async function runLabel(paths: string[], f: LabelFlags, io: CliIo): Promise<numb
 
 export const command: CommandModule = {
   name: 'label',
-  register(program: Command, ctx) {
-    program
+  register(program, ctx) {
+    typed(program)
       .command('label')
       .description(
         'label every regular file below PATH… with security.ima (hash or signature) and optional EVM',
@@ -181,7 +180,7 @@ export const command: CommandModule = {
         'after',
         '\nExample:\n  imakit label --sign --key /etc/keys/privkey_evm.pem -a sha256 /usr/bin\n',
       )
-      .action(async (paths: string[], f: LabelFlags) => {
+      .action(async (paths, f) => {
         await ctx.run(() => runLabel(paths, f, ctx.io), { json: f.json === true });
       });
   },

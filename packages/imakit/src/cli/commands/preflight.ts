@@ -8,7 +8,6 @@
  * Exit: 0 every access allowed, 1 some access denied, 2 bad options or policy, 3 some files
  * unreadable (reported per file; the walk goes on).
  */
-import type { Command } from 'commander';
 import { ImakitError, EXIT } from '../../errors.ts';
 import { PROFILES, DEFAULT_PROFILE } from '../../kernel/profiles.ts';
 import {
@@ -19,7 +18,7 @@ import {
 } from '../../host/preflight/preflight.ts';
 import type { EvmHmacKeySource } from '../../host/label/evm-file.ts';
 import { createProgress } from '../progress.ts';
-import type { CommandModule } from '../command.ts';
+import { typed, type CommandModule } from '../command.ts';
 import type { CliIo } from '../io.ts';
 
 export type { PreflightReport, PreflightResult } from '../../host/preflight/preflight.ts';
@@ -206,8 +205,8 @@ async function run(root: string, f: PreflightFlags, io: CliIo): Promise<number> 
 
 export const command: CommandModule = {
   name: 'preflight',
-  register(program: Command, ctx) {
-    program
+  register(program, ctx) {
+    typed(program)
       .command('preflight')
       .description(
         'predict, for every file below ROOT and each operation, what the kernel would do with this policy (before you enforce it)',
@@ -236,8 +235,6 @@ export const command: CommandModule = {
         'after',
         '\nExample:\n  imakit preflight /usr --builtin appraise_tcb --appraise enforce --key /etc/keys/x509_ima.der\n',
       )
-      .action(async (root: string, f: PreflightFlags) =>
-        ctx.run(() => run(root, f, ctx.io), { json: f.json === true }),
-      );
+      .action(async (root, f) => ctx.run(() => run(root, f, ctx.io), { json: f.json === true }));
   },
 };

@@ -18,12 +18,11 @@
  * unreadable), 2 bad options.
  */
 import { lstatSync } from 'node:fs';
-import type { Command } from 'commander';
 import { ImakitError, EXIT } from '../../errors.ts';
 import { EVM_PRESETS } from '../../core/evm/evm-config.ts';
 import { verifyImaFile, type ImaFileVerdict } from '../../host/label/label-file.ts';
 import { verifyTree, type VerifyTreeReport } from '../../host/label/verify-tree.ts';
-import type { CommandModule } from '../command.ts';
+import { typed, type CommandModule } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { createProgress } from '../progress.ts';
 import { parseTypeFlag } from './label.ts';
@@ -161,8 +160,8 @@ function runFiles(paths: readonly string[], f: VerifyFlags, io: CliIo): number {
 
 export const command: CommandModule = {
   name: 'verify',
-  register(program: Command, ctx) {
-    program
+  register(program, ctx) {
+    typed(program)
       .command('verify')
       .description('verify security.ima (and with --evm security.evm) of files or of every file in trees')
       .argument('<paths...>', 'regular files or directories')
@@ -189,7 +188,7 @@ export const command: CommandModule = {
         'after',
         '\nExamples:\n  imakit verify --key /etc/keys/x509_evm.der /usr/bin/ls\n  imakit verify --key /etc/keys/x509_evm.der --evm --kmk kmk.bin --evm-key evm-key.blob /usr/bin\n',
       )
-      .action(async (paths: string[], f: VerifyFlags) => {
+      .action(async (paths, f) => {
         await ctx.run(() => (treeMode(paths, f) ? runTree(paths, f, ctx.io) : runFiles(paths, f, ctx.io)), {
           json: f.json === true,
         });

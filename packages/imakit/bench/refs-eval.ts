@@ -6,9 +6,11 @@
  * (the peers driver `ima_verify.py`, when Keylime is set up here: KEYLIME_PEERS=dir of the peers
  * scripts, default ../../../shared/peers/keylime relative to this package, and /tmp/keylime-src).
  * Then references from a rootfs of F (default 50,000) small files: files/s and MiB/s.
- * Every command runs under /usr/bin/time: wall, CPU (user+sys) and peak RSS. The machine may be
- * shared: the load average is printed; compare CPU seconds when it is high.
- * Usage: node --import tsx bench/refs-eval.ts [entries] [rootfsFiles]
+ * Every command runs under /usr/bin/time, RUNS times (default 5; medians): wall, CPU (user+sys) and
+ * peak RSS. The machine may be shared: the load average is printed; compare CPU seconds when it is
+ * high. Then imakit and Keylime side by side against issue 12's target: the whole command at >= 10x
+ * Keylime's entries per CPU-second and <= 1/3 of its peak RSS, both measured in this run.
+ * Usage: node --import tsx bench/refs-eval.ts [entries] [rootfsFiles] [runs]
  */
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -26,6 +28,7 @@ import { nativeHashes } from '../src/host/workers/native-hash.ts';
 
 const N = Number(process.argv[2] ?? 100_000);
 const FILES = Number(process.argv[3] ?? 50_000);
+const RUNS = Number(process.argv[4] ?? 5);
 const pkg = resolve(import.meta.dirname, '..');
 const dir = mkdtempSync(join(tmpdir(), 'imakit-refs-bench-'));
 
@@ -152,33 +155,56 @@ console.log(
 }
 
 // --- whole commands under /usr/bin/time
-function timed(
-  label: string,
-  cmd: string,
-  args: string[],
-): { wall: number; cpu: number; rss: number; status: number; out: string } {
-  const r = spawnSync('/usr/bin/time', ['-f', '@@ %e %U %S %M', cmd, ...args], {
-    encoding: 'utf8',
-    cwd: pkg,
-    maxBuffer: 256 << 20,
-  });
-  const m = /@@ ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(r.stderr);
-  if (!m) throw new Error(`${label}: no timing\n${r.stderr}`);
+interface Timed {
+  wall: number;
+  cpu: number;
+  rss: number;
+  status: number;
+  out: string;
+}
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+/** `runs` runs (default RUNS); medians of wall, CPU and peak RSS, each taken on its own */
+function timed(label: string, cmd: string, args: string[], runs = RUNS): Timed {
+  const all: Timed[] = [];
+  for (let k = 0; k < runs; k++) {
+    const r = spawnSync('/usr/bin/time', ['-f', '@@ %e %U %S %M', cmd, ...args], {
+      encoding: 'utf8',
+      cwd: pkg,
+      maxBuffer: 256 << 20,
+    });
+    const m = /@@ ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(r.stderr);
+    if (!m) throw new Error(`${label}: no timing\n${r.stderr}`);
+    all.push({
+      wall: Number(m[1]),
+      cpu: Number(m[2]) + Number(m[3]),
+      rss: Number(m[4]) / 1024,
+      status: r.status ?? -1,
+      out: r.stdout,
+    });
+  }
   const x = {
-    wall: Number(m[1]),
-    cpu: Number(m[2]) + Number(m[3]),
-    rss: Number(m[4]) / 1024,
-    status: r.status ?? -1,
-    out: r.stdout,
+    wall: median(all.map((a) => a.wall)),
+    cpu: median(all.map((a) => a.cpu)),
+    rss: median(all.map((a) => a.rss)),
+    status: all[0]!.status,
+    out: all[0]!.out,
   };
   console.log(
-    `${label.padEnd(44)} ${x.wall.toFixed(2)} s wall  ${x.cpu.toFixed(2)} s CPU  ${Math.round(N / x.cpu)} entries/CPU-s  ${x.rss.toFixed(0)} MB peak  exit ${x.status}`,
+    `${label.padEnd(44)} ${x.wall.toFixed(2)} s wall  ${x.cpu.toFixed(2)} s CPU  ${Math.round(N / x.cpu)} entries/CPU-s  ${x.rss.toFixed(0)} MB peak  exit ${x.status}  (median of ${runs})`,
   );
   return x;
 }
 const pcrs = ['--pcrs', `sha256,${join(dir, 'pcrs-sha256.txt')}`];
+// IMAKIT_BENCH_BIN: another launcher (a package built outside a tree whose build others keep stale)
+const bin = process.env.IMAKIT_BENCH_BIN ?? 'bin/imakit.js';
+const entry = spawnSync('node', [bin, '--version'], {
+  cwd: pkg,
+  encoding: 'utf8',
+  env: { ...process.env, IMAKIT_LAUNCH_TRACE: '1' },
+});
+console.log(`${bin} runs ${entry.stderr.trim()}`);
 const ours = timed('imakit log verify --refs refs.imr', 'node', [
-  'bin/imakit.js',
+  bin,
   'log',
   'verify',
   join(dir, 'list.bin'),
@@ -187,7 +213,7 @@ const ours = timed('imakit log verify --refs refs.imr', 'node', [
   ...pcrs,
 ]);
 timed('imakit log verify --refs policy.json (Keylime)', 'node', [
-  'bin/imakit.js',
+  bin,
   'log',
   'verify',
   join(dir, 'list.bin'),
@@ -196,7 +222,7 @@ timed('imakit log verify --refs policy.json (Keylime)', 'node', [
   ...pcrs,
 ]);
 timed('imakit log verify (replay only, no --refs)', 'node', [
-  'bin/imakit.js',
+  bin,
   'log',
   'verify',
   join(dir, 'list.bin'),
@@ -221,8 +247,18 @@ if (existsSync(join(peers, 'ima_verify.py')) && existsSync('/tmp/keylime-src')) 
   console.log(
     `Keylime function only: verify ${t.timing.verify_s} s wall, ${t.timing.verify_cpu_s} s CPU (${Math.round(N / t.timing.verify_cpu_s)} entries/CPU-s), policy load ${t.timing.policy_load_s} s; verdict ${t.verdict}`,
   );
+  // side by side, and against the target (issue 12: >= 10x Keylime per core, <= 1/3 of its memory)
+  const row = (name: string, x: { wall: number; cpu: number; rss: number }): string =>
+    `${name.padEnd(34)} ${x.wall.toFixed(2).padStart(6)} s ${x.cpu.toFixed(2).padStart(6)} s ${x.rss.toFixed(0).padStart(6)} MB ${String(Math.round(N / x.wall)).padStart(9)} ${String(Math.round(N / x.cpu)).padStart(9)}`;
+  console.log(`\nwhole command, ${N} entries (medians)  wall      CPU  peak RSS  entries/s  per CPU-s`);
+  console.log(row('imakit log verify --refs refs.imr', ours));
+  console.log(row('Keylime 7.14 ima_verify.py', kl));
   console.log(
-    `ratio (whole command, CPU): imakit ${(kl.cpu / ours.cpu).toFixed(1)}x Keylime; memory ${(ours.rss / kl.rss).toFixed(2)} of Keylime's`,
+    `${'target: 10x Keylime CPU, 1/3 RSS'.padEnd(34)} ${'-'.padStart(6)}   ${(kl.cpu / 10).toFixed(2).padStart(6)} s ${(kl.rss / 3).toFixed(0).padStart(6)} MB ${'-'.padStart(9)} ${String(Math.round((10 * N) / kl.cpu)).padStart(9)}`,
+  );
+  const x = kl.cpu / ours.cpu;
+  console.log(
+    `imakit vs Keylime: ${x.toFixed(1)}x per CPU-s (target 10x: ${x >= 10 ? 'met' : `not met, ${((10 / x) * 100 - 100).toFixed(0)}% too slow`}), ${(kl.wall / ours.wall).toFixed(1)}x wall; peak RSS ${(ours.rss / kl.rss).toFixed(2)} of Keylime's (target 0.33: ${ours.rss <= kl.rss / 3 ? 'met' : `not met, ${(ours.rss - kl.rss / 3).toFixed(0)} MB over`})`,
   );
 } else
   console.log(
@@ -240,14 +276,12 @@ if (existsSync(join(peers, 'ima_verify.py')) && existsSync('/tmp/keylime-src')) 
     writeFileSync(join(d, `f${i}.so`), randomBytes(size));
     bytes += size;
   }
-  const r = timed(`imakit refs from-rootfs (${FILES} files, ${mib(bytes)} MiB)`, 'node', [
-    'bin/imakit.js',
-    'refs',
-    'from-rootfs',
-    root,
-    '--out',
-    join(dir, 'rootfs.imr'),
-  ]);
+  const r = timed(
+    `imakit refs from-rootfs (${FILES} files, ${mib(bytes)} MiB)`,
+    'node',
+    [bin, 'refs', 'from-rootfs', root, '--out', join(dir, 'rootfs.imr')],
+    1,
+  );
   console.log(
     `rootfs: ${Math.round(FILES / r.wall)} files/s, ${(bytes / 1048576 / r.wall).toFixed(1)} MiB/s wall (Keylime's generator: ~6 s for 50k files, peers README/landscape)`,
   );

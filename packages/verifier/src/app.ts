@@ -20,6 +20,7 @@ import { referenceSetRoutes } from './routes/reference-sets.ts';
 import { registrarRoutes } from './routes/registrar.ts';
 import { attestRoutes } from './routes/attest.ts';
 import { verdictRoutes } from './routes/verdicts.ts';
+import { keylimeEvidenceRoutes } from './routes/keylime-evidence.ts';
 import { agentOfToken } from './agent-auth.ts';
 import { ReferenceSetCache } from './refs-store.ts';
 
@@ -41,6 +42,11 @@ export interface AppDeps {
    * reference set) instead of answering 404 (default false)
    */
   readonly autoEnrol?: boolean;
+  /**
+   * Keylime's stateless `POST /v2.x/verify/evidence`: `false` turns it off; `role` makes it need
+   * an operator token (default: public, as in Keylime); `bodyLimit` bounds its body (default 32 MiB)
+   */
+  readonly keylimeEvidence?: false | { readonly role?: Role; readonly bodyLimit?: number };
 }
 
 declare module 'fastify' {
@@ -144,6 +150,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     maxOutstandingNonces: deps.maxOutstandingNonces ?? 8,
   });
   await app.register(verdictRoutes, { db });
+  if (deps.keylimeEvidence !== false)
+    await app.register(keylimeEvidenceRoutes, {
+      bodyLimit: deps.keylimeEvidence?.bodyLimit ?? 32 * 1024 * 1024,
+      ...(deps.keylimeEvidence?.role !== undefined && { role: deps.keylimeEvidence.role }),
+    });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.addHook('onClose', async () => deps.database.close());
   return app;

@@ -8,7 +8,9 @@
  *     Debian 6.1 kernel computes it (debian-6.1 EVM config, fs UUID mixed in);
  *  4. verify every label; 5. change one file's content and another file's mode;
  *  6. verify again: exactly those two files must fail, for the right reasons;
- *  7. ask the kernel emulator what `ima_policy=appraise_tcb` in enforce mode would do (optional).
+ *  7. ask the kernel emulator what `ima_policy=appraise_tcb` in enforce mode would do (optional);
+ *  8. attest the tree with the fleet verifier and an agent on swtpm, then catch one more changed
+ *     file (optional, attest-demo.ts).
  *
  * Nothing is canned: every figure in the report is measured on this run. The library never prints.
  */
@@ -40,6 +42,7 @@ import { verifyImaFile } from '../../host/label/label-file.ts';
 import { verifyEvmFile } from '../../host/label/evm-file.ts';
 import { writePublicFile, writeSecretFile } from '../../host/keys/key-files.ts';
 import { walkTree } from '../../host/fs/walk.ts';
+import type { DemoAttestation } from './attest-demo.ts';
 
 /** Where the demo copies files from, in order of preference. */
 export const DEMO_SOURCES: readonly string[] = Object.freeze(['/usr/bin', '/usr/sbin', '/etc']);
@@ -60,6 +63,8 @@ export interface DemoOptions {
   readonly onProgress?: (step: string, done: number, total: number) => void;
   /** optional prediction step (injected so this module does not depend on the emulator's CLI) */
   readonly predict?: (root: string, certDer: Uint8Array) => Promise<DemoPrediction>;
+  /** optional attestation step over the labelled files (absolute paths; injected like `predict`) */
+  readonly attest?: (paths: readonly string[], workspace: string) => Promise<DemoAttestation>;
 }
 
 /** What the emulator predicts for the labelled tree. */
@@ -97,6 +102,8 @@ export interface DemoReport {
   /** true when the first verification passed everywhere and the second flagged exactly the tampered files */
   readonly detectedExactly: boolean;
   readonly prediction?: DemoPrediction;
+  /** the verifier and an agent on swtpm: a passing attestation, then a changed file caught */
+  readonly attestation?: DemoAttestation;
   readonly durationMs: number;
 }
 
@@ -206,6 +213,9 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoReport> {
     // 7. what would the kernel do
     const prediction = opts.predict ? await opts.predict(tree, leaf.der) : undefined;
 
+    // 8. attestation: the verifier and an agent on swtpm over the same files
+    const attestation = opts.attest ? await opts.attest(paths, workspace) : undefined;
+
     return Object.freeze({
       workspace,
       kept,
@@ -220,6 +230,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoReport> {
       reverify,
       detectedExactly,
       ...(prediction ? { prediction } : {}),
+      ...(attestation ? { attestation } : {}),
       durationMs: Math.round(performance.now() - started),
     });
   } finally {

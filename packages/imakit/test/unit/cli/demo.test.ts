@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { main } from '../../../src/cli/main.ts';
 import { memoryIo } from '../../../src/cli/io.ts';
@@ -8,8 +8,9 @@ import { getXattr } from '../../../src/host/fs/xattr.ts';
 import { parseImaXattr } from '../../../src/core/labels/ima-xattr.ts';
 import { parseEvmXattr } from '../../../src/core/labels/evm-xattr.ts';
 import { tempDir } from '../../helpers.ts';
+import { swtpmAvailable } from '../../../src/cli/demo/attest-demo.ts';
 
-test('demo labels a real tree, verifies it, and detects exactly the tampered files', async () => {
+test('demo labels a real tree, verifies it, detects exactly the tampered files, and attests it', async () => {
   const { dir, cleanup } = tempDir();
   try {
     const io = memoryIo();
@@ -52,6 +53,38 @@ test('demo labels a real tree, verifies it, and detects exactly the tampered fil
     assert.equal(ima.kind, 'signature');
     const evm = parseEvmXattr(getXattr(sample, 'security.evm')!);
     assert.equal(evm.kind, 'hmac');
+
+    // attestation: the verifier and an agent on swtpm (CI installs swtpm; without it the step says
+    // how to get it and the demo still exits 0)
+    const a = r.attestation;
+    if (!swtpmAvailable()) {
+      assert.equal(a.status, 'skipped');
+      assert.match(a.reason, /apt-get install swtpm swtpm-tools/);
+      return;
+    }
+    assert.equal(a.status, 'done', JSON.stringify(a));
+    assert.equal(a.tpm.ekCertificate, true, 'enrolled with the manufactured EK certificate');
+    assert.deepEqual(a.tpm.banks, ['sha1', 'sha256']);
+    assert.match(a.verifier.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.equal(a.list.entries, 41, 'boot_aggregate and one entry per labelled file');
+    assert.equal(a.referenceSet.paths, 40);
+    assert.equal(a.first.status, 'pass', JSON.stringify(a.first));
+    assert.equal(a.first.sentFrom, 0);
+    assert.equal(a.second.status, 'fail', JSON.stringify(a.second));
+    assert.equal(a.second.sentFrom, a.first.sentBytes, 'only the appended entry was sent');
+    assert.equal(a.changed.entry, 41);
+    assert.equal(a.second.failure.step, 'refs');
+    assert.equal(a.second.failure.entry, 41);
+    assert.equal(a.second.failure.path, a.changed.measuredPath);
+    assert.equal(a.changed.measuredPath, join(ws, a.changed.path));
+    assert.ok(a.reason.includes(a.changed.measuredPath), a.reason);
+    assert.equal(a.caught, true);
+    // the changed file is one the label demo did not touch, and it was really changed on disk
+    assert.ok(!r.tampered.some((t: { path: string }) => t.path === a.changed.path));
+    assert.match(
+      readFileSync(join(ws, a.changed.path), 'latin1'),
+      /# changed after the first attestation\n$/,
+    );
   } finally {
     cleanup();
   }
@@ -64,7 +97,8 @@ test('demo text output names the detected files; a source without files is a cle
     mkdirSync(src);
     for (let i = 0; i < 5; i++) writeFileSync(join(src, `file${i}.sh`), `#!/bin/sh\necho ${i}\n`);
     const io = memoryIo();
-    assert.equal(await main(['demo', '--source', src], io), 0, io.err());
+    assert.equal(await main(['demo', '--source', src, '--no-attest'], io), 0, io.err());
+    assert.doesNotMatch(io.out(), /attestation/);
     assert.match(io.out(), /verified\s+5\/5 files pass/);
     assert.match(io.out(), /security\.ima fail/);
     assert.match(io.out(), /security\.evm fail/);

@@ -24,6 +24,7 @@ export const VERIFIER_CATALOGUE = Object.freeze({
   V_CHALLENGE_EXPIRED: { http: 409, message: 'the enrolment challenge expired' },
   V_BODY_TOO_LARGE: { http: 413, message: 'the request body is too large' },
   V_RATE_LIMITED: { http: 429, message: 'too many requests' },
+  V_LEASE_LOST: { http: 409, message: "the pull lease on the agent expired or is another process's" },
   V_DATABASE_UNAVAILABLE: { http: 503, message: 'the database is unavailable' },
   V_INTERNAL: { http: 500, message: 'internal error' },
 } as const);

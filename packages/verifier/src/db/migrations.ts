@@ -108,10 +108,32 @@ const attestation: Migration = {
   },
 };
 
+/**
+ * Pull mode and scale-out: the agent's evidence endpoint, when it is next due (several verifier
+ * processes lease due agents from one PostgreSQL, db/leases.ts), and on each verdict when the
+ * attestation started and which process made it (a pull verdict; push verdicts leave both null).
+ */
+const pull: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .alterTable('agents')
+      .addColumn('pull_url', 'text')
+      .addColumn('next_due', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+      .execute();
+    await sql`CREATE INDEX agents_pull_due ON agents (next_due) WHERE pull_url IS NOT NULL`.execute(db);
+    await db.schema
+      .alterTable('verdicts')
+      .addColumn('started_at', 'timestamptz')
+      .addColumn('owner', 'text')
+      .execute();
+  },
+};
+
 /** Every migration, by name in apply order. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0001-initial': initial,
   '0002-attestation': attestation,
+  '0003-pull': pull,
 });
 
 export const migrationProvider: MigrationProvider = {

@@ -32,6 +32,10 @@ export interface AgentsTable {
   /** pull-mode lease: which verifier process holds the agent and until when */
   lease_owner: string | null;
   lease_until: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** pull mode: the agent's evidence endpoint (base URL; `/v1/evidence` is appended) */
+  pull_url: ColumnType<string | null, string | null | undefined, string | null>;
+  /** pull mode: when the agent is next due for attestation */
+  next_due: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
 /** A reference set, stored once and shared by many agents (id = SHA-256 of its bytes). */
@@ -101,6 +105,10 @@ export interface VerdictsTable {
   at: Timestamp;
   status: string;
   verdict: ColumnType<unknown, string, string>;
+  /** pull mode: when the attestation started (the lease was taken) */
+  started_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** pull mode: the verifier process that made the verdict */
+  owner: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** A MakeCredential challenge awaiting activation (one per agent, expires). */

@@ -10,7 +10,15 @@ import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AgentsTable, Database } from '../db/schema.ts';
 import { VerifierError } from '../errors.ts';
-import { AGENT_STATES, Agent, AgentId, ErrorBody, PcrSelectionText, type AgentT } from './schemas.ts';
+import {
+  AGENT_STATES,
+  Agent,
+  AgentId,
+  ErrorBody,
+  PcrSelectionText,
+  PullUrl,
+  type AgentT,
+} from './schemas.ts';
 
 const DEFAULT_REQUIRE = 'sha256:0-7,10';
 const DEFAULT_INTERVAL_S = 60;
@@ -33,6 +41,7 @@ export function agentView(row: Selectable<AgentsTable>, now: Date): AgentT {
     createdAt: toIso(row.created_at)!,
     updatedAt: toIso(row.updated_at)!,
     lastAttestedAt: toIso(row.last_attested_at),
+    pullUrl: row.pull_url,
     stale:
       row.state !== 'paused' &&
       row.state !== 'unenrolled' &&
@@ -179,6 +188,7 @@ export const agentRoutes: FastifyPluginAsyncTypebox<{ db: Kysely<Database> }> = 
               Type.Union([Type.String({ pattern: '^[0-9a-f]{64}$' }), Type.Null()]),
             ),
             intervalSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400 })),
+            pullUrl: Type.Optional(Type.Union([PullUrl, Type.Null()])),
           },
           { additionalProperties: false, minProperties: 1 },
         ),
@@ -189,6 +199,7 @@ export const agentRoutes: FastifyPluginAsyncTypebox<{ db: Kysely<Database> }> = 
       await load(req.params.id);
       const b = req.body;
       if (typeof b.referenceSet === 'string') await requireReferenceSet(db, b.referenceSet);
+      if (typeof b.pullUrl === 'string') checkPullUrl(b.pullUrl);
       // references and settings change in place: the running attestation state is kept
       const row = await db
         .updateTable('agents')
@@ -197,6 +208,8 @@ export const agentRoutes: FastifyPluginAsyncTypebox<{ db: Kysely<Database> }> = 
           ...(b.requirePcrs !== undefined && { require_pcrs: b.requirePcrs }),
           ...(b.referenceSet !== undefined && { reference_set: b.referenceSet }),
           ...(b.intervalSeconds !== undefined && { interval_s: b.intervalSeconds }),
+          // a new pull endpoint is polled at once
+          ...(b.pullUrl !== undefined && { pull_url: b.pullUrl, next_due: sql<Date>`now()` }),
           updated_at: new Date(),
         })
         .where('id', '=', req.params.id)
@@ -280,6 +293,20 @@ export const agentRoutes: FastifyPluginAsyncTypebox<{ db: Kysely<Database> }> = 
     },
   );
 };
+
+/** The pattern admits the shape; the URL parser decides (a host that does not parse is refused). */
+function checkPullUrl(text: string): void {
+  let u: URL | undefined;
+  try {
+    u = new URL(text);
+  } catch {
+    u = undefined;
+  }
+  if (u === undefined || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.hostname === '')
+    throw new VerifierError('V_VALIDATION', `body/pullUrl is not an http(s) URL: '${text}'`, {
+      field: 'body/pullUrl',
+    });
+}
 
 async function requireReferenceSet(db: Kysely<Database>, id: string): Promise<void> {
   const found = await db.selectFrom('reference_sets').select('id').where('id', '=', id).executeTakeFirst();

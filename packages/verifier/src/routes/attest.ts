@@ -11,19 +11,14 @@
  * hex) is a 400 V_VALIDATION before any state is touched. A nonce that is unknown, used, expired or
  * another agent's is refused (409/403) and changes nothing but the nonce.
  */
-import { randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { PcrValues } from 'imakit/core';
 import type { Database } from '../db/schema.ts';
 import { VerifierError } from '../errors.ts';
 import type { ReferenceSetCache } from '../refs-store.ts';
-import { runPipeline } from '../pipeline/run.ts';
-import { EMPTY_STATE, stateFromRow, stateToRow } from '../pipeline/state-store.ts';
-import type { Evidence } from '../pipeline/types.ts';
-import { recordEvent } from './agents.ts';
-import { Base64, ErrorBody, Hex, VerdictBody } from './schemas.ts';
+import { EvidenceBody, evidenceFromBody, freshNonce, storeAttestation } from '../attest-store.ts';
+import { ErrorBody, VerdictBody } from './schemas.ts';
 
 export interface AttestOptions {
   readonly db: Kysely<Database>;
@@ -34,9 +29,6 @@ export interface AttestOptions {
   /** unexpired challenges an agent may hold at once (more is 429) */
   readonly maxOutstandingNonces: number;
 }
-
-const NONCE_BYTES = 32;
-const b64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64'));
 
 export const attestRoutes: FastifyPluginAsyncTypebox<AttestOptions> = async (app, opts) => {
   const { db } = opts;
@@ -90,7 +82,7 @@ export const attestRoutes: FastifyPluginAsyncTypebox<AttestOptions> = async (app
             `agent '${agentId}' holds ${n} unanswered challenges (at most ${opts.maxOutstandingNonces})`,
             { agent: agentId },
           );
-        const nonce = randomBytes(NONCE_BYTES).toString('hex');
+        const nonce = freshNonce();
         const expiresAt = new Date(now.getTime() + opts.nonceTtlSeconds * 1000);
         await tx.insertInto('nonces').values({ nonce, agent_id: agentId, expires_at: expiresAt }).execute();
         const st = await tx
@@ -114,28 +106,7 @@ export const attestRoutes: FastifyPluginAsyncTypebox<AttestOptions> = async (app
       config: { agent: true },
       schema: {
         tags: ['attest'],
-        body: Type.Object(
-          {
-            nonce: Type.String({ pattern: '^([0-9a-fA-F]{2}){20,32}$' }),
-            quote: Type.Object({ attest: Base64, signature: Base64 }, { additionalProperties: false }),
-            pcrs: Type.Record(
-              Type.String({ pattern: '^(sha1|sha256|sha384|sha512|sm3_256)$' }),
-              Type.Record(Type.String({ pattern: '^[0-9]{1,2}$' }), Hex),
-            ),
-            ima: Type.Optional(
-              Type.Object(
-                {
-                  offsetBytes: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
-                  entries: Base64,
-                },
-                { additionalProperties: false },
-              ),
-            ),
-            eventLog: Type.Optional(Base64),
-            bootCount: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1 })),
-          },
-          { additionalProperties: false },
-        ),
+        body: EvidenceBody,
         response: { 200: Type.Object({ verdict: VerdictBody }), 403: ErrorBody, 409: ErrorBody },
       },
     },
@@ -156,90 +127,7 @@ export const attestRoutes: FastifyPluginAsyncTypebox<AttestOptions> = async (app
         });
       if (new Date(used.expires_at).getTime() <= Date.now())
         throw new VerifierError('V_NONCE_EXPIRED', undefined, { field: 'nonce' });
-      const pcrs: PcrValues = new Map(
-        Object.entries(b.pcrs).map(([bank, m]) => [
-          bank,
-          new Map(Object.entries(m).map(([i, hex]) => [Number(i), new Uint8Array(Buffer.from(hex, 'hex'))])),
-        ]),
-      );
-      const evidence: Evidence = {
-        nonce: new Uint8Array(Buffer.from(nonceHex, 'hex')),
-        attest: b64(b.quote.attest),
-        signature: b64(b.quote.signature),
-        pcrs,
-        ...(b.ima !== undefined && { ima: { offsetBytes: b.ima.offsetBytes, bytes: b64(b.ima.entries) } }),
-        ...(b.eventLog !== undefined && { eventLog: b64(b.eventLog) }),
-        ...(b.bootCount !== undefined && { bootCount: b.bootCount }),
-      };
-      const verdict = await db.transaction().execute(async (tx) => {
-        const agent = await tx
-          .selectFrom('agents')
-          .selectAll()
-          .where('id', '=', agentId)
-          .forUpdate()
-          .executeTakeFirstOrThrow();
-        if (agent.ak_public === null)
-          throw new VerifierError('V_NOT_ENROLLED', undefined, { agent: agentId });
-        if (agent.state === 'paused')
-          throw new VerifierError('V_AGENT_PAUSED', undefined, { agent: agentId });
-        const row = await tx
-          .selectFrom('attest_state')
-          .selectAll()
-          .where('agent_id', '=', agentId)
-          .executeTakeFirst();
-        const stored = row === undefined ? EMPTY_STATE : stateFromRow(row);
-        const set = agent.reference_set === null ? undefined : await opts.refs.get(tx, agent.reference_set);
-        const now = new Date();
-        const { verdict: v, state } = runPipeline(
-          { id: agentId, akPublic: new Uint8Array(agent.ak_public), requirePcrs: agent.require_pcrs },
-          stored,
-          evidence,
-          set,
-          now,
-        );
-        const values = stateToRow(agentId, state);
-        await tx
-          .insertInto('attest_state')
-          .values(values)
-          .onConflict((oc) => oc.column('agent_id').doUpdateSet(values))
-          .execute();
-        const ins = await tx
-          .insertInto('verdicts')
-          .values({ agent_id: agentId, at: now, status: v.status, verdict: JSON.stringify(v) })
-          .returning('id')
-          .executeTakeFirstOrThrow();
-        // bounded history: keep the newest `retention` verdicts of this agent
-        await tx
-          .deleteFrom('verdicts')
-          .where('agent_id', '=', agentId)
-          .where(
-            'id',
-            'not in',
-            tx
-              .selectFrom('verdicts')
-              .select('id')
-              .where('agent_id', '=', agentId)
-              .orderBy('id', 'desc')
-              .limit(opts.retention),
-          )
-          .execute();
-        const to = v.status === 'pass' ? 'passing' : 'failing';
-        const reason =
-          v.failure === undefined
-            ? { why: 'attestation passed', verdict: Number(ins.id) }
-            : {
-                why: `${v.failure.step} failed: ${v.failure.code}`,
-                verdict: Number(ins.id),
-                failure: v.failure,
-              };
-        await tx
-          .updateTable('agents')
-          .set({ state: to, state_reason: JSON.stringify(reason), last_attested_at: now, updated_at: now })
-          .where('id', '=', agentId)
-          .execute();
-        if (agent.state !== to) await recordEvent(tx, agentId, agent.state, to, reason);
-        return v;
-      });
+      const verdict = await storeAttestation(db, opts, agentId, evidenceFromBody(b));
       return { verdict };
     },
   );

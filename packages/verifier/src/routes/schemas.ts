@@ -23,6 +23,8 @@ export const Agent = Type.Object({
   createdAt: Type.String(),
   updatedAt: Type.String(),
   lastAttestedAt: Type.Union([Type.String(), Type.Null()]),
+  /** pull mode: the agent's evidence endpoint (null = push mode only) */
+  pullUrl: Type.Union([Type.String(), Type.Null()]),
   /** true when the agent has not been attested within two of its intervals */
   stale: Type.Boolean(),
 });
@@ -30,6 +32,12 @@ export type AgentT = Static<typeof Agent>;
 
 export const ErrorBody = Type.Object({
   error: Type.Object({ code: Type.String(), message: Type.String() }, { additionalProperties: true }),
+});
+
+/** An agent's pull endpoint: an absolute http(s) URL without credentials, query or fragment. */
+export const PullUrl = Type.String({
+  pattern: '^https?://[^/?#@\\s]+(/[^?#\\s]*)?$',
+  maxLength: 2048,
 });
 
 /** Binary data as standard base64 (padding optional). */

@@ -21,7 +21,7 @@
  * Private keys, master keys, plaintext EVM keys and blobs are written 0600, atomically, and never
  * over an existing file unless --force.
  */
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { ImakitError, withPath } from '../../errors.ts';
 import { normalizeCurve, type GenKeyAlg, type KeySpec } from '../../core/keys/key-gen.ts';
 import {
@@ -41,7 +41,7 @@ import {
   importCertificateFile,
   writeMasterKeyFile,
 } from '../../host/keys/key-issue.ts';
-import type { CommandContext, CommandModule } from '../command.ts';
+import { typed, type CommandContext, type CommandModule } from '../command.ts';
 
 const usage = (detail: string): ImakitError => new ImakitError('E_USAGE', detail);
 
@@ -132,11 +132,6 @@ function json(ctx: CommandContext, v: unknown): void {
   ctx.io.stdout(JSON.stringify(v, null, 2) + '\n');
 }
 
-interface CommonFlags {
-  json?: boolean;
-  force?: boolean;
-}
-
 function registerCa(keys: Command, ctx: CommandContext): void {
   keys
     .command('ca')
@@ -157,42 +152,30 @@ function registerCa(keys: Command, ctx: CommandContext): void {
     .option('--profile <p>', 'target kernel to check the key against (as keys info)', 'debian-6.1')
     .option('--force', 'overwrite existing files')
     .option('--json', 'JSON output')
-    .action(
-      (
-        f: CommonFlags & {
-          alg: string;
-          bits?: string;
-          curve?: string;
-          subject: string;
-          days: string;
-          pass?: string;
-          out: string;
-          profile: string;
+    .action((f) =>
+      ctx.run(
+        () => {
+          kernelKeyProfile(f.profile);
+          const out = createCaFiles({
+            spec: keySpec(f),
+            subject: f.subject,
+            days: intOpt(f.days, '--days', 3650),
+            pass: f.pass,
+            outDir: f.out,
+            write: { overwrite: f.force === true },
+          });
+          const warnings = creationWarnings(readKeyFile(out.der, 'certificate'), f.profile, 'CA');
+          warn(ctx, warnings, f.json === true);
+          if (f.json) json(ctx, { ...out, issuer: undefined, profile: f.profile, warnings });
+          else
+            ctx.io.stdout(
+              `CA ${out.subject} (${out.alg}${out.curve ? ' ' + out.curve : ''}), key id ${out.keyid}\n  ${out.cert}\n  ${out.der}\n  ${out.key} (0600)\n` +
+                `Build into a kernel with CONFIG_SYSTEM_TRUSTED_KEYS="${out.cert}".\n`,
+            );
+          return 0;
         },
-      ) =>
-        ctx.run(
-          () => {
-            kernelKeyProfile(f.profile);
-            const out = createCaFiles({
-              spec: keySpec(f),
-              subject: f.subject,
-              days: intOpt(f.days, '--days', 3650),
-              pass: f.pass,
-              outDir: f.out,
-              write: { overwrite: f.force === true },
-            });
-            const warnings = creationWarnings(readKeyFile(out.der, 'certificate'), f.profile, 'CA');
-            warn(ctx, warnings, f.json === true);
-            if (f.json) json(ctx, { ...out, issuer: undefined, profile: f.profile, warnings });
-            else
-              ctx.io.stdout(
-                `CA ${out.subject} (${out.alg}${out.curve ? ' ' + out.curve : ''}), key id ${out.keyid}\n  ${out.cert}\n  ${out.der}\n  ${out.key} (0600)\n` +
-                  `Build into a kernel with CONFIG_SYSTEM_TRUSTED_KEYS="${out.cert}".\n`,
-              );
-            return 0;
-          },
-          { json: f.json === true },
-        ),
+        { json: f.json === true },
+      ),
     );
 }
 
@@ -215,48 +198,33 @@ function registerGen(keys: Command, ctx: CommandContext): void {
     .option('--profile <p>', 'target kernel to check the key against (as keys info)', 'debian-6.1')
     .option('--force', 'overwrite existing files')
     .option('--json', 'JSON output')
-    .action(
-      (
-        f: CommonFlags & {
-          alg: string;
-          bits?: string;
-          curve?: string;
-          subject: string;
-          days: string;
-          ca: string;
-          caPass?: string;
-          pass?: string;
-          codeSigning?: boolean;
-          out: string;
-          profile: string;
+    .action((f) =>
+      ctx.run(
+        () => {
+          kernelKeyProfile(f.profile);
+          const out = createSigningKeyFiles({
+            spec: keySpec(f),
+            subject: f.subject,
+            days: intOpt(f.days, '--days', 3650),
+            pass: f.pass,
+            outDir: f.out,
+            write: { overwrite: f.force === true },
+            caDir: f.ca,
+            caPass: f.caPass,
+            codeSigning: f.codeSigning === true,
+          });
+          const warnings = creationWarnings(readKeyFile(out.der, 'certificate'), f.profile, 'signing key');
+          warn(ctx, warnings, f.json === true);
+          if (f.json) json(ctx, { ...out, profile: f.profile, warnings });
+          else
+            ctx.io.stdout(
+              `signing key ${out.subject} (${out.alg}${out.curve ? ' ' + out.curve : ''}), key id ${out.keyid}, issued by ${out.issuer}\n` +
+                `  ${out.key} (0600)\n  ${out.cert}\n  ${out.der} (for keyctl padd asymmetric / imakit keys import)\n`,
+            );
+          return 0;
         },
-      ) =>
-        ctx.run(
-          () => {
-            kernelKeyProfile(f.profile);
-            const out = createSigningKeyFiles({
-              spec: keySpec(f),
-              subject: f.subject,
-              days: intOpt(f.days, '--days', 3650),
-              pass: f.pass,
-              outDir: f.out,
-              write: { overwrite: f.force === true },
-              caDir: f.ca,
-              caPass: f.caPass,
-              codeSigning: f.codeSigning === true,
-            });
-            const warnings = creationWarnings(readKeyFile(out.der, 'certificate'), f.profile, 'signing key');
-            warn(ctx, warnings, f.json === true);
-            if (f.json) json(ctx, { ...out, profile: f.profile, warnings });
-            else
-              ctx.io.stdout(
-                `signing key ${out.subject} (${out.alg}${out.curve ? ' ' + out.curve : ''}), key id ${out.keyid}, issued by ${out.issuer}\n` +
-                  `  ${out.key} (0600)\n  ${out.cert}\n  ${out.der} (for keyctl padd asymmetric / imakit keys import)\n`,
-              );
-            return 0;
-          },
-          { json: f.json === true },
-        ),
+        { json: f.json === true },
+      ),
     );
 }
 
@@ -270,7 +238,7 @@ function registerInfo(keys: Command, ctx: CommandContext): void {
     .option('--profile <p>', 'kernel profile: debian-6.1, mainline, linux-M.m', 'debian-6.1')
     .option('--pass <pw>', 'passphrase of an encrypted private key')
     .option('--json', 'JSON output')
-    .action((file: string, f: { profile: string; pass?: string; json?: boolean }) =>
+    .action((file, f) =>
       ctx.run(
         () => {
           const bytes = readKeyFile(file);
@@ -300,7 +268,7 @@ function registerConvert(keys: Command, ctx: CommandContext): void {
     .option('--out <file>', 'output file (for evmctl: the prefix; default FILE)')
     .option('--force', 'overwrite existing files')
     .option('--json', 'JSON output')
-    .action((file: string, f: CommonFlags & { to: string; out?: string }) =>
+    .action((file, f) =>
       ctx.run(
         () => {
           if (f.to !== 'evmctl' && f.to !== 'pem' && f.to !== 'der')
@@ -323,7 +291,7 @@ function registerImport(keys: Command, ctx: CommandContext): void {
     .requiredOption('--keyring <name>', '_ima, _evm, .ima, .machine, @u, or a serial number')
     .option('--create', 'create _ima/_evm under @u if missing')
     .option('--json', 'JSON output')
-    .action((file: string, f: { keyring: string; create?: boolean; json?: boolean }) =>
+    .action((file, f) =>
       ctx.run(
         () => {
           const r = importCertificateFile(file, f.keyring, f.create === true);
@@ -353,7 +321,7 @@ function registerKmk(keys: Command, ctx: CommandContext): void {
     .option('--len <n>', 'length in bytes', '32')
     .option('--force', 'overwrite')
     .option('--json', 'JSON output')
-    .action((f: CommonFlags & { out: string; len: string }) =>
+    .action((f) =>
       ctx.run(
         () => {
           const len = intOpt(f.len, '--len', 32);
@@ -386,29 +354,28 @@ function registerEvmKey(keys: Command, ctx: CommandContext): void {
     .option('--plain-out <file>', 'also write the plain EVM key (0600) for offline HMAC labelling')
     .option('--force', 'overwrite')
     .option('--json', 'JSON output')
-    .action(
-      (f: CommonFlags & { kmk: string; out: string; len: string; masterDesc: string; plainOut?: string }) =>
-        ctx.run(
-          () => {
-            const len = intOpt(f.len, '--len', 32);
-            if (len < 20 || len > 128) throw usage('--len must be 20..128 (EVM uses at most 128 bytes)');
-            const loadCommand = createEvmKeyFiles({
-              kmk: f.kmk,
-              out: f.out,
-              len,
-              masterDesc: f.masterDesc,
-              plainOut: f.plainOut,
-              write: { overwrite: f.force === true },
-            });
-            if (f.json) json(ctx, { written: f.out, plain: f.plainOut, len, loadCommand });
-            else
-              ctx.io.stdout(
-                `wrote ${f.out}; load it with: keyctl add encrypted evm-key "load $(cat ${f.out})" @u\n`,
-              );
-            return 0;
-          },
-          { json: f.json === true },
-        ),
+    .action((f) =>
+      ctx.run(
+        () => {
+          const len = intOpt(f.len, '--len', 32);
+          if (len < 20 || len > 128) throw usage('--len must be 20..128 (EVM uses at most 128 bytes)');
+          const loadCommand = createEvmKeyFiles({
+            kmk: f.kmk,
+            out: f.out,
+            len,
+            masterDesc: f.masterDesc,
+            plainOut: f.plainOut,
+            write: { overwrite: f.force === true },
+          });
+          if (f.json) json(ctx, { written: f.out, plain: f.plainOut, len, loadCommand });
+          else
+            ctx.io.stdout(
+              `wrote ${f.out}; load it with: keyctl add encrypted evm-key "load $(cat ${f.out})" @u\n`,
+            );
+          return 0;
+        },
+        { json: f.json === true },
+      ),
     );
   ek.command('decrypt')
     .argument('<blob>', 'exported encrypted key (keyctl pipe output, /etc/keys/evm-key)')
@@ -417,7 +384,7 @@ function registerEvmKey(keys: Command, ctx: CommandContext): void {
     .requiredOption('--out <file>', 'plain key output (0600)')
     .option('--force', 'overwrite')
     .option('--json', 'JSON output')
-    .action((blob: string, f: CommonFlags & { kmk: string; out: string }) =>
+    .action((blob, f) =>
       ctx.run(
         () => {
           const len = decryptEvmKeyFile(blob, f.kmk, f.out, { overwrite: f.force === true });
@@ -433,7 +400,7 @@ function registerEvmKey(keys: Command, ctx: CommandContext): void {
 export const command: CommandModule = {
   name: 'keys',
   register(program, ctx) {
-    const keys = program
+    const keys = typed(program)
       .command('keys')
       .description('signing CAs and certificates, kernel keyrings, EVM key blobs');
     registerCa(keys, ctx);

@@ -16,7 +16,7 @@
  * boot_aggregate, ascii/binary differences, lists differ), 2 bad input (malformed list, PCR file or
  * checkpoint), 3 I/O, 5 environment (no securityfs list or TPM PCRs).
  */
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import { ImakitError } from '../../errors.ts';
 import type { Endian } from '../../core/bytes/bytes.ts';
 import { renderAsciiEntry } from '../../core/ima-list/ascii.ts';
@@ -32,7 +32,7 @@ import {
 } from '../../host/attest/attest-input.ts';
 import { verifyListFile } from '../../host/attest/list-verify.ts';
 import { DEFAULT_TPM_SYSFS } from '../../host/attest/tpm-sysfs.ts';
-import type { CommandContext, CommandModule } from '../command.ts';
+import { typed, type CommandContext, type CommandModule } from '../command.ts';
 import { byteProgress, collect, printJson } from './attest-output.ts';
 import { entryJson, renderVerify, verifyJson } from './log-render.ts';
 
@@ -62,64 +62,42 @@ function registerShow(log: Command, ctx: CommandContext): void {
     .option('--endian <order>', 'byte order le|be (default: detected)')
     .option('--limit <n>', 'print at most N entries')
     .option('--json', 'JSON output')
-    .action(
-      (file: string | undefined, f: { bank?: string; endian?: string; limit?: string; json?: boolean }) =>
-        ctx.run(
-          () => {
-            const path = file ?? liveListPath();
-            const limit = f.limit === undefined ? Infinity : Number(f.limit);
-            if (!Number.isInteger(limit) && limit !== Infinity) throw usage('--limit must be an integer');
-            // streamed: a list of any length (or a FIFO) is printed with flat memory; entries past
-            // --limit are only counted
-            const list: ReturnType<typeof entryJson>[] = [];
-            const l = streamListFile(
-              path,
-              { bank: bankOpt(f.bank), endian: endianOpt(f.endian) },
-              (e, i, fmt) => {
-                if (i >= limit) return;
-                if (f.json) list.push(entryJson(e, fmt.endian));
-                else ctx.io.stdout(renderAsciiEntry(e, fmt.endian) + '\n');
-              },
-            );
-            if (f.json)
-              printJson(ctx.io, {
-                file: path,
-                kind: l.kind,
-                format: l.format,
-                evidence: l.evidence,
-                entries: l.entries,
-                list,
-              });
-            else ctx.io.stderr(`# ${path}: ${l.evidence}; ${l.entries} entries\n`);
-            return 0;
-          },
-          { json: f.json === true },
-        ),
+    .action((file, f) =>
+      ctx.run(
+        () => {
+          const path = file ?? liveListPath();
+          const limit = f.limit === undefined ? Infinity : Number(f.limit);
+          if (!Number.isInteger(limit) && limit !== Infinity) throw usage('--limit must be an integer');
+          // streamed: a list of any length (or a FIFO) is printed with flat memory; entries past
+          // --limit are only counted
+          const list: ReturnType<typeof entryJson>[] = [];
+          const l = streamListFile(
+            path,
+            { bank: bankOpt(f.bank), endian: endianOpt(f.endian) },
+            (e, i, fmt) => {
+              if (i >= limit) return;
+              if (f.json) list.push(entryJson(e, fmt.endian));
+              else ctx.io.stdout(renderAsciiEntry(e, fmt.endian) + '\n');
+            },
+          );
+          if (f.json)
+            printJson(ctx.io, {
+              file: path,
+              kind: l.kind,
+              format: l.format,
+              evidence: l.evidence,
+              entries: l.entries,
+              list,
+            });
+          else ctx.io.stderr(`# ${path}: ${l.evidence}; ${l.entries} entries\n`);
+          return 0;
+        },
+        { json: f.json === true },
+      ),
     );
 }
 
 // -------------------------------------------------------------------------------------- verify
-
-interface VerifyFlags {
-  pcrs?: string[];
-  pcrsJson?: string[];
-  bank?: string[];
-  ascii?: string;
-  key?: string[];
-  checkpoint?: string;
-  violations?: string;
-  strict?: boolean;
-  tpm?: string;
-  securityfs?: string;
-  refs?: string;
-  refsSig?: string;
-  refsKey?: string[];
-  quote?: string;
-  ak?: string;
-  nonce?: string;
-  nonceFile?: string;
-  json?: boolean;
-}
 
 function registerVerify(log: Command, ctx: CommandContext): void {
   log
@@ -159,7 +137,7 @@ function registerVerify(log: Command, ctx: CommandContext): void {
     .option('--nonce <hex>', 'with --quote: the nonce sent to the TPM')
     .option('--nonce-file <file>', 'with --quote: the nonce sent to the TPM, raw bytes')
     .option('--json', 'JSON output')
-    .action((file: string | undefined, f: VerifyFlags) =>
+    .action((file, f) =>
       ctx.run(
         async () => {
           const refs =
@@ -251,7 +229,7 @@ function registerDiff(log: Command, ctx: CommandContext): void {
     .argument('<a>', 'first list')
     .argument('<b>', 'second list')
     .option('--json', 'JSON output')
-    .action((pa: string, pb: string, f: { json?: boolean }) =>
+    .action((pa, pb, f) =>
       ctx.run(
         () => {
           const d = diffLists(loadListFile(pa), loadListFile(pb));
@@ -296,62 +274,63 @@ function registerConvert(log: Command, ctx: CommandContext): void {
     .option('--bank <alg>', "bank of the input's template digests (default: detected)")
     .option('--out <file>', 'output file (required for binary output)')
     .option('--json', 'JSON output (a summary)')
-    .action(
-      (input: string, f: { to: string; endian?: string; bank?: string; out?: string; json?: boolean }) =>
-        ctx.run(
-          () => {
-            if (f.to !== 'ascii' && f.to !== 'binary') throw usage('--to must be ascii or binary');
-            if (f.json && f.out === undefined)
-              throw usage('--json needs --out FILE (the list itself goes there)');
-            const to = endianOpt(f.endian);
-            if (f.to === 'binary' && f.out === undefined) throw usage('binary output needs --out FILE');
-            let l: { kind: string; format: { endian: Endian; bank: string }; entries: number };
-            let note = '';
-            let endian: Endian;
-            if (f.to === 'ascii') {
-              // streamed: lists of any length convert with flat memory, written atomically
-              const w = f.out !== undefined ? openAtomic(f.out) : undefined;
-              try {
-                l = streamListFile(input, { bank: bankOpt(f.bank) }, (e, _i, fmt) => {
-                  const line = renderAsciiEntry(e, fmt.endian) + '\n';
-                  if (w) w.write(line);
-                  else ctx.io.stdout(line);
-                });
-              } catch (e) {
-                w?.abort();
-                throw e;
-              }
-              w?.commit();
-              endian = l.format.endian;
-            } else {
-              const whole = loadListFile(input, bankOpt(f.bank));
-              const c = convertList(whole, f.to, to);
-              writeAtomic(f.out!, c.data);
-              ({ note, endian } = c);
-              l = { kind: whole.kind, format: whole.format, entries: whole.entries.length };
+    .action((input, f) =>
+      ctx.run(
+        () => {
+          if (f.to !== 'ascii' && f.to !== 'binary') throw usage('--to must be ascii or binary');
+          if (f.json && f.out === undefined)
+            throw usage('--json needs --out FILE (the list itself goes there)');
+          const to = endianOpt(f.endian);
+          if (f.to === 'binary' && f.out === undefined) throw usage('binary output needs --out FILE');
+          let l: { kind: string; format: { endian: Endian; bank: string }; entries: number };
+          let note = '';
+          let endian: Endian;
+          if (f.to === 'ascii') {
+            // streamed: lists of any length convert with flat memory, written atomically
+            const w = f.out !== undefined ? openAtomic(f.out) : undefined;
+            try {
+              l = streamListFile(input, { bank: bankOpt(f.bank) }, (e, _i, fmt) => {
+                const line = renderAsciiEntry(e, fmt.endian) + '\n';
+                if (w) w.write(line);
+                else ctx.io.stdout(line);
+              });
+            } catch (e) {
+              w?.abort();
+              throw e;
             }
-            const summary = {
-              input,
-              from: { kind: l.kind, endian: l.format.endian, bank: l.format.bank },
-              to: { kind: f.to, endian },
-              entries: l.entries,
-              out: f.out,
-              note: note || undefined,
-            };
-            if (f.json) printJson(ctx.io, summary);
-            else if (f.out !== undefined)
-              ctx.io.stderr(`${l.entries} entries written to ${f.out}${note ? `; note: ${note}` : ''}\n`);
-            return 0;
-          },
-          { json: f.json === true },
-        ),
+            w?.commit();
+            endian = l.format.endian;
+          } else {
+            const whole = loadListFile(input, bankOpt(f.bank));
+            const c = convertList(whole, f.to, to);
+            writeAtomic(f.out!, c.data);
+            ({ note, endian } = c);
+            l = { kind: whole.kind, format: whole.format, entries: whole.entries.length };
+          }
+          const summary = {
+            input,
+            from: { kind: l.kind, endian: l.format.endian, bank: l.format.bank },
+            to: { kind: f.to, endian },
+            entries: l.entries,
+            out: f.out,
+            note: note || undefined,
+          };
+          if (f.json) printJson(ctx.io, summary);
+          else if (f.out !== undefined)
+            ctx.io.stderr(`${l.entries} entries written to ${f.out}${note ? `; note: ${note}` : ''}\n`);
+          return 0;
+        },
+        { json: f.json === true },
+      ),
     );
 }
 
 export const command: CommandModule = {
   name: 'log',
   register(program, ctx) {
-    const log = program.command('log').description('IMA measurement lists: show, verify, diff, convert');
+    const log = typed(program)
+      .command('log')
+      .description('IMA measurement lists: show, verify, diff, convert');
     registerShow(log, ctx);
     registerVerify(log, ctx);
     registerDiff(log, ctx);

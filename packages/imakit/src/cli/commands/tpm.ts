@@ -15,7 +15,7 @@
  * `--json`. Exit: 0 ok; 2 bad flags or files; 3 I/O; 5 the TPM cannot be reached, timed out,
  * answered malformed bytes or returned an error code (named in the message, with the command).
  */
-import type { Command } from 'commander';
+import type { Command, OptionValues } from '@commander-js/extra-typings';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ImakitError, fromSystemError } from '../../errors.ts';
@@ -35,7 +35,7 @@ import {
   readAkInfo,
 } from '../../host/tpm/ak-files.ts';
 import { readBoundedFile } from '../../host/fs/bounded-read.ts';
-import type { CommandContext, CommandModule } from '../command.ts';
+import { typed, type CommandContext, type CommandModule } from '../command.ts';
 
 interface Common {
   tpm: string;
@@ -257,21 +257,25 @@ async function activate(
 
 export const command: CommandModule = {
   name: 'tpm',
-  register(program: Command, ctx: CommandContext) {
-    const tpm = program.command('tpm').description('talk to a TPM 2.0: PCRs, EK certificates, AKs, quotes');
-    const common = (c: Command): Command =>
-      c.option('--tpm <where>', TPM_HELP, '/dev/tpmrm0').option('--json', 'JSON output');
+  register(program, ctx) {
+    const tpm = typed(program)
+      .command('tpm')
+      .description('talk to a TPM 2.0: PCRs, EK certificates, AKs, quotes');
+    // generic over the command so --tpm/--json join the command's inferred options
+    const common = <A extends unknown[], O extends OptionValues, G extends OptionValues>(
+      c: Command<A, O, G>,
+    ) => c.option('--tpm <where>', TPM_HELP, '/dev/tpmrm0').option('--json', 'JSON output');
     const run = (body: () => Promise<number>, f: Common): Promise<void> =>
       ctx.run(body, { json: f.json === true });
-    common(tpm.command('info').description('manufacturer, firmware, PCR banks, algorithms')).action(
-      (f: Common) => run(() => info(f, ctx), f),
+    common(tpm.command('info').description('manufacturer, firmware, PCR banks, algorithms')).action((f) =>
+      run(() => info(f, ctx), f),
     );
     common(
       tpm
         .command('pcrread')
         .description("PCR values as 'bank:index hex' lines")
         .argument('[selection]', 'e.g. sha256:0-7,10+sha1:10 (default: every allocated bank)'),
-    ).action((sel: string | undefined, f: Common) => run(() => pcrread(sel, f, ctx), f));
+    ).action((sel, f) => run(() => pcrread(sel, f, ctx), f));
     common(
       tpm
         .command('ek')
@@ -282,7 +286,7 @@ export const command: CommandModule = {
           "validate each certificate to a CA in DIR and against the TPM's EK (exit 1 if not)",
         )
         .option('--at <time>', 'judge certificate validity at this ISO 8601 time (default now)'),
-    ).action((f: Common & { out?: string; verifyCa?: string; at?: string }) => run(() => ek(f, ctx), f));
+    ).action((f) => run(() => ek(f, ctx), f));
     const credential = tpm
       .command('credential')
       .description('credentials for ActivateCredential (no TPM needed)');
@@ -298,26 +302,17 @@ export const command: CommandModule = {
       .option('--secret-file <file>', 'the secret, raw bytes')
       .requiredOption('--out <file>', 'the credential file to write')
       .option('--json', 'JSON output')
-      .action(
-        (f: {
-          ek: string;
-          name?: string;
-          nameFile?: string;
-          secret?: string;
-          secretFile?: string;
-          out: string;
-          json?: boolean;
-        }) =>
-          ctx.run(
-            async () => {
-              const r = (await import('./tpm-credential.ts')).credentialMake(f);
-              ctx.io.stdout(
-                f.json === true ? `${JSON.stringify(r, null, 2)}\n` : `wrote ${r.file} (${r.bytes} bytes)\n`,
-              );
-              return 0;
-            },
-            { json: f.json === true },
-          ),
+      .action((f) =>
+        ctx.run(
+          async () => {
+            const r = (await import('./tpm-credential.ts')).credentialMake(f);
+            ctx.io.stdout(
+              f.json === true ? `${JSON.stringify(r, null, 2)}\n` : `wrote ${r.file} (${r.bytes} bytes)\n`,
+            );
+            return 0;
+          },
+          { json: f.json === true },
+        ),
       );
     const ak = tpm.command('ak').description('attestation keys');
     common(
@@ -330,9 +325,7 @@ export const command: CommandModule = {
         .option('--kind <kind>', 'rsassa, rsapss or ecdsa', 'rsassa')
         .option('--ek <kind>', 'parent EK template: rsa, ecc or ecc384', 'rsa')
         .option('--persist <handle>', 'also persist with EvictControl at this handle (0x81xxxxxx)'),
-    ).action((f: Common & { out: string; kind: string; ek: string; persist?: string }) =>
-      run(() => akCreate(f, ctx), f),
-    );
+    ).action((f) => run(() => akCreate(f, ctx), f));
     common(
       tpm
         .command('quote')
@@ -341,9 +334,7 @@ export const command: CommandModule = {
         .requiredOption('--nonce <hex>', 'qualifying data')
         .requiredOption('--pcrs <selection>', 'e.g. sha256:0-7,10')
         .requiredOption('--out <dir>', 'directory to write to'),
-    ).action((f: Common & { ak: string; nonce: string; pcrs: string; out: string }) =>
-      run(() => quote(f, ctx), f),
-    );
+    ).action((f) => run(() => quote(f, ctx), f));
     common(
       tpm
         .command('activate')
@@ -351,8 +342,6 @@ export const command: CommandModule = {
         .requiredOption('--ak <dir>', 'AK directory')
         .requiredOption('--credential <file>', 'credential file (tpm2-tools format)')
         .option('--out <file>', 'write the secret here instead of printing it'),
-    ).action((f: Common & { ak: string; credential: string; out?: string }) =>
-      run(() => activate(f, ctx), f),
-    );
+    ).action((f) => run(() => activate(f, ctx), f));
   },
 };

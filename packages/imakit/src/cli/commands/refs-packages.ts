@@ -3,7 +3,7 @@
  *  | from-oci DIR|TAR [--image NAME:TAG] [--platform OS/ARCH]` — references from packages and images (issue 12 part 3). Each maps flags to
  * `referencesFromPackages` and writes with the refs command's shared output options.
  */
-import type { Command } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import type { CommandContext } from '../command.ts';
 import { createProgress } from '../progress.ts';
 import { outputOptions, writeRefsOutput, type RefsOutputFlags } from './refs.ts';
@@ -55,47 +55,58 @@ const GENERATORS = [
 /** Register the package generators on the `refs` command. */
 export function registerPackageGenerators(refs: Command, ctx: CommandContext): void {
   for (const g of GENERATORS) {
-    let cmd = refs.command(g.name).description(g.desc);
-    if (g.args) cmd = cmd.argument(g.args, g.help);
-    else cmd = cmd.option('--root <dir>', 'root of the system', '/');
+    const base = refs.command(g.name).description(g.desc);
+    const run = (inputs: string[], f: PkgFlags): Promise<void> => runGenerator(g, inputs, f, ctx);
+    // one chain per shape, so each action's flags are inferred from its own options
     if (g.kind === 'oci')
-      cmd = cmd
-        .option('--image <name:tag>', 'the image to read when the archive or layout holds several')
-        .option(
-          '--platform <os/arch>',
-          "platform to take from an image index (default linux/<this machine's>)",
-        );
-    outputOptions(cmd).action((...a: unknown[]) => {
-      const inputs = g.args ? (a[0] as string[]) : [];
-      const f = (g.args ? a[1] : a[0]) as PkgFlags;
-      return ctx.run(
-        async () => {
-          const { referencesFromPackages } = await import('../../host/packages/from-packages.ts');
-          const progress = createProgress(ctx.io, { label: g.kind, json: f.json === true });
-          let last = 0;
-          const started = Date.now();
-          const r = await referencesFromPackages(g.kind, g.args ? inputs : [f.root ?? '/'], {
-            algo: f.algo ?? 'sha256',
-            ...(f.image !== undefined ? { image: f.image } : {}),
-            ...(f.platform !== undefined ? { platform: f.platform } : {}),
-            onProgress: (done, total) => {
-              progress.setTotal(total);
-              progress.tick(done - last);
-              last = done;
-            },
-          }).finally(() => progress.stop());
-          for (const s of r.skipped.slice(0, 20)) ctx.io.stderr(`skipped: ${s.path}: ${s.reason}\n`);
-          return writeRefsOutput(ctx, r.set, f, {
-            inputs: r.inputs,
-            files: r.files,
-            hashedBytes: r.bytes,
-            signatures: r.signatures,
-            skipped: r.skipped.length,
-            seconds: (Date.now() - started) / 1000,
-          });
-        },
-        { json: f.json === true },
-      );
-    });
+      outputOptions(
+        base
+          .argument('<inputs...>', g.help)
+          .option('--image <name:tag>', 'the image to read when the archive or layout holds several')
+          .option(
+            '--platform <os/arch>',
+            "platform to take from an image index (default linux/<this machine's>)",
+          ),
+      ).action((inputs, f) => run(inputs, f));
+    else if (g.args !== '')
+      outputOptions(base.argument('<inputs...>', g.help)).action((inputs, f) => run(inputs, f));
+    else
+      outputOptions(base.option('--root <dir>', 'root of the system', '/')).action((f) => run([f.root], f));
   }
+}
+
+function runGenerator(
+  g: (typeof GENERATORS)[number],
+  inputs: string[],
+  f: PkgFlags,
+  ctx: CommandContext,
+): Promise<void> {
+  return ctx.run(
+    async () => {
+      const { referencesFromPackages } = await import('../../host/packages/from-packages.ts');
+      const progress = createProgress(ctx.io, { label: g.kind, json: f.json === true });
+      let last = 0;
+      const started = Date.now();
+      const r = await referencesFromPackages(g.kind, inputs, {
+        algo: f.algo ?? 'sha256',
+        ...(f.image !== undefined ? { image: f.image } : {}),
+        ...(f.platform !== undefined ? { platform: f.platform } : {}),
+        onProgress: (done, total) => {
+          progress.setTotal(total);
+          progress.tick(done - last);
+          last = done;
+        },
+      }).finally(() => progress.stop());
+      for (const s of r.skipped.slice(0, 20)) ctx.io.stderr(`skipped: ${s.path}: ${s.reason}\n`);
+      return writeRefsOutput(ctx, r.set, f, {
+        inputs: r.inputs,
+        files: r.files,
+        hashedBytes: r.bytes,
+        signatures: r.signatures,
+        skipped: r.skipped.length,
+        seconds: (Date.now() - started) / 1000,
+      });
+    },
+    { json: f.json === true },
+  );
 }

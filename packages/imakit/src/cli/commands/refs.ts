@@ -20,7 +20,7 @@
  * Exit: 0 done (diff: no differences; impact: no machine would fail), 1 differences / machines that
  * would fail / a signature that does not verify or an unsigned set, 2 bad input (malformed set, policy or list; invalid exclude), 3 I/O.
  */
-import type { Command } from 'commander';
+import type { Command, OptionValues } from '@commander-js/extra-typings';
 import { ImakitError } from '../../errors.ts';
 import type { ReferenceSet } from '../../core/refs/reference-set.ts';
 import { ReferenceSetBuilder } from '../../core/refs/reference-set.ts';
@@ -32,7 +32,7 @@ import {
   writeReferenceSet,
   type RefsFormat,
 } from '../../host/refs/refs-file.ts';
-import type { CommandContext, CommandModule } from '../command.ts';
+import { typed, type CommandContext, type CommandModule } from '../command.ts';
 import { createProgress } from '../progress.ts';
 import { collect, printJson } from './attest-output.ts';
 import { registerPackageGenerators } from './refs-packages.ts';
@@ -49,34 +49,48 @@ export interface RefsOutputFlags {
 }
 
 /**
- * Add `--out`, `--format`, `-a` and `--json` to a generator subcommand. `algoFilter`: `-a` only
- * filters and has no default (from-list learns each entry with its own algorithm).
+ * Add `--out`, `--format`, `-a` (default sha256), `--dsse-key`/`--dsse-cert` and `--json` to a
+ * generator subcommand; generic over the command so they join its inferred options.
  */
-export function outputOptions(cmd: Command, algoFilter = false): Command {
-  const algo = algoFilter
-    ? cmd.option(
-        '-a, --algo <name>',
-        "keep only this file hash algorithm's digests (default: every entry's, with its own algorithm)",
-      )
-    : cmd.option(
-        '-a, --algo <name>',
-        'file hash algorithm (kernel name: sha256, sha512, sm3, ...)',
-        'sha256',
-      );
-  return algo
-    .requiredOption('--out <file>', 'write the reference set here')
-    .option(
-      '--format <form>',
-      'imakit (compact, default), json (imakit JSON) or keylime (runtime policy v1)',
-      'imakit',
-    )
-    .option('--dsse-key <key>', 'with --format keylime: sign the policy into a DSSE envelope with this key')
-    .option('--dsse-cert <cert>', "the key's certificate (the envelope's keyid: Keylime's x509 form)")
-    .option('--json', 'JSON summary on stdout');
+export function outputOptions<A extends unknown[], O extends OptionValues, G extends OptionValues>(
+  cmd: Command<A, O, G>,
+) {
+  return outputTail(
+    cmd.option('-a, --algo <name>', 'file hash algorithm (kernel name: sha256, sha512, sm3, ...)', 'sha256'),
+  );
+}
+
+/** {@link outputOptions} with `-a` only a filter, no default (from-list learns each entry with its own algorithm). */
+export function filterOutputOptions<A extends unknown[], O extends OptionValues, G extends OptionValues>(
+  cmd: Command<A, O, G>,
+) {
+  return outputTail(
+    cmd.option(
+      '-a, --algo <name>',
+      "keep only this file hash algorithm's digests (default: every entry's, with its own algorithm)",
+    ),
+  );
+}
+
+// generic over the command so the options added here stay in the command's inferred type
+function outputTail<A extends unknown[], O extends OptionValues, G extends OptionValues>(
+  cmd: Command<A, O, G>,
+) {
+  return dsseOptions(
+    cmd
+      .requiredOption('--out <file>', 'write the reference set here')
+      .option(
+        '--format <form>',
+        'imakit (compact, default), json (imakit JSON) or keylime (runtime policy v1)',
+        'imakit',
+      ),
+  ).option('--json', 'JSON summary on stdout');
 }
 
 /** `--dsse-key`/`--dsse-cert` on convert and merge (generators get them from outputOptions). */
-function dsseOptions(cmd: Command): Command {
+function dsseOptions<A extends unknown[], O extends OptionValues, G extends OptionValues>(
+  cmd: Command<A, O, G>,
+) {
   return cmd
     .option('--dsse-key <key>', 'with --format keylime: sign the policy into a DSSE envelope with this key')
     .option('--dsse-cert <cert>', "the key's certificate (the envelope's keyid: Keylime's x509 form)");
@@ -124,15 +138,6 @@ export function writeRefsOutput(
 
 // ------------------------------------------------------------------------------- generators
 
-interface RootfsFlags extends RefsOutputFlags {
-  policy?: string;
-  builtin?: string;
-  profile?: string;
-  owner?: string;
-  oneFileSystem?: boolean;
-  prefix?: string;
-}
-
 function registerFromRootfs(refs: Command, ctx: CommandContext): void {
   outputOptions(
     refs
@@ -147,7 +152,7 @@ function registerFromRootfs(refs: Command, ctx: CommandContext): void {
       .option('--owner <uid>', 'only files owned by this uid')
       .option('--one-file-system', 'do not cross into other filesystems')
       .option('--prefix <path>', "path of DIR on the target (default '/')"),
-  ).action((dir: string, f: RootfsFlags) =>
+  ).action((dir, f) =>
     ctx.run(
       async () => {
         const { referencesFromRootfs } = await import('../../host/refs/from-rootfs.ts');
@@ -190,13 +195,8 @@ function registerFromRootfs(refs: Command, ctx: CommandContext): void {
   );
 }
 
-interface FromListFlags extends RefsOutputFlags {
-  eventlog?: string;
-  pcrs?: string[];
-}
-
 function registerFromList(refs: Command, ctx: CommandContext): void {
-  outputOptions(
+  filterOutputOptions(
     refs
       .command('from-list')
       .description('learn references from the measurement list of a machine known to be good')
@@ -207,8 +207,7 @@ function registerFromList(refs: Command, ctx: CommandContext): void {
         'PCR values (0-9): boot_aggregate values from them; repeatable',
         collect,
       ),
-    true,
-  ).action((list: string, f: FromListFlags) =>
+  ).action((list, f) =>
     ctx.run(
       async () => {
         const { referencesFromListFile } = await import('../../host/refs/refs-impact.ts');
@@ -238,7 +237,7 @@ function registerConvert(refs: Command, ctx: CommandContext): void {
     .requiredOption('--out <file>', 'output file')
     .option('--format <form>', 'imakit, json or keylime', 'imakit')
     .option('--json', 'JSON summary')
-    .action((input: string, f: RefsOutputFlags) =>
+    .action((input, f) =>
       ctx.run(() => writeRefsOutput(ctx, loadReferenceSet(input).set, f), { json: f.json === true }),
     );
 }
@@ -250,7 +249,7 @@ function registerMerge(refs: Command, ctx: CommandContext): void {
     .requiredOption('--out <file>', 'output file')
     .option('--format <form>', 'imakit, json or keylime', 'imakit')
     .option('--json', 'JSON summary')
-    .action((inputs: string[], f: RefsOutputFlags) =>
+    .action((inputs, f) =>
       ctx.run(
         () => {
           const sets = inputs.map((i) => loadReferenceSet(i).set);
@@ -272,7 +271,7 @@ function registerDiff(refs: Command, ctx: CommandContext): void {
     .argument('<old>')
     .argument('<new>')
     .option('--json', 'JSON output')
-    .action((a: string, b: string, f: { json?: boolean }) =>
+    .action((a, b, f) =>
       ctx.run(
         () => {
           const d = diffReferenceSets(loadReferenceSet(a).set, loadReferenceSet(b).set);
@@ -308,7 +307,7 @@ function registerImpact(refs: Command, ctx: CommandContext): void {
     .requiredOption('--refs <file>', 'the new reference set (any form)')
     .argument('<lists...>', "machines' recent measurement lists (binary or ascii)")
     .option('--json', 'JSON output')
-    .action((lists: string[], f: { refs: string; json?: boolean }) =>
+    .action((lists, f) =>
       ctx.run(
         async () => {
           const { impactOfSet } = await import('../../host/refs/refs-impact.ts');
@@ -337,7 +336,7 @@ function registerShow(refs: Command, ctx: CommandContext): void {
     .description('summarize a reference set (any form)')
     .argument('<file>')
     .option('--json', 'JSON output (the set as imakit JSON)')
-    .action((file: string, f: { json?: boolean }) =>
+    .action((file, f) =>
       ctx.run(
         () => {
           const l = loadReferenceSet(file);
@@ -374,7 +373,7 @@ function registerSign(refs: Command, ctx: CommandContext): void {
     .option('--cert <cert>', "the key's certificate: its SKID becomes the key id")
     .requiredOption('--out <file>', 'signature file to write')
     .option('--json', 'JSON summary')
-    .action((set: string, f: { key: string; cert?: string; out: string; json?: boolean }) =>
+    .action((set, f) =>
       ctx.run(
         async () => {
           const { signRefsFile } = await import('../../host/refs/refs-sign.ts');
@@ -396,7 +395,7 @@ function registerVerify(refs: Command, ctx: CommandContext): void {
     .option('--sig <file>', 'detached signature (refs sign); without it the set must be a DSSE envelope')
     .requiredOption('--key <cert>', 'trusted certificate or public key (repeatable)', collect)
     .option('--json', 'JSON output')
-    .action((set: string, f: { sig?: string; key: string[]; json?: boolean }) =>
+    .action((set, f) =>
       ctx.run(
         async () => {
           const { loadVerifyKeyFile } = await import('../../host/label/label-file.ts');
@@ -419,7 +418,7 @@ function registerVerify(refs: Command, ctx: CommandContext): void {
 export const command: CommandModule = {
   name: 'refs',
   register(program, ctx) {
-    const refs = program
+    const refs = typed(program)
       .command('refs')
       .description('reference sets: generate (rootfs, list, packages), convert, merge, diff, impact');
     // generators and tools register here, one line each: registerX(refs, ctx)

@@ -34,7 +34,7 @@ function runtimePolicy(drop?: string): string {
   for (const line of ASCII) {
     const [, , , d, path] = line.split(' ');
     if (path === drop) continue;
-    (digests[path!] ??= []).push(d!.replace(/^sha256:/, ''));
+    (digests[path!] ??= []).push(d!.slice(d!.indexOf(':') + 1));
   }
   return JSON.stringify({
     meta: { version: 1, generator: 3 },
@@ -282,5 +282,43 @@ describe('Keylime POST /v2.x/verify/evidence', () => {
     r = await post(body({ quote }), 'v3.0');
     assert.notEqual(r.statusCode, 200);
     assert.ok(r.statusCode < 500);
+  });
+});
+
+describe('recorded bodies, with Keylime 7.14’s own answers (fixtures/keylime-evidence)', () => {
+  const dir = join(import.meta.dirname, 'fixtures/keylime-evidence');
+  const keylime = JSON.parse(readFileSync(join(dir, 'keylime-7.14-verdicts.json'), 'utf8')) as {
+    keylime: Record<string, { valid: boolean }>;
+  };
+  let app: App;
+  before(async () => {
+    app = await buildApp({ database: await openDatabase({ kind: 'pglite' }) });
+  });
+  after(async () => app?.close());
+  const ours = async (name: string) => {
+    const r = await app.inject({
+      method: 'POST',
+      url: '/v2.6/verify/evidence',
+      headers: { 'content-type': 'application/json' },
+      payload: readFileSync(join(dir, `${name}.json`), 'utf8'),
+    });
+    assert.equal(r.statusCode, 200, r.body);
+    return r.json().results as { valid: boolean; failures: { type: string }[] };
+  };
+  test('valid evidence: both valid', async () => {
+    assert.equal(keylime.keylime.valid!.valid, true);
+    assert.equal((await ours('valid')).valid, true);
+  });
+  test('PCR 10 not quoted: Keylime valid, imakit invalid', async () => {
+    assert.equal(keylime.keylime['no-pcr10']!.valid, true);
+    const r = await ours('no-pcr10');
+    assert.equal(r.valid, false);
+    assert.equal(r.failures[0]!.type, 'ima.pcr_not_quoted');
+  });
+  test('PCR 16 relabelled as PCR 10 in the unsigned blob: Keylime valid, imakit invalid', async () => {
+    assert.equal(keylime.keylime.relabelled!.valid, true);
+    const r = await ours('relabelled');
+    assert.equal(r.valid, false);
+    assert.equal(r.failures[0]!.type, 'quote_validation.quote_validation');
   });
 });

@@ -17,6 +17,7 @@ import {
   asciiToEntries,
   decodeTpm2bPublic,
   decodeTpmsAttest,
+  emptyCheckpoint,
   encodeBinaryList,
   formatPcrSelection,
   parseAsciiList,
@@ -24,6 +25,7 @@ import {
   toHex,
   utf8,
   verifyQuote,
+  type ListFormat,
   type ReferenceSet,
 } from 'imakit/core';
 import { isImakitError } from 'imakit/errors';
@@ -307,17 +309,14 @@ function checkIma(
   } else notEstablished.push('that the measured files are acceptable: no runtime_policy was given');
   // one entry per line; Keylime splits on "\n" and skips empty lines
   let bytes: Uint8Array;
+  let format: ListFormat = { endian: 'le', digestSize: 20, bank: 'sha1' };
   try {
     const text = (data.ima_measurement_list ?? '').replace(/\n+$/, '');
     const entries = text === '' ? [] : asciiToEntries(parseAsciiList(text));
-    bytes =
-      entries.length === 0
-        ? new Uint8Array(0)
-        : encodeBinaryList(entries, {
-            endian: 'le',
-            digestSize: entries[0]!.digest.length,
-            bank: entries[0]!.digest.length === 20 ? 'sha1' : hashAlg,
-          });
+    const size = entries[0]?.digest.length ?? 20;
+    // the form is known (ascii, little endian as the kernel shows it): no binary format probing
+    format = { endian: 'le', digestSize: size, bank: size === 20 ? 'sha1' : hashAlg };
+    bytes = entries.length === 0 ? new Uint8Array(0) : encodeBinaryList(entries, format);
   } catch (e) {
     if (!isImakitError(e)) throw e;
     const ctx = e.toJSON() as { entry?: number; line?: number; field?: string };
@@ -335,7 +334,7 @@ function checkIma(
     return undefined;
   }
   const ima = imaStep(
-    { next: { entries: 0, bytes: 0 } },
+    { checkpoint: emptyCheckpoint(format, [hashAlg]), next: { entries: 0, bytes: 0 } },
     bytes.length === 0 ? undefined : { offsetBytes: 0, bytes },
     new Map([[hashAlg, verified.get(hashAlg)!]]),
     false,

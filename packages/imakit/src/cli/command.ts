@@ -3,14 +3,18 @@
  * that registers its own subcommand and options on the program. The registry in `commands/index.ts`
  * lists them; nothing else knows about individual commands.
  */
-import type { Command } from 'commander';
-import type { Command as TypedCommand } from '@commander-js/extra-typings';
+import type { Command as CommanderCommand } from 'commander';
+import type { Command } from '@commander-js/extra-typings';
 import type { CliIo } from './io.ts';
 
 export interface CommandModule {
   /** top-level noun or verb, e.g. `hash`, `evm`, `log` */
   readonly name: string;
-  /** attach the subcommand(s) to `program`; actions must call `ctx.run(...)` */
+  /**
+   * Attach the subcommand(s) to `program`; actions must call `ctx.run(...)`. The program carries
+   * @commander-js/extra-typings' types, so a command's `.option()` chain types the options its
+   * action receives (no hand-written flag interfaces or casts to drift from the options).
+   */
   register(program: Command, ctx: CommandContext): void;
 }
 
@@ -24,11 +28,11 @@ export interface CommandContext {
 }
 
 /**
- * The program with @commander-js/extra-typings' types, so a command's `.option()` chain types the
- * options its action receives (no hand-written flag interfaces to drift from the options). The
- * object is unchanged: extra-typings re-exports commander's own Command class with richer types.
- * @example typed(program).command('hash').option('--json').action((files, f) => f.json)
+ * Commander's program seen with @commander-js/extra-typings' types (what `register` receives). The
+ * object is unchanged: extra-typings re-exports commander's own Command class with richer types;
+ * commander itself is imported at run time only by main.ts (start-up).
+ * @example command.register(typed(program), ctx)
  */
-export function typed(program: Command): TypedCommand {
-  return program as unknown as TypedCommand;
+export function typed(program: CommanderCommand | Command): Command {
+  return program as unknown as Command;
 }

@@ -3,7 +3,7 @@
  * rendered as text or `--json`, and the exit status is set here and only here.
  */
 import { isImakitError, EXIT } from '../errors.ts';
-import type { CommandContext } from './command.ts';
+import { typed, type CommandContext } from './command.ts';
 import { COMMANDS } from './commands/index.ts';
 import { processIo, type CliIo } from './io.ts';
 import { VERSION } from './version.ts';
@@ -57,7 +57,7 @@ export async function main(
   };
   // Only the named command's module is imported; help (or an unknown word) needs them all.
   const wanted = COMMANDS.filter((c) => c.name === argv[0]);
-  for (const c of wanted.length > 0 ? wanted : COMMANDS) (await c.load()).register(program, ctx);
+  for (const c of wanted.length > 0 ? wanted : COMMANDS) (await c.load()).register(typed(program), ctx);
   program.command('evmctl').description('drop-in for evmctl (see `imakit evmctl --help`)');
 
   try {

@@ -38,7 +38,6 @@ import {
 } from '../../host/agent/attest.ts';
 import { serveEvidence } from '../../host/agent/pull.ts';
 import type { CommandContext, CommandModule } from '../command.ts';
-import { typed } from '../command.ts';
 import type { Command as TypedCommand, OptionValues } from '@commander-js/extra-typings';
 
 interface CommonFlags {
@@ -145,9 +144,7 @@ async function run(
 export const command: CommandModule = {
   name: 'agent',
   register(program, ctx) {
-    const agent = typed(program)
-      .command('agent')
-      .description('the host agent: enrol with the verifier, attest');
+    const agent = program.command('agent').description('the host agent: enrol with the verifier, attest');
     const common = <A extends unknown[], O extends OptionValues>(c: TypedCommand<A, O>) =>
       c
         .option(

@@ -9,7 +9,6 @@
  * Exit: 0 computed (and, with --list, matched), 1 no variant matches the list's entry, 2 bad
  * input, 3 I/O, 5 no TPM PCRs readable.
  */
-import type { Command } from 'commander';
 import { ImakitError } from '../../errors.ts';
 import { toHex } from '../../core/bytes/bytes.ts';
 import type { PcrValues } from '../../core/tcg/pcr-values.ts';
@@ -27,7 +26,7 @@ import {
   readTpmPcrs,
 } from '../../host/attest/attest-input.ts';
 import { DEFAULT_TPM_SYSFS } from '../../host/attest/tpm-sysfs.ts';
-import { typed, type CommandContext, type CommandModule } from '../command.ts';
+import type { CommandModule } from '../command.ts';
 import { collect, printJson } from './attest-output.ts';
 
 function claimsOf(path: string) {
@@ -37,8 +36,8 @@ function claimsOf(path: string) {
 
 export const command: CommandModule = {
   name: 'boot-aggregate',
-  register(program: Command, ctx: CommandContext) {
-    typed(program)
+  register(program, ctx) {
+    program
       .command('boot-aggregate')
       .description("boot_aggregate per bank over PCRs 0-7 and 0-9; check a list's entry")
       .option(

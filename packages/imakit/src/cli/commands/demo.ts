@@ -2,7 +2,6 @@
  * `imakit demo`: the main job on embedded defaults (README quick start). Flags → options, one
  * library call (host/demo.ts), render text or JSON, exit 0 only when tampering was detected exactly.
  */
-import type { Command } from 'commander';
 import { EXIT } from '../../errors.ts';
 import { join } from 'node:path';
 import { runDemo, DEMO_FALLBACK_UUID, type DemoReport } from '../demo/run-demo.ts';
@@ -12,14 +11,14 @@ import { predictTree } from '../../host/preflight/preflight.ts';
 import { readKeyFile } from '../../host/keys/key-files.ts';
 import { readFsUuid } from '../../host/fs/fs-uuid.ts';
 import { formatUuid } from '../../core/bytes/uuid.ts';
-import { typed, type CommandModule } from '../command.ts';
+import type { CommandModule } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { createProgress } from '../progress.ts';
 
 export const command: CommandModule = {
   name: 'demo',
-  register(program: Command, ctx) {
-    typed(program)
+  register(program, ctx) {
+    program
       .command('demo')
       .description(
         'generate keys, label a real tree copied from this machine, verify, tamper, and show the detection',

@@ -6,9 +6,8 @@
  * Output: one section per kind, a line per item; `--json`: the library's DoctorReport.
  * Exit: 0 always (a missing piece is information, not an error).
  */
-import type { Command } from 'commander';
 import { diagnoseHost, type DoctorReport } from '../../host/doctor/doctor.ts';
-import { typed, type CommandModule } from '../command.ts';
+import type { CommandModule } from '../command.ts';
 import type { CliIo } from '../io.ts';
 
 function render(r: DoctorReport): string {
@@ -32,8 +31,8 @@ function runDoctor(json: boolean, io: CliIo): number {
 
 export const command: CommandModule = {
   name: 'doctor',
-  register(program: Command, ctx) {
-    typed(program)
+  register(program, ctx) {
+    program
       .command('doctor')
       .description('report native addons, external tools and kernel facilities available here')
       .option('--json', 'JSON output')

@@ -9,14 +9,13 @@
  */
 import { lstatSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import type { Command } from 'commander';
 import { ImakitError, EXIT, fromSystemError, withPath } from '../../errors.ts';
 import { loadPublicKeys, type PublicKey } from '../../core/keys/keys.ts';
 import { parseScenario, runScenario, type ScenarioFile, type ScenarioResult } from '../../kernel/scenario.ts';
 import { walkTree } from '../../host/fs/walk.ts';
 import { readBoundedFile, readBoundedText } from '../../host/fs/bounded-read.ts';
 import { getXattr, listXattrs } from '../../host/fs/xattr.ts';
-import { typed, type CommandModule } from '../command.ts';
+import type { CommandModule } from '../command.ts';
 import type { CliIo } from '../io.ts';
 
 /** A scenario starts with `{` (after blanks): /dev/zero or a binary file is refused at its head. */
@@ -172,8 +171,8 @@ async function run(file: string, f: { out?: string; json?: boolean }, io: CliIo)
 
 export const command: CommandModule = {
   name: 'emulate',
-  register(program: Command, ctx) {
-    typed(program)
+  register(program, ctx) {
+    program
       .command('emulate')
       .description(
         'run a scenario (JSON, see src/kernel/scenario.ts) on the IMA/EVM emulator and write the real-kernel harness artifacts',

@@ -27,7 +27,7 @@ import {
 import { computeBootAggregates } from '../../core/tcg/boot-aggregate.ts';
 import { DEFAULT_TPM_SYSFS } from '../../host/attest/tpm-sysfs.ts';
 import { readEventLogFile, readPcrOptions, readTpmPcrs } from '../../host/attest/attest-input.ts';
-import { typed, type CommandContext, type CommandModule } from '../command.ts';
+import type { CommandContext, CommandModule } from '../command.ts';
 import { collect, pcrJson, printJson } from './attest-output.ts';
 
 /** Default location of the firmware event log. */
@@ -179,7 +179,7 @@ function registerReplay(ev: Command, ctx: CommandContext): void {
 export const command: CommandModule = {
   name: 'eventlog',
   register(program, ctx) {
-    const ev = typed(program).command('eventlog').description('TCG event logs: show, replay');
+    const ev = program.command('eventlog').description('TCG event logs: show, replay');
     registerShow(ev, ctx);
     registerReplay(ev, ctx);
   },

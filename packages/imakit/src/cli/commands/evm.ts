@@ -29,7 +29,7 @@ import {
   type EvmValueRequest,
 } from '../../host/label/evm-file.ts';
 import type { ImaValueRequest } from '../../host/label/label-file.ts';
-import { typed, type CommandContext, type CommandModule } from '../command.ts';
+import type { CommandContext, CommandModule } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import {
   algoFlag,
@@ -217,7 +217,7 @@ function labelCommand(evm: Command, ctx: CommandContext, kind: 'sign' | 'hmac'):
 export const command: CommandModule = {
   name: 'evm',
   register(program, ctx) {
-    const evm = typed(program).command('evm').description('security.evm: sign, hmac, verify');
+    const evm = program.command('evm').description('security.evm: sign, hmac, verify');
     labelCommand(evm, ctx, 'sign');
     labelCommand(evm, ctx, 'hmac');
     inputFlags(

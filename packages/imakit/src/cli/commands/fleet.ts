@@ -30,7 +30,6 @@ import { apiClient, readCaFile, type ApiClient } from '../../host/agent/api-clie
 import { readSecretFile } from '../../host/agent/secret-files.ts';
 import { readBoundedFile } from '../../host/fs/bounded-read.ts';
 import type { CommandContext, CommandModule } from '../command.ts';
-import { typed } from '../command.ts';
 import type { Command as TypedCommand, OptionValues } from '@commander-js/extra-typings';
 import { currentUid, defaultVerifierDataDir, DEFAULT_LISTEN } from './verifier.ts';
 
@@ -141,7 +140,7 @@ function positiveInt(v: string | undefined, flag: string): number | undefined {
 export const command: CommandModule = {
   name: 'fleet',
   register(program, ctx) {
-    const fleet = typed(program).command('fleet').description("manage the verifier's agents (its HTTP API)");
+    const fleet = program.command('fleet').description("manage the verifier's agents (its HTTP API)");
     const conn = <A extends unknown[], O extends OptionValues>(c: TypedCommand<A, O>) =>
       c
         .option('--verifier <url>', 'the verifier', DEFAULT_VERIFIER_URL)

@@ -7,9 +7,8 @@
  * Exit: 0 ok; 2 bad input (not a regular file, unknown algorithm); 3 I/O; 4 unsupported algorithm;
  * 5 no xattr support / not permitted.
  */
-import type { Command } from 'commander';
 import { labelImaFile } from '../../host/label/label-file.ts';
-import { typed, type CommandModule } from '../command.ts';
+import type { CommandModule } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { algoFlag, exitOf, forEachFile, printImaResults, xattrNamesFlag } from '../file-flags.ts';
 
@@ -34,8 +33,8 @@ function runHash(paths: readonly string[], f: HashFlags, io: CliIo): number {
 
 export const command: CommandModule = {
   name: 'hash',
-  register(program: Command, ctx) {
-    typed(program)
+  register(program, ctx) {
+    program
       .command('hash')
       .description('compute security.ima hashes of files and write them (or --print)')
       .argument('<files...>', 'regular files')

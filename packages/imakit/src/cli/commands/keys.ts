@@ -41,7 +41,7 @@ import {
   importCertificateFile,
   writeMasterKeyFile,
 } from '../../host/keys/key-issue.ts';
-import { typed, type CommandContext, type CommandModule } from '../command.ts';
+import type { CommandContext, CommandModule } from '../command.ts';
 
 const usage = (detail: string): ImakitError => new ImakitError('E_USAGE', detail);
 
@@ -400,7 +400,7 @@ function registerEvmKey(keys: Command, ctx: CommandContext): void {
 export const command: CommandModule = {
   name: 'keys',
   register(program, ctx) {
-    const keys = typed(program)
+    const keys = program
       .command('keys')
       .description('signing CAs and certificates, kernel keyrings, EVM key blobs');
     registerCa(keys, ctx);

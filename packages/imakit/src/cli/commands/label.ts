@@ -11,7 +11,7 @@
 import { ImakitError } from '../../errors.ts';
 import { EVM_PRESETS } from '../../core/evm/evm-config.ts';
 import { labelTree, type LabelEvmOptions, type LabelTreeReport } from '../../host/label/label-tree.ts';
-import { typed, type CommandModule } from '../command.ts';
+import type { CommandModule } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { createProgress } from '../progress.ts';
 import {
@@ -139,7 +139,7 @@ async function runLabel(paths: string[], f: LabelFlags, io: CliIo): Promise<numb
 export const command: CommandModule = {
   name: 'label',
   register(program, ctx) {
-    typed(program)
+    program
       .command('label')
       .description(
         'label every regular file below PATH… with security.ima (hash or signature) and optional EVM',

@@ -32,7 +32,7 @@ import {
 } from '../../host/attest/attest-input.ts';
 import { verifyListFile } from '../../host/attest/list-verify.ts';
 import { DEFAULT_TPM_SYSFS } from '../../host/attest/tpm-sysfs.ts';
-import { typed, type CommandContext, type CommandModule } from '../command.ts';
+import type { CommandContext, CommandModule } from '../command.ts';
 import { byteProgress, collect, printJson } from './attest-output.ts';
 import { entryJson, renderVerify, verifyJson } from './log-render.ts';
 
@@ -328,9 +328,7 @@ function registerConvert(log: Command, ctx: CommandContext): void {
 export const command: CommandModule = {
   name: 'log',
   register(program, ctx) {
-    const log = typed(program)
-      .command('log')
-      .description('IMA measurement lists: show, verify, diff, convert');
+    const log = program.command('log').description('IMA measurement lists: show, verify, diff, convert');
     registerShow(log, ctx);
     registerVerify(log, ctx);
     registerDiff(log, ctx);

@@ -7,7 +7,6 @@
  */
 import { lstatSync } from 'node:fs';
 import { relative } from 'node:path';
-import type { Command } from 'commander';
 import { ImakitError, EXIT } from '../../errors.ts';
 import {
   BUILTIN_NAMES,
@@ -34,7 +33,7 @@ import {
   type LoadedRules,
 } from '../../host/preflight/policy-source.ts';
 import { OP_HOOKS } from '../../kernel/workload.ts';
-import { typed, type CommandModule } from '../command.ts';
+import type { CommandModule } from '../command.ts';
 import type { CliIo } from '../io.ts';
 
 /** `file:line:col: CODE token 'x': message` lines. */
@@ -245,8 +244,8 @@ async function explain(f: ExplainFlags, io: CliIo): Promise<number> {
 
 export const command: CommandModule = {
   name: 'policy',
-  register(program: Command, ctx) {
-    const policy = typed(program)
+  register(program, ctx) {
+    const policy = program
       .command('policy')
       .description('check, format, explain IMA policies; print built-in policies');
     const profileOpt = `kernel profile (${Object.keys(PROFILES).join(', ')})`;

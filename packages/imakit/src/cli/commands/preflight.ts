@@ -18,7 +18,7 @@ import {
 } from '../../host/preflight/preflight.ts';
 import type { EvmHmacKeySource } from '../../host/label/evm-file.ts';
 import { createProgress } from '../progress.ts';
-import { typed, type CommandModule } from '../command.ts';
+import type { CommandModule } from '../command.ts';
 import type { CliIo } from '../io.ts';
 
 export type { PreflightReport, PreflightResult } from '../../host/preflight/preflight.ts';
@@ -206,7 +206,7 @@ async function run(root: string, f: PreflightFlags, io: CliIo): Promise<number> 
 export const command: CommandModule = {
   name: 'preflight',
   register(program, ctx) {
-    typed(program)
+    program
       .command('preflight')
       .description(
         'predict, for every file below ROOT and each operation, what the kernel would do with this policy (before you enforce it)',

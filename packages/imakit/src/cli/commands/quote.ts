@@ -11,14 +11,13 @@
  *
  * Exit: 0 the quote is valid, 1 it is not, 2 bad input (unreadable or malformed files/flags).
  */
-import type { Command } from 'commander';
 import { ImakitError, withPath } from '../../errors.ts';
 import { fromHex, toHex } from '../../core/bytes/bytes.ts';
 import { parseQuotePcrs } from '../../core/tcg/quote-pcrs.ts';
 import { formatPcrSelection, parsePcrSelectionText } from '../../core/tpm/pcr-selection.ts';
 import { loadQuoteAk, verifyQuote, type QuoteVerdict } from '../../core/tpm/quote-verify.ts';
 import { readBoundedFile } from '../../host/fs/bounded-read.ts';
-import { typed, type CommandContext, type CommandModule } from '../command.ts';
+import type { CommandModule } from '../command.ts';
 
 function verdictJson(v: QuoteVerdict): unknown {
   const pcrMap = (m: ReadonlyMap<string, ReadonlyMap<number, Uint8Array>>) =>
@@ -66,8 +65,8 @@ function renderText(v: QuoteVerdict, out: (s: string) => void): void {
 
 export const command: CommandModule = {
   name: 'quote',
-  register(program: Command, ctx: CommandContext) {
-    const quote = typed(program).command('quote').description('TPM 2.0 quotes');
+  register(program, ctx) {
+    const quote = program.command('quote').description('TPM 2.0 quotes');
     quote
       .command('verify')
       .description('verify a TPM2_Quote strictly: signature, magic/type, nonce, PCR digest, coverage, clock')

@@ -32,7 +32,7 @@ import {
   writeReferenceSet,
   type RefsFormat,
 } from '../../host/refs/refs-file.ts';
-import { typed, type CommandContext, type CommandModule } from '../command.ts';
+import type { CommandContext, CommandModule } from '../command.ts';
 import { createProgress } from '../progress.ts';
 import { collect, printJson } from './attest-output.ts';
 import { registerPackageGenerators } from './refs-packages.ts';
@@ -418,7 +418,7 @@ function registerVerify(refs: Command, ctx: CommandContext): void {
 export const command: CommandModule = {
   name: 'refs',
   register(program, ctx) {
-    const refs = typed(program)
+    const refs = program
       .command('refs')
       .description('reference sets: generate (rootfs, list, packages), convert, merge, diff, impact');
     // generators and tools register here, one line each: registerX(refs, ctx)

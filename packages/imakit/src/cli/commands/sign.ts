@@ -8,10 +8,9 @@
  * Exit: 0 ok; 2 bad input (no/bad key, wrong passphrase, not a regular file); 3 I/O;
  * 4 unsupported (key type, algorithm); 5 no xattr support / not permitted.
  */
-import type { Command } from 'commander';
 import { formatKeyId } from '../../core/keys/keyid.ts';
 import { labelImaFile } from '../../host/label/label-file.ts';
-import { typed, type CommandModule } from '../command.ts';
+import type { CommandModule } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import {
   algoFlag,
@@ -57,8 +56,8 @@ function runSign(paths: readonly string[], f: SignFlags, io: CliIo): number {
 
 export const command: CommandModule = {
   name: 'sign',
-  register(program: Command, ctx) {
-    typed(program)
+  register(program, ctx) {
+    program
       .command('sign')
       .description('sign files: security.ima v2 signatures (or --verity sigv3)')
       .argument('<files...>', 'regular files')

@@ -35,7 +35,7 @@ import {
   readAkInfo,
 } from '../../host/tpm/ak-files.ts';
 import { readBoundedFile } from '../../host/fs/bounded-read.ts';
-import { typed, type CommandContext, type CommandModule } from '../command.ts';
+import type { CommandContext, CommandModule } from '../command.ts';
 
 interface Common {
   tpm: string;
@@ -258,9 +258,7 @@ async function activate(
 export const command: CommandModule = {
   name: 'tpm',
   register(program, ctx) {
-    const tpm = typed(program)
-      .command('tpm')
-      .description('talk to a TPM 2.0: PCRs, EK certificates, AKs, quotes');
+    const tpm = program.command('tpm').description('talk to a TPM 2.0: PCRs, EK certificates, AKs, quotes');
     // generic over the command so --tpm/--json join the command's inferred options
     const common = <A extends unknown[], O extends OptionValues, G extends OptionValues>(
       c: Command<A, O, G>,

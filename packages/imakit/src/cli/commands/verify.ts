@@ -22,7 +22,7 @@ import { ImakitError, EXIT } from '../../errors.ts';
 import { EVM_PRESETS } from '../../core/evm/evm-config.ts';
 import { verifyImaFile, type ImaFileVerdict } from '../../host/label/label-file.ts';
 import { verifyTree, type VerifyTreeReport } from '../../host/label/verify-tree.ts';
-import { typed, type CommandModule } from '../command.ts';
+import type { CommandModule } from '../command.ts';
 import type { CliIo } from '../io.ts';
 import { createProgress } from '../progress.ts';
 import { parseTypeFlag } from './label.ts';
@@ -161,7 +161,7 @@ function runFiles(paths: readonly string[], f: VerifyFlags, io: CliIo): number {
 export const command: CommandModule = {
   name: 'verify',
   register(program, ctx) {
-    typed(program)
+    program
       .command('verify')
       .description('verify security.ima (and with --evm security.evm) of files or of every file in trees')
       .argument('<paths...>', 'regular files or directories')

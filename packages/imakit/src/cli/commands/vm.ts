@@ -22,10 +22,9 @@ import { readBoundedFile, type InputKind } from '../../host/fs/bounded-read.ts';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
-import type { Command } from 'commander';
 import { EXIT, ImakitError } from '../../errors.ts';
 import { defaultKernelDir, runVm, type PcrBank, type VmResult, type VmSpec } from '../../host/vm/index.ts';
-import { typed, type CommandContext, type CommandModule } from '../command.ts';
+import type { CommandContext, CommandModule } from '../command.ts';
 import { guestExecWarnings, parseWorkload } from './vm-workload.ts';
 
 interface RunFlags {
@@ -223,8 +222,8 @@ async function setupCommand(ctx: CommandContext, json: boolean): Promise<number>
 
 export const command: CommandModule = {
   name: 'vm',
-  register(program: Command, ctx) {
-    const vm = typed(program)
+  register(program, ctx) {
+    const vm = program
       .command('vm')
       .description('boot the real kernel (QEMU + swtpm) and see what IMA/EVM do');
     vm.command('setup')

@@ -3,3 +3,9 @@ export { buildApp, type App, type AppDeps } from './app.ts';
 export { openDatabase, type DatabaseTarget, type OpenDatabase } from './db/open.ts';
 export { createToken, roleAllows, ROLES, type Role } from './auth.ts';
 export { VERIFIER_CATALOGUE, VerifierError, type VerifierErrorCode } from './errors.ts';
+export {
+  verifyKeylimeEvidence,
+  type KeylimeEvidenceResult,
+  type KeylimeFailure,
+  type KeylimeTpmEvidence,
+} from './keylime/evidence.ts';

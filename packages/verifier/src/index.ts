@@ -9,3 +9,15 @@ export {
   type KeylimeFailure,
   type KeylimeTpmEvidence,
 } from './keylime/evidence.ts';
+export {
+  httpFetchEvidence,
+  startPoller,
+  type EvidenceRequest,
+  type FetchEvidence,
+  type Poller,
+  type PollerOptions,
+  type PollerStats,
+  type PollOutcome,
+} from './poller/poller.ts';
+export { claimDueAgents, releaseLease, type ClaimedAgent } from './db/leases.ts';
+export { ReferenceSetCache } from './refs-store.ts';

@@ -51,6 +51,8 @@ export interface RefsOutputFlags {
 /**
  * Add `--out`, `--format`, `-a` (default sha256), `--dsse-key`/`--dsse-cert` and `--json` to a
  * generator subcommand; generic over the command so they join its inferred options.
+ * @internal the inferred extra-typings chain is too long for a declaration file (TS7056), and the
+ * CLI is no library API: the build strips it from the declarations.
  */
 export function outputOptions<A extends unknown[], O extends OptionValues, G extends OptionValues>(
   cmd: Command<A, O, G>,
@@ -60,7 +62,10 @@ export function outputOptions<A extends unknown[], O extends OptionValues, G ext
   );
 }
 
-/** {@link outputOptions} with `-a` only a filter, no default (from-list learns each entry with its own algorithm). */
+/**
+ * {@link outputOptions} with `-a` only a filter, no default (from-list learns each entry with its own algorithm).
+ * @internal see outputOptions
+ */
 export function filterOutputOptions<A extends unknown[], O extends OptionValues, G extends OptionValues>(
   cmd: Command<A, O, G>,
 ) {

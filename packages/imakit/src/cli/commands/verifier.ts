@@ -17,6 +17,7 @@
  * directory cannot be written; 5 the verifier package is missing, the port is taken or the database
  * cannot be opened.
  */
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { ImakitError } from '../../errors.ts';
 import { startVerifier, type VerifierModule } from '../../host/agent/verifier-host.ts';
@@ -55,24 +56,20 @@ function hasCode(e: unknown, code: string): boolean {
 }
 
 /**
- * Load `@imakit/verifier`. Its exports are TypeScript sources: where nothing transpiles them (the
- * bundled CLI on plain node) it is loaded through tsx's tsImport.
+ * Load `@imakit/verifier`. From the sources (tsx) a plain import. Compiled, an `import()` written
+ * here would run inside the bundled CLI, a script V8 compiled from a code cache, which loses its
+ * dynamic-import callback (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING): bin/esm-import.cjs does it.
  * @throws ImakitError E_TOOL_MISSING when the package is not installed
  */
 export async function loadVerifierModule(): Promise<VerifierModule> {
-  const load = async (): Promise<VerifierModule> => (await import(VERIFIER_PACKAGE)) as VerifierModule;
   try {
-    return await load();
+    if (import.meta.url.endsWith('.ts')) return (await import(VERIFIER_PACKAGE)) as VerifierModule;
+    // compiled: the import happens in bin/esm-import.cjs, outside the bundle (see there)
+    const esmImport = createRequire(import.meta.url)('../../../bin/esm-import.cjs') as (
+      s: string,
+    ) => Promise<unknown>;
+    return (await esmImport(VERIFIER_PACKAGE)) as VerifierModule;
   } catch (e) {
-    if (hasCode(e, 'ERR_UNKNOWN_FILE_EXTENSION')) {
-      // tsImport loads through its own namespaced loader: a plain retry after register() would
-      // get the failed module job Node has cached for the URL
-      const tsx: string = 'tsx/esm/api';
-      const { tsImport } = (await import(tsx)) as {
-        tsImport: (specifier: string, parent: string) => Promise<unknown>;
-      };
-      return (await tsImport(VERIFIER_PACKAGE, import.meta.url)) as VerifierModule;
-    }
     if (
       (hasCode(e, 'ERR_MODULE_NOT_FOUND') || hasCode(e, 'MODULE_NOT_FOUND')) &&
       String((e as Error).message).includes(VERIFIER_PACKAGE)

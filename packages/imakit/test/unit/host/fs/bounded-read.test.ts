@@ -91,8 +91,11 @@ test('a FIFO fed forever is refused at the cap; a short FIFO is read whole', asy
     } finally {
       writer.kill('SIGKILL');
     }
-    const short = spawn('sh', ['-c', `printf 'PCR-10: 00\\n' > '${fifo}'`], { stdio: 'ignore' });
-    assert.equal(readBoundedText(fifo, 'pcrs'), 'PCR-10: 00\n');
+    // a FIFO of its own: a `yes` still being reaped could otherwise write into the short read
+    const fifo2 = join(dir, 'fifo2');
+    execFileSync('mkfifo', [fifo2]);
+    const short = spawn('sh', ['-c', `printf 'PCR-10: 00\\n' > '${fifo2}'`], { stdio: 'ignore' });
+    assert.equal(readBoundedText(fifo2, 'pcrs'), 'PCR-10: 00\n');
     await new Promise((r) => short.on('exit', r));
   } finally {
     cleanup();

@@ -34,15 +34,14 @@ export interface SwtpmState {
 }
 
 /**
- * Manufacture a TPM state in DIR/state with a local CA in DIR/ca (about 1.7 s).
- * @throws ImakitError E_TOOL_MISSING (no swtpm_setup), E_TPM_TRANSPORT (swtpm_setup failed)
+ * Write the private swtpm-localca configuration into DIR and return the `swtpm_setup` arguments
+ * that manufacture a TPM state in DIR/state with a local CA in DIR/ca (for callers that run it
+ * themselves, e.g. synchronously in tests).
  */
-export async function manufactureSwtpm(
+export function swtpmSetupArgs(
   dir: string,
   banks: readonly string[] = ['sha1', 'sha256', 'sha384'],
-): Promise<SwtpmState> {
-  const setup = findSwtpmTool('swtpm_setup');
-  if (setup === undefined) throw new ImakitError('E_TOOL_MISSING', 'swtpm_setup is not installed');
+): { readonly args: readonly string[]; readonly state: SwtpmState } {
   const stateDir = join(dir, 'state');
   const ca = join(dir, 'ca');
   mkdirSync(stateDir, { recursive: true });
@@ -72,22 +71,37 @@ export async function manufactureSwtpm(
     join(dir, 'swtpm_setup.conf'),
     '--overwrite',
   ];
+  const state = Object.freeze({
+    stateDir,
+    issuerCert: join(ca, 'issuercert.pem'),
+    rootCert: join(ca, 'swtpm-localca-rootca-cert.pem'),
+  });
+  return Object.freeze({ args, state });
+}
+
+/**
+ * Manufacture a TPM state in DIR/state with a local CA in DIR/ca (about 1.7 s).
+ * @throws ImakitError E_TOOL_MISSING (no swtpm_setup), E_TPM_TRANSPORT (swtpm_setup failed)
+ */
+export async function manufactureSwtpm(
+  dir: string,
+  banks: readonly string[] = ['sha1', 'sha256', 'sha384'],
+): Promise<SwtpmState> {
+  const setup = findSwtpmTool('swtpm_setup');
+  if (setup === undefined) throw new ImakitError('E_TOOL_MISSING', 'swtpm_setup is not installed');
+  const { args, state } = swtpmSetupArgs(dir, banks);
   await new Promise<void>((resolve, reject) =>
     execFile(setup, args, { encoding: 'utf8' }, (err, stdout, stderr) =>
       err
         ? reject(
             new ImakitError('E_TPM_TRANSPORT', `swtpm_setup failed: ${stderr}${stdout}`.trim(), {
-              path: stateDir,
+              path: state.stateDir,
             }),
           )
         : resolve(),
     ),
   );
-  return Object.freeze({
-    stateDir,
-    issuerCert: join(ca, 'issuercert.pem'),
-    rootCert: join(ca, 'swtpm-localca-rootca-cert.pem'),
-  });
+  return state;
 }
 
 /** Two consecutive free TCP ports on 127.0.0.1 (data, ctrl). */

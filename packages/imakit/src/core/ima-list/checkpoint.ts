@@ -439,6 +439,9 @@ export function checkpointToJson(cp: ListCheckpoint): Record<string, unknown> {
     pcrs[bank] = {};
     for (const [i, v] of m) pcrs[bank]![String(i)] = toHex(v);
   }
+  // every replayed bank is written, even with no PCR values yet (an empty list): parseCheckpoint
+  // requires each bank of `banks`, so the JSON of an empty list must still read back
+  for (const { bank } of cp.banks) pcrs[bank] ??= {};
   return {
     version: cp.version,
     format: { endian: cp.format.endian, digestSize: cp.format.digestSize, bank: cp.format.bank },

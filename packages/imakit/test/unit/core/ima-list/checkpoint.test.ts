@@ -218,3 +218,18 @@ test('checkpoint JSON: round trip, and malformed checkpoints are E_CHECKPOINT na
     (e: unknown) => isImakitError(e, 'E_CHECKPOINT'),
   );
 });
+
+test('the checkpoint of an empty list round-trips through JSON (every bank written, none with values)', async () => {
+  const empty = encode([]);
+  const v = await verifyMeasurementList(bytesSource(empty), { expected: new Map(), banks: BANKS });
+  const cp = checkpointFromVerdict(v);
+  const json = checkpointToJson(cp);
+  assert.deepEqual(Object.keys(json.pcrs as object).sort(), [...BANKS].sort());
+  const back = parseCheckpoint(JSON.stringify(json));
+  assert.deepEqual(checkpointToJson(back), json);
+  // and a list that then grows resumes from it
+  const l = buildList(5);
+  const r = await resumeMeasurementList(bytesSource(l.bytes), back, { expected: l.pcrs });
+  assert.equal(r.status, 'pass', r.detail);
+  assert.equal(r.newEntries, l.entries.length);
+});

@@ -7,58 +7,12 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT, tempDir } from '../../helpers.ts';
+import { tempDir } from '../../helpers.ts';
 import { main } from '../../../src/cli/main.ts';
 import { memoryIo } from '../../../src/cli/io.ts';
-
-interface Served {
-  readonly child: ChildProcess;
-  readonly url: string;
-  readonly info: Record<string, unknown>;
-  readonly stop: () => Promise<number | null>;
-}
-
-/** Start `imakit verifier serve ARGS --json` and wait for its listening line. */
-async function serve(args: readonly string[]): Promise<Served> {
-  const child = spawn(
-    process.execPath,
-    [join(REPO_ROOT, 'bin/imakit.js'), 'verifier', 'serve', ...args, '--json'],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let out = '';
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const info = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`verifier did not start in 120 s: ${err}`)), 120_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const nl = out.indexOf('\n');
-      if (nl >= 0) {
-        clearTimeout(t);
-        resolve(JSON.parse(out.slice(0, nl)) as Record<string, unknown>);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(t);
-      reject(new Error(`verifier exited ${code}: ${err}`));
-    });
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return {
-    child,
-    url: String(info.listening),
-    info,
-    stop: async () => {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      return exited;
-    },
-  };
-}
+import { serveVerifier, type ServedVerifier } from './verifier-child.ts';
 
 async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const io = memoryIo();
@@ -67,10 +21,10 @@ async function cli(argv: string[]): Promise<{ code: number; out: string; err: st
 }
 
 let data: { dir: string; cleanup: () => void };
-let http: Served;
+let http: ServedVerifier;
 before(async () => {
   data = tempDir('imakit-fleet-');
-  http = await serve(['--http', '--listen', '127.0.0.1:0', '--data', join(data.dir, 'http')]);
+  http = await serveVerifier(['--http', '--listen', '127.0.0.1:0', '--data', join(data.dir, 'http')]);
 });
 after(async () => {
   await http.stop();
@@ -159,7 +113,7 @@ test('verifier serve --http on loopback: admin token written 0600, fleet add/lis
 
 test('verifier serve: HTTPS by default with a generated certificate that --ca trusts; restart keeps token and certificate', async () => {
   const dataDir = join(data.dir, 'https');
-  const s = await serve(['--listen', '127.0.0.1:0', '--data', dataDir]);
+  const s = await serveVerifier(['--listen', '127.0.0.1:0', '--data', dataDir]);
   try {
     assert.match(s.url, /^https:\/\/127\.0\.0\.1:\d+$/);
     const crt = join(dataDir, 'tls.crt');
@@ -181,7 +135,7 @@ test('verifier serve: HTTPS by default with a generated certificate that --ca tr
   } finally {
     assert.equal(await s.stop(), 0, 'SIGTERM closes cleanly with exit 0');
   }
-  const again = await serve(['--listen', '127.0.0.1:0', '--data', dataDir]);
+  const again = await serveVerifier(['--listen', '127.0.0.1:0', '--data', dataDir]);
   try {
     assert.equal(again.info.adminTokenCreated, false);
     assert.equal((again.info.tls as { created: boolean }).created, false);

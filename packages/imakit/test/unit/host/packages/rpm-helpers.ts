@@ -15,14 +15,32 @@ import {
 import { Tag } from '../../../../src/core/packages/rpm-files.ts';
 import { readRpmHeaders } from '../../../../src/host/packages/rpm.ts';
 
+/** What a test package may add to the default spec (version 1.0-1, every file listed in %files). */
+export interface RpmSpecOptions {
+  readonly version?: string;
+  readonly release?: string;
+  /** Further lines for %install, after the files are written. */
+  readonly install?: readonly string[];
+  /** The %files lines; default the paths of `files`. */
+  readonly fileList?: readonly string[];
+  /** Further rpmbuild arguments (`--define`, `MACRO VALUE`, …). */
+  readonly defines?: readonly string[];
+}
+
 /** Build a noarch package `name` holding `files` (absolute path → content). */
-export function buildRpm(dir: string, name: string, files: Record<string, string>): string {
+export function buildRpm(
+  dir: string,
+  name: string,
+  files: Record<string, string>,
+  opts: RpmSpecOptions = {},
+): string {
+  const { version = '1.0', release = '1', install = [], fileList = Object.keys(files), defines = [] } = opts;
   const top = join(dir, `top-${name}`);
   mkdirSync(join(top, 'SPECS'), { recursive: true });
-  const install = Object.entries(files)
-    .map(([p, c]) => `mkdir -p %{buildroot}$(dirname ${p}) && printf '%s' '${c}' > %{buildroot}${p}`)
-    .join('\n');
-  const spec = `Name: ${name}\nVersion: 1.0\nRelease: 1\nSummary: test\nLicense: MIT\nBuildArch: noarch\n%description\ntest\n%install\n${install}\n%files\n${Object.keys(files).join('\n')}\n`;
+  const write = Object.entries(files).map(
+    ([p, c]) => `mkdir -p %{buildroot}$(dirname ${p}) && printf '%s' '${c}' > %{buildroot}${p}`,
+  );
+  const spec = `Name: ${name}\nVersion: ${version}\nRelease: ${release}\nSummary: test\nLicense: MIT\nBuildArch: noarch\n%description\ntest\n%install\n${[...write, ...install].join('\n')}\n%files\n${fileList.join('\n')}\n`;
   writeFileSync(join(top, 'SPECS', `${name}.spec`), spec);
   execFileSync(
     'rpmbuild',
@@ -32,6 +50,7 @@ export function buildRpm(dir: string, name: string, files: Record<string, string
       `_topdir ${top}`,
       '--define',
       '__os_install_post %{nil}',
+      ...defines,
       join(top, 'SPECS', `${name}.spec`),
     ],
     { stdio: 'ignore' },

@@ -9,20 +9,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   encodeRpmHeader,
-  RpmType,
-  rpmEntry,
   RPM_LEAD_SIZE,
   signaturePadding,
 } from '../../../../src/core/packages/rpm-header.ts';
-import { Tag } from '../../../../src/core/packages/rpm-files.ts';
 import { readRpm, readRpmHeaders, readRpmdb } from '../../../../src/host/packages/rpm.ts';
 import type { PackageFileRecord } from '../../../../src/host/packages/file-record.ts';
 import { ImakitError } from '../../../../src/errors.ts';
 import { tempDir, vectorPath } from '../../../helpers.ts';
+import { buildRpm as buildRpmWith, signRpm } from './rpm-helpers.ts';
 
 const { dir, cleanup } = tempDir('imakit-rpm-');
 process.on('exit', cleanup);
@@ -33,29 +31,20 @@ const FILES: Record<string, string> = {
   '/etc/imakit-test/conf': 'key=value\n',
 };
 
-function buildRpm(name: string, extraDefines: string[] = []): string {
-  const top = join(dir, `top-${name}`);
-  mkdirSync(join(top, 'SPECS'), { recursive: true });
-  const install = Object.entries(FILES)
-    .map(([p, c]) => `mkdir -p %{buildroot}$(dirname ${p}) && printf '%s' '${c}' > %{buildroot}${p}`)
-    .join('\n');
-  const spec = `Name: ${name}\nVersion: 1.2\nRelease: 3\nSummary: test\nLicense: MIT\nBuildArch: noarch\n%description\ntest\n%install\n${install}\nln -s hello %{buildroot}/usr/bin/hello-link\n%files\n/usr/bin/hello\n/usr/bin/hello-link\n/usr/lib/imakit-test\n%config /etc/imakit-test/conf\n`;
-  writeFileSync(join(top, 'SPECS', `${name}.spec`), spec);
-  execFileSync(
-    'rpmbuild',
-    [
-      '-bb',
-      '--define',
-      `_topdir ${top}`,
-      '--define',
-      '__os_install_post %{nil}',
-      ...extraDefines,
-      join(top, 'SPECS', `${name}.spec`),
+/** The test package: version 1.2-3, a symlink, a directory entry and a %config file. */
+function buildRpm(name: string, defines: string[] = []): string {
+  return buildRpmWith(dir, name, FILES, {
+    version: '1.2',
+    release: '3',
+    install: ['ln -s hello %{buildroot}/usr/bin/hello-link'],
+    fileList: [
+      '/usr/bin/hello',
+      '/usr/bin/hello-link',
+      '/usr/lib/imakit-test',
+      '%config /etc/imakit-test/conf',
     ],
-    { stdio: 'ignore' },
-  );
-  const rpmDir = join(top, 'RPMS', 'noarch');
-  return join(rpmDir, readdirSync(rpmDir)[0]!);
+    defines,
+  });
 }
 
 function rpmQuery(args: string[]): string[] {
@@ -106,8 +95,6 @@ test('both headers re-encode byte for byte', async () => {
 
 /** Sign the package's files with evmctl, put the signatures in tag 274, write the new package. */
 async function signedRpm(): Promise<{ path: string; sigs: Map<string, string>; cert: string }> {
-  const h = await readRpmHeaders(sha256Rpm);
-  const paths = rpmQuery(['-qp', '--qf', '[%{FILENAMES}\n]', sha256Rpm]);
   const cert = join(dir, 'cert.der');
   execFileSync('openssl', [
     'req',
@@ -122,44 +109,8 @@ async function signedRpm(): Promise<{ path: string; sigs: Map<string, string>; c
     '-out',
     cert,
   ]);
-  const sigs = new Map<string, string>();
-  const hexes = paths.map((p) => {
-    const content = FILES[p];
-    if (content === undefined) return '';
-    const f = join(dir, 'sign', p);
-    mkdirSync(join(f, '..'), { recursive: true });
-    writeFileSync(f, content);
-    execFileSync(
-      'evmctl',
-      ['ima_sign', '--sigfile', '-a', 'sha256', '--key', vectorPath('rsa2048_skid.key'), f],
-      { stdio: 'ignore' },
-    );
-    const hex = readFileSync(`${f}.sig`).toString('hex');
-    sigs.set(p, hex);
-    return hex;
-  });
-  const maxLen = Math.max(...hexes.map((x) => x.length / 2));
-  const sig = encodeRpmHeader(
-    [
-      ...h.sig.entries,
-      rpmEntry(Tag.SIG_FILESIGNATURES, RpmType.STRING_ARRAY, hexes),
-      rpmEntry(Tag.SIG_FILESIGNATURELENGTH, RpmType.INT32, [maxLen]),
-    ],
-    { magic: true, regionTag: 62 },
-  );
-  const bytes = readFileSync(sha256Rpm);
-  const mainAt = RPM_LEAD_SIZE + h.sig.size + signaturePadding(h.sig.size);
-  const out = join(dir, 'imakit-test-signed.rpm');
-  writeFileSync(
-    out,
-    Buffer.concat([
-      bytes.subarray(0, RPM_LEAD_SIZE),
-      sig,
-      Buffer.alloc(signaturePadding(sig.length)),
-      bytes.subarray(mainAt),
-    ]),
-  );
-  return { path: out, sigs, cert };
+  const signed = await signRpm(dir, sha256Rpm, FILES, vectorPath('rsa2048_skid.key'));
+  return { ...signed, cert };
 }
 
 test('tag 274 written by imakit: rpm reads back FILESIGNATURES exactly, imakit keeps them, evmctl verifies them', async () => {

@@ -4,37 +4,14 @@
  * without the root (no issuer), a validity time past the certificates (expired);
  * `imakit tpm credential make` read by `imakit tpm activate` and by `tpm2_activatecredential`.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { main } from '../../../src/cli/main.ts';
-import { memoryIo } from '../../../src/cli/io.ts';
-import { manufactureTpm, startTestTpm, type TestTpm, type TestTpmState } from '../tpm-helpers.ts';
+import { cli, sharedTpm } from './tpm-cli-helpers.ts';
 
-let shared: { dir: string; state: TestTpmState };
-before(() => {
-  const dir = mkdtempSync(join(tmpdir(), 'imakit-tpm-state-'));
-  shared = { dir, state: manufactureTpm(dir) };
-});
-after(() => rmSync(shared.dir, { recursive: true, force: true }));
-
-async function cli(...argv: string[]): Promise<{ status: number; out: string; err: string }> {
-  const io = memoryIo();
-  const status = await main(argv, io);
-  return { status, out: io.out(), err: io.err() };
-}
-
-async function withTpm(fn: (t: TestTpm) => Promise<void>): Promise<void> {
-  const t = await startTestTpm({ fromState: shared.state });
-  try {
-    await fn(t);
-  } finally {
-    t.stop();
-  }
-}
+const { withTpm } = sharedTpm();
 
 interface EkRow {
   kind: string;

@@ -4,36 +4,13 @@
  * against tpm2_nvread; `activate` with a tpm2_makecredential credential; exit codes for a TPM
  * that cannot be reached and bad flags.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { main } from '../../../src/cli/main.ts';
-import { memoryIo } from '../../../src/cli/io.ts';
-import { manufactureTpm, startTestTpm, type TestTpm, type TestTpmState } from '../tpm-helpers.ts';
+import { cli, sharedTpm } from './tpm-cli-helpers.ts';
 
-let shared: { dir: string; state: TestTpmState };
-before(() => {
-  const dir = mkdtempSync(join(tmpdir(), 'imakit-tpm-state-'));
-  shared = { dir, state: manufactureTpm(dir) };
-});
-after(() => rmSync(shared.dir, { recursive: true, force: true }));
-
-async function cli(...argv: string[]): Promise<{ status: number; out: string; err: string }> {
-  const io = memoryIo();
-  const status = await main(argv, io);
-  return { status, out: io.out(), err: io.err() };
-}
-
-async function withTpm(fn: (t: TestTpm) => Promise<void>): Promise<void> {
-  const t = await startTestTpm({ fromState: shared.state });
-  try {
-    await fn(t);
-  } finally {
-    t.stop();
-  }
-}
+const { withTpm } = sharedTpm();
 
 test('tpm info and pcrread (--json) agree with the TPM and tpm2_pcrread', async () => {
   await withTpm(async (t) => {

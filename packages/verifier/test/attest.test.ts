@@ -21,8 +21,7 @@ import {
 } from 'imakit/core';
 import { buildApp, createToken, openDatabase, type App, type DatabaseTarget } from '../src/index.ts';
 import { startPg } from './pg-server.ts';
-import { TpmClient, type LoadedEk } from '../../imakit/src/host/tpm/client.ts';
-import { startTestTpm, type TestTpm } from '../../imakit/test/unit/tpm-helpers.ts';
+import { SwtpmMachine } from './swtpm-machine.ts';
 
 const FIXTURE = join(import.meta.dirname, '../../imakit/test/fixtures/kernel/appraise-enforce');
 // The kernel's entries, less the two carrying an evmctl v1 signature (0x03 0x01): core's reference
@@ -35,7 +34,6 @@ const LIST = parseBinaryList(
   new Uint8Array(readFileSync(join(FIXTURE, 'binary_runtime_measurements'))),
 ).filter((_e, i) => KEEP[i]);
 const TPM_SHA1 = 0x0004;
-const TPM_SHA256 = 0x000b;
 const REQUIRE = 'sha1:10+sha256:0-7,10';
 
 /** A Keylime runtime policy allowing the fixture's paths (and `extra`). */
@@ -78,33 +76,12 @@ const listBytes = (entries: readonly UntrustedEntry[]): Uint8Array => encodeBina
 const sizeOf = (entries: readonly UntrustedEntry[]): number => listBytes(entries).length;
 
 /** The machine side: a TPM with an EK and AKs, PCR 10 extended like the kernel does. */
-class Machine {
-  constructor(
-    readonly tpm: TestTpm,
-    readonly client: TpmClient,
-    public ek: LoadedEk,
-  ) {}
-  static async start(): Promise<Machine> {
-    const tpm = await startTestTpm({ manufacture: false });
-    const client = await TpmClient.open(tpm.selector);
-    return new Machine(tpm, client, await client.createEk('rsa'));
-  }
-  async newAk() {
-    const ak = await this.client.createAk(this.ek, 'rsassa');
-    return { handle: ak.key.handle, publicBytes: ak.key.publicBytes, outPrivate: ak.outPrivate };
-  }
+class Machine extends SwtpmMachine {
   /** After a TPM reset: the EK again (same template, same key) and the AK reloaded from its blob. */
   async reload(ak: { publicBytes: Uint8Array; outPrivate: Uint8Array }) {
     this.ek = await this.client.createEk('rsa');
     const k = await this.client.loadUnderEk(this.ek, ak.outPrivate, ak.publicBytes);
     return { ...ak, handle: k.handle };
-  }
-  async extend(entries: readonly UntrustedEntry[]): Promise<void> {
-    for (const e of entries)
-      await this.client.pcrExtend(10, [
-        { hashAlg: TPM_SHA1, digest: templateDigest(e.templateData, 'sha1') },
-        { hashAlg: TPM_SHA256, digest: templateDigest(e.templateData, 'sha256') },
-      ]);
   }
   /** Quote `sel` over `nonceHex` and read the PCR values it covers. */
   async quote(akHandle: number, nonceHex: string, sel: string) {
@@ -117,10 +94,6 @@ class Machine {
       (pcrs[bank] ??= {})[String(v.pcr)] = Buffer.from(v.value).toString('hex');
     }
     return { quote: { attest: b64(q.attest), signature: b64(q.signature) }, pcrs };
-  }
-  async stop(): Promise<void> {
-    await this.client.close();
-    this.tpm.stop();
   }
 }
 

@@ -11,10 +11,9 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parsePcrSelectionText, templateDigest, parseAsciiList, asciiToEntries } from 'imakit/core';
+import { parsePcrSelectionText, parseAsciiList, asciiToEntries } from 'imakit/core';
 import { buildApp, openDatabase, type App } from '../src/index.ts';
-import { TpmClient, type LoadedEk } from '../../imakit/src/host/tpm/client.ts';
-import { startTestTpm, type TestTpm } from '../../imakit/test/unit/tpm-helpers.ts';
+import { SwtpmMachine } from './swtpm-machine.ts';
 import { decodePcrBlob, parseKeylimeQuote } from '../src/keylime/quote-format.ts';
 
 const FIXTURE = join(import.meta.dirname, '../../imakit/test/fixtures/kernel/appraise-enforce');
@@ -24,7 +23,6 @@ const ASCII = readFileSync(join(FIXTURE, 'ascii_runtime_measurements'), 'utf8')
   .split('\n')
   .filter((l) => !(l.split(' ')[5] ?? '').startsWith('0301'));
 const ENTRIES = asciiToEntries(parseAsciiList(ASCII.join('\n')));
-const TPM_SHA1 = 0x0004;
 const TPM_SHA256 = 0x000b;
 const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
 
@@ -78,28 +76,8 @@ function pcrBlob(banks: { hashAlg: number; pcrs: number[] }[], values: Uint8Arra
   return new Uint8Array(out);
 }
 
-class Machine {
-  constructor(
-    readonly tpm: TestTpm,
-    readonly client: TpmClient,
-    readonly ek: LoadedEk,
-  ) {}
-  static async start(): Promise<Machine> {
-    const tpm = await startTestTpm({ manufacture: false });
-    const client = await TpmClient.open(tpm.selector);
-    return new Machine(tpm, client, await client.createEk('rsa'));
-  }
-  async newAk() {
-    const ak = await this.client.createAk(this.ek, 'rsassa');
-    return { handle: ak.key.handle, publicBytes: ak.key.publicBytes };
-  }
-  async extend(): Promise<void> {
-    for (const e of ENTRIES)
-      await this.client.pcrExtend(10, [
-        { hashAlg: TPM_SHA1, digest: templateDigest(e.templateData, 'sha1') },
-        { hashAlg: TPM_SHA256, digest: templateDigest(e.templateData, 'sha256') },
-      ]);
-  }
+/** Keylime quotes from the swtpm machine. */
+class Machine extends SwtpmMachine {
   /** Keylime's quote string over `sel` (sha256 bank); `relabel` rewrites the blob's selection only. */
   async quote(ak: number, nonce: string, pcrs: number[], relabel?: number[]): Promise<string> {
     const selection = parsePcrSelectionText(`sha256:${pcrs.join(',')}`);
@@ -108,10 +86,6 @@ class Machine {
     const values = read.values.map((v) => v.value);
     const blob = pcrBlob([{ hashAlg: TPM_SHA256, pcrs: relabel ?? pcrs }], values);
     return `r${b64(q.attest)}:${b64(q.signature)}:${b64(blob)}`;
-  }
-  async stop(): Promise<void> {
-    await this.client.close();
-    this.tpm.stop();
   }
 }
 
@@ -127,7 +101,7 @@ describe('Keylime POST /v2.x/verify/evidence', () => {
     m = await Machine.start();
     ak = await m.newAk();
     ekB64 = b64(m.ek.publicBytes);
-    await m.extend();
+    await m.extend(ENTRIES);
   });
   after(async () => {
     await m?.stop();

@@ -82,20 +82,18 @@ export const keylimeEvidenceRoutes: FastifyPluginAsyncTypebox<KeylimeEvidenceOpt
           fields[k] = JSON.stringify(v);
         else if (typeof v === 'string') fields[k] = v;
         else
-          return reply
-            .status(400)
-            .send(
-              envelope(400, 'Bad Request', {
-                valid: false,
-                claims: {},
-                failures: [
-                  {
-                    type: 'default.invalid_param',
-                    context: { message: `data.${k} must be a string`, field: `data.${k}` },
-                  },
-                ],
-              }),
-            );
+          return reply.status(400).send(
+            envelope(400, 'Bad Request', {
+              valid: false,
+              claims: {},
+              failures: [
+                {
+                  type: 'default.invalid_param',
+                  context: { message: `data.${k} must be a string`, field: `data.${k}` },
+                },
+              ],
+            }),
+          );
       }
       const r = verifyKeylimeEvidence(fields as KeylimeTpmEvidence);
       const results = { valid: r.valid, claims: r.claims, failures: r.failures, imakit: r.imakit };

@@ -108,3 +108,79 @@ export class HardLinks<O> {
     for (const p of g.paths) this.report(p, outcome);
   }
 }
+
+/** What {@link forEachInode} counted; live while it runs (progress callbacks read it). */
+export interface TreeWalkCounts {
+  /** regular files considered (after filters), one per path */
+  files: number;
+  /** distinct inodes among them, each processed once */
+  inodes: number;
+  /** entries skipped: not regular files, filtered out, or refused by `keep` */
+  skipped: number;
+  /** true once the walk has ended (only processing remains) */
+  walked: boolean;
+}
+
+export interface ForEachInodeHooks {
+  /** the walk options of the tree commands */
+  readonly walk: TreeFilesOptions;
+  /** files processed at once (memory stays flat) */
+  readonly inFlight: number;
+  /** a path that could not be walked or opened */
+  onError(path: string, error: ImakitError): void;
+  /** false: skip this open file (counted as skipped, closed here) */
+  keep?(file: OpenFile): boolean;
+  /** process the first path of each inode; it owns `file` (closes it, settles `links`) */
+  process(file: OpenFile): Promise<void>;
+  /** the walk ended; called before waiting for the files still in flight */
+  onWalked?(): void;
+}
+
+/**
+ * The loop the tree commands share: walk `roots`, open each regular file once, hand the first path
+ * of every inode to `process` with at most `inFlight` of them at once, and close the other links
+ * (their outcome reaches every path through `links`). Resolves when everything was processed; a
+ * rejection of `process` rejects it after the files in flight have settled.
+ */
+export async function forEachInode<O>(
+  roots: readonly string[],
+  links: HardLinks<O>,
+  counts: TreeWalkCounts,
+  hooks: ForEachInodeHooks,
+): Promise<void> {
+  const inflight = new Set<Promise<void>>();
+  try {
+    for await (const it of treeFiles(roots, hooks.walk)) {
+      if (it.kind === 'error') {
+        hooks.onError(it.path, it.error);
+        continue;
+      }
+      if (it.kind === 'skipped') {
+        counts.skipped++;
+        continue;
+      }
+      const file = it.file;
+      if (hooks.keep !== undefined && !hooks.keep(file)) {
+        closeFile(file);
+        counts.skipped++;
+        continue;
+      }
+      counts.files++;
+      if (!links.first(file)) {
+        closeFile(file);
+        continue;
+      }
+      counts.inodes++;
+      const p = hooks.process(file).then(() => {
+        inflight.delete(p);
+      });
+      inflight.add(p);
+      if (inflight.size >= hooks.inFlight) await Promise.race(inflight);
+    }
+    counts.walked = true;
+    hooks.onWalked?.();
+    await Promise.all(inflight);
+  } finally {
+    await Promise.allSettled(inflight);
+  }
+}

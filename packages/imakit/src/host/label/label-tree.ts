@@ -28,7 +28,7 @@ import { evmDigest, type EvmInputKind } from '../../core/evm/evm-input.ts';
 import { HashPool } from '../workers/hash-pool.ts';
 import { fgetXattr, flistXattrs, fsetXattr } from '../fs/xattr.ts';
 import { closeFile, type OpenFile } from '../fs/open-file.ts';
-import { HardLinks, treeFiles } from '../fs/tree-files.ts';
+import { HardLinks, forEachInode, type TreeWalkCounts } from '../fs/tree-files.ts';
 import { imaLabelIsCurrent, imaValueFromDigest, signatureIsCurrent } from './label-file.ts';
 import { evmFileInput, evmValueFromInput, type EvmValueRequest } from './evm-file.ts';
 
@@ -141,15 +141,12 @@ export async function labelTree(opts: LabelTreeOptions): Promise<LabelTreeReport
   const pool = HashPool.create(opts.workers === undefined ? {} : { workers: opts.workers });
   const failures: LabelFailure[] = [];
   const changed: string[] = [];
-  let files = 0;
-  let inodes = 0;
+  const counts: TreeWalkCounts = { files: 0, inodes: 0, skipped: 0, walked: false };
   let labelled = 0;
   let unchanged = 0;
   let signaturesKept = 0;
-  let skipped = 0;
   let bytes = 0;
   let done = 0;
-  let walked = false;
   const uuidCache = new Map<bigint, Uint8Array>();
 
   const failureOf = (e: unknown): Outcome =>
@@ -166,7 +163,7 @@ export async function labelTree(opts: LabelTreeOptions): Promise<LabelTreeReport
       if (o.signatureKept) signaturesKept++;
     }
     done++;
-    opts.onProgress?.(done, files, walked);
+    opts.onProgress?.(done, counts.files, counts.walked);
   });
 
   const finish = async (file: OpenFile): Promise<void> => {
@@ -184,55 +181,31 @@ export async function labelTree(opts: LabelTreeOptions): Promise<LabelTreeReport
     links.settle(file, outcome);
   };
 
-  const inflight = new Set<Promise<void>>();
   try {
-    for await (const it of treeFiles(opts.roots, {
-      oneFileSystem: opts.oneFileSystem ?? false,
-      exclude: opts.exclude ?? [],
-      ...(opts.owner !== undefined ? { owner: opts.owner } : {}),
-    })) {
-      if (it.kind === 'error') {
-        failures.push({ path: it.path, code: it.error.code, message: it.error.message });
-        continue;
-      }
-      if (it.kind === 'skipped') {
-        skipped++;
-        continue;
-      }
-      const file = it.file;
-      if (opts.skipLabelled === true && hasBothLabels(file, names)) {
-        closeFile(file);
-        skipped++;
-        continue;
-      }
-      files++;
-      if (!links.first(file)) {
-        closeFile(file);
-        continue;
-      }
-      inodes++;
-      const p = finish(file).then(() => {
-        inflight.delete(p);
-      });
-      inflight.add(p);
-      if (inflight.size >= IN_FLIGHT) await Promise.race(inflight);
-    }
-    walked = true;
-    opts.onProgress?.(done, files, walked);
-    await Promise.all(inflight);
+    await forEachInode(opts.roots, links, counts, {
+      walk: {
+        oneFileSystem: opts.oneFileSystem ?? false,
+        exclude: opts.exclude ?? [],
+        ...(opts.owner !== undefined ? { owner: opts.owner } : {}),
+      },
+      inFlight: IN_FLIGHT,
+      onError: (path, e) => failures.push({ path, code: e.code, message: e.message }),
+      ...(opts.skipLabelled === true ? { keep: (file: OpenFile) => !hasBothLabels(file, names) } : {}),
+      process: finish,
+      onWalked: () => opts.onProgress?.(done, counts.files, true),
+    });
   } finally {
-    await Promise.allSettled(inflight);
     await pool.close();
   }
   return Object.freeze({
     dryRun: opts.dryRun ?? false,
-    files,
-    inodes,
+    files: counts.files,
+    inodes: counts.inodes,
     hardLinks: links.hardLinks,
     labelled,
     unchanged,
     signaturesKept,
-    skipped,
+    skipped: counts.skipped,
     failed: failures.length,
     bytes,
     durationMs: Math.round(performance.now() - started),

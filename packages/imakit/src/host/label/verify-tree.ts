@@ -20,7 +20,7 @@ import { HashPool } from '../workers/hash-pool.ts';
 import type { FileDigests } from '../fs/file-hash.ts';
 import { fgetXattr } from '../fs/xattr.ts';
 import { closeFile, type OpenFile } from '../fs/open-file.ts';
-import { HardLinks, treeFiles } from '../fs/tree-files.ts';
+import { HardLinks, forEachInode, type TreeWalkCounts } from '../fs/tree-files.ts';
 import { verifyImaFile, type ImaFileVerdict } from './label-file.ts';
 import { verifyEvmFile, type EvmFileVerdict, type VerifyEvmFileOptions } from './evm-file.ts';
 
@@ -116,13 +116,10 @@ export async function verifyTree(opts: VerifyTreeOptions): Promise<VerifyTreeRep
   const failures: VerifyTreeFailure[] = [];
   const ima: Partial<Record<VerdictStatus, number>> = {};
   const evm: Partial<Record<VerdictStatus, number>> = {};
-  let files = 0;
-  let inodes = 0;
+  const counts: TreeWalkCounts = { files: 0, inodes: 0, skipped: 0, walked: false };
   let passed = 0;
-  let skipped = 0;
   let bytes = 0;
   let done = 0;
-  let walked = false;
   const uuidCache = new Map<bigint, Uint8Array>();
 
   const links = new HardLinks<Outcome>((path, o) => {
@@ -143,7 +140,7 @@ export async function verifyTree(opts: VerifyTreeOptions): Promise<VerifyTreeRep
         });
     }
     done++;
-    opts.onProgress?.(done, files, walked);
+    opts.onProgress?.(done, counts.files, counts.walked);
   });
 
   const check = async (file: OpenFile): Promise<void> => {
@@ -194,53 +191,29 @@ export async function verifyTree(opts: VerifyTreeOptions): Promise<VerifyTreeRep
     links.settle(file, outcome);
   };
 
-  const inflight = new Set<Promise<void>>();
   try {
-    for await (const it of treeFiles(opts.roots, {
-      oneFileSystem: opts.oneFileSystem ?? false,
-      exclude: opts.exclude ?? [],
-      ...(opts.owner !== undefined ? { owner: opts.owner } : {}),
-    })) {
-      if (it.kind === 'error') {
-        failures.push({
-          path: it.path,
-          label: 'file',
-          status: 'error',
-          code: it.error.code,
-          detail: it.error.message,
-        });
-        continue;
-      }
-      if (it.kind === 'skipped') {
-        skipped++;
-        continue;
-      }
-      files++;
-      if (!links.first(it.file)) {
-        closeFile(it.file);
-        continue;
-      }
-      inodes++;
-      const p = check(it.file).then(() => {
-        inflight.delete(p);
-      });
-      inflight.add(p);
-      if (inflight.size >= IN_FLIGHT) await Promise.race(inflight);
-    }
-    walked = true;
-    opts.onProgress?.(done, files, walked);
-    await Promise.all(inflight);
+    await forEachInode(opts.roots, links, counts, {
+      walk: {
+        oneFileSystem: opts.oneFileSystem ?? false,
+        exclude: opts.exclude ?? [],
+        ...(opts.owner !== undefined ? { owner: opts.owner } : {}),
+      },
+      inFlight: IN_FLIGHT,
+      onError: (path, e) =>
+        failures.push({ path, label: 'file', status: 'error', code: e.code, detail: e.message }),
+      process: check,
+      onWalked: () => opts.onProgress?.(done, counts.files, true),
+    });
   } finally {
-    await Promise.allSettled(inflight);
     await pool.close();
   }
   return Object.freeze({
-    files,
-    inodes,
+    files: counts.files,
+    inodes: counts.inodes,
     hardLinks: links.hardLinks,
     passed,
     failed: failures.length,
-    skipped,
+    skipped: counts.skipped,
     ima: Object.freeze(ima),
     ...(opts.evm !== undefined ? { evm: Object.freeze(evm) } : {}),
     failures: Object.freeze(failures),

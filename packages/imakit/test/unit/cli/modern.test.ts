@@ -1,7 +1,7 @@
 /**
  * The modern per-file CLI: `imakit hash|sign|verify` and `imakit evm sign|hmac|verify`, in-process
  * through main(argv, memoryIo()), cross-checked with the real evmctl (both ways), fsverity,
- * openssl and the independent EVM reference (../shared/vectors/evm_ref.py); plus `imakit label
+ * openssl and the independent EVM reference (test/vectors/evm_ref.py); plus `imakit label
  * --type` and the progress bar on a real pseudo-terminal (util-linux `script`).
  */
 import { test } from 'node:test';

@@ -1,6 +1,6 @@
 /**
  * Signatures inside measurement lists (issue 4 §5): `ima-sig` entries signed with RSA, P-256 and
- * SM2 keys (../shared/vectors), a bad signature, an unknown key id, a portable EVM value in `sig`,
+ * SM2 keys (test/vectors), a bad signature, an unknown key id, a portable EVM value in `sig`,
  * an `ima-sigv2` fs-verity sigv3 entry, an `ima-buf` key entry whose key then verifies a later
  * entry, and `evm-sig` entries whose portable EVM input is rebuilt from the list. Checked with the
  * library, `imakit log verify --key` and `imakit evmctl ima_measurement --verify-sig --key`, and

@@ -13,31 +13,18 @@ import type { Kysely } from 'kysely';
 import {
   decodeRefsBinary,
   decodeRefsJson,
-  isRefsBinary,
+  detectRefsKind,
   readFlatAllowlist,
   readKeylimePolicy,
   type ReferenceSet,
+  type RefsFileKind,
 } from 'imakit/core';
 import type { Database } from './db/schema.ts';
 import { VerifierError } from './errors.ts';
 
-export type RefsKind = 'imakit' | 'json' | 'keylime' | 'keylime-dsse' | 'flat-allowlist';
-
-/** What an uploaded reference set is, from its first bytes. */
-export function detectRefsKind(bytes: Uint8Array): RefsKind {
-  if (isRefsBinary(bytes)) return 'imakit';
-  let i = 0;
-  while (
-    i < bytes.length &&
-    (bytes[i] === 0x20 || bytes[i] === 0x0a || bytes[i] === 0x0d || bytes[i] === 0x09)
-  )
-    i++;
-  if (bytes[i] !== 0x7b) return 'flat-allowlist';
-  const head = Buffer.from(bytes.subarray(i, i + 4096)).toString('utf8');
-  if (/"imakitRefs"\s*:/.test(head)) return 'json';
-  if (/"payloadType"\s*:/.test(head) || /^\{\s*"payload"\s*:/.test(head)) return 'keylime-dsse';
-  return 'keylime';
-}
+/** The forms an upload may take (detected by core's detectRefsKind). */
+export type RefsKind = RefsFileKind;
+export { detectRefsKind };
 
 /**
  * Parse uploaded bytes.

@@ -410,6 +410,7 @@ export type { QuoteAk, QuoteVerdict, QuoteFailureCode, QuoteVerifyInput } from '
 export { RefsEvaluator } from './refs/evaluate.ts';
 export type { EntryVerdict, EvaluationState, EvaluationSummary, VerdictReason } from './refs/evaluate.ts';
 export { isRefsBinary, decodeRefsBinary, encodeRefsBinary } from './refs/refs-binary.ts';
+export { detectRefsKind, type RefsFileKind } from './refs/refs-kind.ts';
 export type { DecodeRefsBinaryOptions } from './refs/refs-binary.ts';
 export { decodeRefsJson, encodeRefsJson } from './refs/refs-json.ts';
 export { readKeylimePolicy, readFlatAllowlist, writeKeylimePolicy } from './refs/keylime-policy.ts';

@@ -151,6 +151,7 @@ const PUBLIC: Record<string, readonly string[]> = {
     'describeKey',
     'describeSpki',
     'detectListFormat',
+    'detectRefsKind',
     'diagnose',
     'diffLists',
     'diffReferenceSets',

@@ -35,7 +35,8 @@ import { writeAtomic } from '../attest/attest-input.ts';
 export type RefsFormat = 'imakit' | 'json' | 'keylime';
 export const REFS_FORMATS: readonly RefsFormat[] = ['imakit', 'json', 'keylime'];
 
-export type RefsFileKind = 'imakit' | 'json' | 'keylime' | 'keylime-dsse' | 'flat-allowlist';
+import { detectRefsKind, type RefsFileKind } from '../../core/refs/refs-kind.ts';
+export { detectRefsKind, type RefsFileKind };
 
 export interface LoadedRefs {
   readonly path: string;
@@ -65,22 +66,6 @@ export interface LoadRefsOptions {
    * for iterating the paths (convert, merge, diff).
    */
   readonly fullCheck?: boolean;
-}
-
-/** What a loaded reference file is, from its first bytes. */
-export function detectRefsKind(bytes: Uint8Array): RefsFileKind {
-  if (isRefsBinary(bytes)) return 'imakit';
-  let i = 0;
-  while (
-    i < bytes.length &&
-    (bytes[i] === 0x20 || bytes[i] === 0x0a || bytes[i] === 0x0d || bytes[i] === 0x09)
-  )
-    i++;
-  if (bytes[i] !== 0x7b) return 'flat-allowlist';
-  const head = Buffer.from(bytes.subarray(i, i + 4096)).toString('utf8');
-  if (/"imakitRefs"\s*:/.test(head)) return 'json';
-  if (/"payloadType"\s*:/.test(head) || /^\{\s*"payload"\s*:/.test(head)) return 'keylime-dsse';
-  return 'keylime';
 }
 
 /**

@@ -73,6 +73,11 @@ const BY_NAME: ReadonlyMap<string, HashAlgo> = new Map(
   HASH_ALGOS.flatMap((a) => [[a.name, a] as const, ...a.aliases.map((n) => [n, a] as const)]),
 );
 
+// Quote verification looks banks up per PCR: a map, not a scan of the table.
+const BY_TPM_ALG: ReadonlyMap<number, HashAlgo> = new Map(
+  HASH_ALGOS.flatMap((a) => (a.tpmAlg === null ? [] : [[a.tpmAlg, a] as const])),
+);
+
 /** The algorithm with this kernel id, or undefined. */
 export function hashAlgoById(id: number): HashAlgo | undefined {
   return Number.isInteger(id) ? HASH_ALGOS[id] : undefined;
@@ -95,7 +100,7 @@ export function findHashAlgo(name: string): HashAlgo | undefined {
 
 /** The algorithm of a TPM PCR bank (TPM_ALG_ID), or undefined. */
 export function hashAlgoByTpmAlg(tpmAlg: number): HashAlgo | undefined {
-  return HASH_ALGOS.find((a) => a.tpmAlg === tpmAlg);
+  return BY_TPM_ALG.get(tpmAlg);
 }
 
 /** Accepts a name, id or HashAlgo. */

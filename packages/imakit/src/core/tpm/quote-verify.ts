@@ -23,7 +23,7 @@
  * quote was itself verified (the caller passes one it verified), and for a PEM/DER AK, that the
  * key is a restricted signing key.
  */
-import { KeyObject, constants, createHash, verify as cryptoVerify } from 'node:crypto';
+import { KeyObject, constants, hash as oneShotHash, verify as cryptoVerify } from 'node:crypto';
 import { bytesEqual, toHex } from '../bytes/bytes.ts';
 import { hashAlgoByTpmAlg } from '../hash/hash-algo.ts';
 import { ImakitError, isImakitError } from '../../errors.ts';
@@ -268,8 +268,10 @@ export function verifyQuote(ak: QuoteAk, input: QuoteVerifyInput): QuoteVerdict 
       }
       requiredOk = checkRequired(selection, input.require, fail);
     }
-    for (const [bank, m] of input.pcrs)
-      for (const idx of m.keys()) if (!isSelected(selection, bank, idx)) notCovered.push(`${bank}:${idx}`);
+    for (const [bank, m] of input.pcrs) {
+      const quoted = selectedIn(selection, bank);
+      for (const idx of m.keys()) if (!quoted?.includes(idx)) notCovered.push(`${bank}:${idx}`);
+    }
     if (input.previous !== undefined)
       clockOk = checkClock(attest, input.previous, input.countersObfuscated, fail);
     else notEstablished.push('clock and counter monotonicity (no previous quote given)');
@@ -304,10 +306,11 @@ export function verifyQuote(ak: QuoteAk, input: QuoteVerifyInput): QuoteVerdict 
   });
 }
 
-function isSelected(sel: PcrSelection | undefined, bank: string, idx: number): boolean {
-  if (!sel) return false;
-  for (const b of sel) if (bankName(b.hashAlg) === bank && b.pcrs.includes(idx)) return true;
-  return false;
+/** The PCR indices the selection quotes in the named bank, if it selects that bank. */
+function selectedIn(sel: PcrSelection | undefined, bank: string): readonly number[] | undefined {
+  if (!sel) return undefined;
+  for (const b of sel) if (bankName(b.hashAlg) === bank) return b.pcrs;
+  return undefined;
 }
 
 interface SigResult {
@@ -424,7 +427,8 @@ function pcrDigest(
 ): { digest: Uint8Array; used: Map<string, Map<number, Uint8Array>> } | undefined {
   const algo = hashAlgoByTpmAlg(hashAlg);
   if (!algo?.node) return undefined; // already reported with the signature
-  const h = createHash(algo.node);
+  const parts: Uint8Array[] = [];
+  let total = 0;
   const used = new Map<string, Map<number, Uint8Array>>();
   let ok = true;
   for (const bank of sel) {
@@ -454,11 +458,22 @@ function pcrDigest(
         ok = false;
         continue;
       }
-      h.update(v);
+      parts.push(v);
+      total += v.length;
       m.set(idx, v);
     }
   }
-  return ok ? { digest: new Uint8Array(h.digest()), used } : undefined;
+  if (!ok) return undefined;
+  // One-shot hash of the concatenation: a Hash object with an update per PCR costs more than
+  // the copy (this runs once per quote, next to a 30-40 µs RSA verify).
+  const all = new Uint8Array(total);
+  let o = 0;
+  for (const p of parts) {
+    all.set(p, o);
+    o += p.length;
+  }
+  const d = oneShotHash(algo.node, all, 'buffer');
+  return { digest: new Uint8Array(d.buffer, d.byteOffset, d.length), used };
 }
 
 function checkRequired(

@@ -5,8 +5,14 @@
  * codec errors and schema failures to `{ error: { code, message, ... } }` and never answers bad
  * input with a 500 or a stack.
  */
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+} from 'fastify';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { CATALOGUE, ImakitError } from 'imakit/errors';
@@ -27,6 +33,15 @@ import { ReferenceSetCache } from './refs-store.ts';
 export interface AppDeps {
   readonly database: OpenDatabase;
   /** largest request body accepted, bytes (measurement lists arrive in evidence) */
+import {
+  createRateLimiter,
+  DEFAULT_RATE_LIMITS,
+  isLoopbackAddress,
+  type RateLimit,
+  type RateLimitConfig,
+  type RateLimiter,
+} from './rate-limit.ts';
+import { agentSessionRoutes } from './routes/agent-session.ts';
   readonly bodyLimit?: number;
   readonly logger?: boolean;
   /** verdicts kept per agent; older ones are deleted (default 100) */
@@ -58,6 +73,14 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     /** the agent the token belongs to, on routes with `config.agent` */
+  /**
+   * request rate limits per agent, per operator token and per client address (rate-limit.ts;
+   * a 429 V_RATE_LIMITED with Retry-After); `false` turns them all off; omitted classes keep
+   * DEFAULT_RATE_LIMITS
+   */
+  readonly rateLimit?: false | RateLimitConfig;
+  /** seconds an agent's session token lives (issued at activation and by AK proof; default 3600) */
+  readonly agentSessionSeconds?: number;
     agentId: string | undefined;
   }
 }
@@ -90,8 +113,19 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
 
   app.decorateRequest('agentId', undefined);
-  app.addHook('onRequest', async (req) => {
-    if (req.routeOptions.config.agent === true)
+  const limits = rateLimiters(deps.rateLimit);
+  const limited = (l: RateLimiter | undefined, key: string, reply: FastifyReply): void => {
+    const d = l?.take(key);
+    if (d === undefined || d.ok) return;
+    void reply.header('retry-after', String(d.retryAfterS));
+    throw new VerifierError('V_RATE_LIMITED', `too many requests: retry in ${d.retryAfterS} s`, {
+      retryAfterSeconds: d.retryAfterS,
+    });
+  };
+  app.addHook('onRequest', async (req, reply) => {
+    // the address limit comes before any credential is looked up: a flood costs no query
+    if (!(limits.exemptLoopback && isLoopbackAddress(req.ip))) limited(limits.address, req.ip, reply);
+    if (req.routeOptions.config.agent === true) {
       req.agentId = await agentOfToken(db, req.headers.authorization);
     const need = req.routeOptions.config.role;
     if (need === undefined) return;
@@ -104,9 +138,12 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   app.setErrorHandler((err: FastifyError | Error, _req, reply) => {
     if (err instanceof VerifierError)
+      limited(limits.agent, req.agentId, reply);
+    }
       return reply.status(err.http).send({ error: { code: err.code, message: err.message, ...err.context } });
     if (err instanceof ImakitError) {
       // imakit's catalogue gives each code an HTTP status; input errors never become a 500
+    limited(limits.operator, sha256Hex(req.headers.authorization ?? ''), reply);
       const status = CATALOGUE[err.code].http;
       return reply.status(status >= 500 ? 400 : status).send({ error: err.toJSON() });
     }
@@ -141,7 +178,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(eventRoutes, { db });
   const refs = new ReferenceSetCache(deps.referenceSetCacheSize ?? 32);
   await app.register(referenceSetRoutes, { db, refs });
-  await app.register(registrarRoutes, { db, autoEnrol: deps.autoEnrol ?? false });
+  const sessionSeconds = deps.agentSessionSeconds ?? 3600;
+  await app.register(registrarRoutes, { db, autoEnrol: deps.autoEnrol ?? false, sessionSeconds });
+  await app.register(agentSessionRoutes, { db, sessionSeconds });
   await app.register(attestRoutes, {
     db,
     refs,
@@ -170,3 +209,26 @@ export function isDatabaseDown(err: unknown): boolean {
     /Connection terminated|connection (refused|closed)|PGlite is closed/i.test(err.message)
   );
 }
+interface Limiters {
+  readonly agent: RateLimiter | undefined;
+  readonly operator: RateLimiter | undefined;
+  readonly address: RateLimiter | undefined;
+  readonly exemptLoopback: boolean;
+}
+
+function rateLimiters(cfg: false | RateLimitConfig | undefined): Limiters {
+  if (cfg === false)
+    return { agent: undefined, operator: undefined, address: undefined, exemptLoopback: true };
+  const c = { ...DEFAULT_RATE_LIMITS, ...cfg };
+  const make = (l: RateLimit | false): RateLimiter | undefined =>
+    l === false ? undefined : createRateLimiter(l, c.maxKeys);
+  return {
+    agent: make(c.agent),
+    operator: make(c.operator),
+    address: make(c.address),
+    exemptLoopback: c.exemptLoopback,
+  };
+}
+
+const sha256Hex = (s: string): string => createHash('sha256').update(s).digest('hex');
+

@@ -10,6 +10,8 @@ export const VERIFIER_CATALOGUE = Object.freeze({
   V_VALIDATION: { http: 400, message: 'the request does not match its schema' },
   V_UNAUTHENTICATED: { http: 401, message: 'a bearer token is required' },
   V_FORBIDDEN: { http: 403, message: "the token's role does not allow this" },
+  V_SESSION_EXPIRED: { http: 401, message: "the agent's session expired: prove the AK again" },
+  V_AK_PROOF_FAILED: { http: 403, message: 'the quote does not prove possession of the enrolled AK' },
   V_NOT_FOUND: { http: 404, message: 'no such resource' },
   V_AGENT_EXISTS: { http: 409, message: 'an agent with this id exists' },
   V_REFERENCE_SET_IN_USE: { http: 409, message: 'the reference set is assigned to agents' },

@@ -129,11 +129,34 @@ const pull: Migration = {
   },
 };
 
+/**
+ * Agent sessions and measured-boot references: an agent token may expire (a session the agent
+ * renews by proving possession of its AK with a TPM quote over a fresh nonce; tokens issued before
+ * keep NULL, no expiry); a nonce carries what it was issued for (`attest` evidence or a `session`
+ * proof), so one is never accepted for the other; an agent may carry a boot reference (a golden
+ * TCG event log, expected PCR values, or a Keylime mb_refstate) as bytes with its form.
+ */
+const sessionsAndBootReference: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable('agent_tokens').addColumn('expires_at', 'timestamptz').execute();
+    await db.schema
+      .alterTable('nonces')
+      .addColumn('purpose', 'text', (c) => c.notNull().defaultTo('attest'))
+      .execute();
+    await db.schema
+      .alterTable('agents')
+      .addColumn('boot_reference', 'bytea')
+      .addColumn('boot_reference_form', 'text')
+      .execute();
+  },
+};
+
 /** Every migration, by name in apply order. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0001-initial': initial,
   '0002-attestation': attestation,
   '0003-pull': pull,
+  '0004-sessions-boot-reference': sessionsAndBootReference,
 });
 
 export const migrationProvider: MigrationProvider = {

@@ -36,6 +36,10 @@ export interface AgentsTable {
   pull_url: ColumnType<string | null, string | null | undefined, string | null>;
   /** pull mode: when the agent is next due for attestation */
   next_due: ColumnType<Date, Date | string | undefined, Date | string>;
+  /** the measured-boot reference (core BootReference bytes), and its form */
+  boot_reference: ColumnType<Uint8Array | null, Uint8Array | null | undefined, Uint8Array | null>;
+  /** eventlog | pcrs | keylime-mb-refstate */
+  boot_reference_form: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** A reference set, stored once and shared by many agents (id = SHA-256 of its bytes). */
@@ -96,6 +100,8 @@ export interface NoncesTable {
   nonce: string;
   agent_id: string;
   expires_at: Timestamp;
+  /** attest (evidence answers it) | session (an AK proof answers it) */
+  purpose: ColumnType<string, string | undefined, string>;
 }
 
 /** Every verdict, newest kept (bounded per agent). */
@@ -126,6 +132,8 @@ export interface AgentTokensTable {
   token_sha256: Uint8Array;
   agent_id: string;
   created_at: Timestamp;
+  /** when the session ends (NULL: a token issued before sessions, no expiry) */
+  expires_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
 export interface Database {

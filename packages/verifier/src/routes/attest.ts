@@ -118,6 +118,8 @@ export const attestRoutes: FastifyPluginAsyncTypebox<AttestOptions> = async (app
       const used = await db
         .deleteFrom('nonces')
         .where('nonce', '=', nonceHex)
+        // a session nonce (routes/agent-session.ts) never answers for evidence
+        .where('purpose', '=', 'attest')
         .returning(['agent_id', 'expires_at'])
         .executeTakeFirst();
       if (used === undefined) throw new VerifierError('V_NONCE_UNKNOWN', undefined, { field: 'nonce' });

@@ -4,7 +4,8 @@
  * Name under the EK (core makeCredential), which only the TPM holding that EK releases, and only
  * to an object with that Name loaded beside it. The agent activates and sends the secret back;
  * when it matches (constant-time; single use; 5 minutes) the EK and AK are stored and an agent
- * token is issued (its hash stored, bound to the agent id).
+ * session token is issued (its hash stored, bound to the agent id, expiring; renewed by an AK
+ * proof, routes/agent-session.ts).
  *
  * Enrolment of an id no operator added is 404 unless the verifier was built with
  * `autoEnrol: true`, which creates the agent with the default PCRs and no reference set. An agent
@@ -40,7 +41,9 @@ const same = (a: Uint8Array | null, b: Uint8Array): boolean =>
 export const registrarRoutes: FastifyPluginAsyncTypebox<{
   db: Kysely<Database>;
   autoEnrol: boolean;
-}> = async (app, { db, autoEnrol }) => {
+  /** seconds the session issued at activation lives */
+  sessionSeconds: number;
+}> = async (app, { db, autoEnrol, sessionSeconds }) => {
   app.post(
     '/v1/registrar/enrol',
     {
@@ -152,7 +155,7 @@ export const registrarRoutes: FastifyPluginAsyncTypebox<{
           { additionalProperties: false },
         ),
         response: {
-          200: Type.Object({ id: Type.String(), agentToken: Type.String() }),
+          200: Type.Object({ id: Type.String(), agentToken: Type.String(), expiresAt: Type.String() }),
           403: ErrorBody,
           404: ErrorBody,
           409: ErrorBody,
@@ -174,7 +177,7 @@ export const registrarRoutes: FastifyPluginAsyncTypebox<{
         throw new VerifierError('V_CHALLENGE_EXPIRED', undefined, { agent: id });
       if (!same(new Uint8Array(ch.secret_sha256), sha256(secret)))
         throw new VerifierError('V_ACTIVATION_FAILED', undefined, { agent: id, field: 'secret' });
-      const agentToken = await db.transaction().execute(async (tx) => {
+      const session = await db.transaction().execute(async (tx) => {
         const cur = await tx
           .selectFrom('agents')
           .select(['state'])
@@ -200,9 +203,9 @@ export const registrarRoutes: FastifyPluginAsyncTypebox<{
         await tx.deleteFrom('attest_state').where('agent_id', '=', id).execute();
         await tx.deleteFrom('nonces').where('agent_id', '=', id).execute();
         await recordEvent(tx, id, cur.state, to, reason);
-        return issueAgentToken(tx, id);
+        return issueAgentToken(tx, id, sessionSeconds);
       });
-      return { id, agentToken };
+      return { id, agentToken: session.token, expiresAt: session.expiresAt.toISOString() };
     },
   );
 };

@@ -8,7 +8,8 @@
  *                                ima: { offsetBytes, entries (base64) }, eventLog?, bootCount }
  *                              → { verdict: { status, steps, failure?, notEstablished, next } }
  *
- * Both with `Authorization: Agent <token>` from enrolment. The agent sends the list from the
+ * Both with `Authorization: Agent <token>`, a session bound to the AK: issued at enrolment and
+ * renewed by a TPM quote when the verifier says it expired (session.ts). The agent sends the list from the
  * verifier's byte offset only; what it sent is recorded in STATE/last.json for `imakit agent status`.
  */
 import { join } from 'node:path';
@@ -20,6 +21,7 @@ import { agentApi, readAgentToken } from './enrol.ts';
 import type { ApiClient } from './api-client.ts';
 import { bootCount, quotePcrs, readEventLogIfPresent, readListFrom } from './evidence.ts';
 import { readSecretFile, writeSecretFile } from './secret-files.ts';
+import { renewSession, sessionExpired } from './session.ts';
 
 /** The verifier's challenge. */
 export interface Challenge {
@@ -120,14 +122,21 @@ export async function collectEvidence(
  * @throws ImakitError E_AGENT_NOT_ENROLLED, E_API_*, E_TPM_*, E_IO_READ (the list)
  */
 export async function attestOnce(c: AgentConfig, opts: { tpm?: TpmClient } = {}): Promise<AttestOutcome> {
-  const api = agentApi(c, readAgentToken(c));
+  let api = agentApi(c, readAgentToken(c));
   const tpm = opts.tpm ?? (await TpmClient.open(c.tpm));
   let ch: Challenge;
   let ev: Awaited<ReturnType<typeof collectEvidence>>;
   let verdict: AgentVerdict;
   let resent: AttestOutcome['resentAfterReboot'];
   try {
-    ch = checkChallenge(await api.request('POST', '/v1/attest/challenge', {}));
+    try {
+      ch = checkChallenge(await api.request('POST', '/v1/attest/challenge', {}));
+    } catch (e) {
+      // the session ended: prove the AK for a new one (session.ts) and ask again, once
+      if (!sessionExpired(e)) throw e;
+      api = agentApi(c, await renewSession(c, tpm));
+      ch = checkChallenge(await api.request('POST', '/v1/attest/challenge', {}));
+    }
     ev = await collectEvidence(c, ch, tpm);
     verdict = await sendEvidence(api, ev.body);
     // after a TPM reset the offset the challenge gave belongs to the previous boot: the verifier

@@ -73,27 +73,7 @@ export function softAgent(): SoftAgent {
     // the TPM clock only moves forward (the verifier refuses a repeated or earlier clock)
     const now = BigInt(Date.now());
     clock = now > clock ? now : clock + 1n;
-    const attest = encodeTpmsAttest({
-      magic: TPM_GENERATED_VALUE,
-      type: TPM_ST.ATTEST_QUOTE,
-      qualifiedSigner: name,
-      extraData: nonce,
-      clockInfo: { clock, resetCount: 1, restartCount: 0, safe: true },
-      firmwareVersion: 0n,
-      attested: {
-        kind: 'quote',
-        pcrSelect: [{ hashAlg: TPM_ALG.SHA256, sizeofSelect: 3, pcrs: [10] }],
-        pcrDigest: new Uint8Array(createHash('sha256').update(pcr10).digest()),
-      },
-    });
-    const rs = sign('sha256', attest, { key, dsaEncoding: 'ieee-p1363' });
-    const signature = encodeTpmtSignature({
-      sigAlg: TPM_ALG.ECDSA,
-      hashAlg: TPM_ALG.SHA256,
-      r: new Uint8Array(rs.subarray(0, 32)),
-      s: new Uint8Array(rs.subarray(32)),
-    });
-    return { attest, signature };
+    return softQuote({ name, clock, nonce, pcr10, key, sigAlg: 'ecdsa' });
   };
   return {
     akPublic: encodeTpm2bPublic(pub),
@@ -113,4 +93,46 @@ export function softAgent(): SoftAgent {
       };
     },
   };
+}
+
+/**
+ * A TPMS_ATTEST quoting sha256:10 with `pcr10` and its TPMT_SIGNATURE by `key`: ECDSA P-256
+ * (r‖s halves) or RSASSA-SHA256 (RSA-2048 AKs, as the fleet benchmark uses).
+ */
+export function softQuote(q: {
+  readonly name: Uint8Array;
+  readonly clock: bigint;
+  readonly nonce: Uint8Array;
+  readonly pcr10: Uint8Array;
+  readonly key: KeyObject;
+  readonly sigAlg: 'ecdsa' | 'rsassa';
+}): { attest: Uint8Array; signature: Uint8Array } {
+  const attest = encodeTpmsAttest({
+    magic: TPM_GENERATED_VALUE,
+    type: TPM_ST.ATTEST_QUOTE,
+    qualifiedSigner: q.name,
+    extraData: q.nonce,
+    clockInfo: { clock: q.clock, resetCount: 1, restartCount: 0, safe: true },
+    firmwareVersion: 0n,
+    attested: {
+      kind: 'quote',
+      pcrSelect: [{ hashAlg: TPM_ALG.SHA256, sizeofSelect: 3, pcrs: [10] }],
+      pcrDigest: new Uint8Array(createHash('sha256').update(q.pcr10).digest()),
+    },
+  });
+  if (q.sigAlg === 'rsassa') {
+    const sig = new Uint8Array(sign('sha256', attest, q.key));
+    return {
+      attest,
+      signature: encodeTpmtSignature({ sigAlg: TPM_ALG.RSASSA, hashAlg: TPM_ALG.SHA256, sig }),
+    };
+  }
+  const rs = sign('sha256', attest, { key: q.key, dsaEncoding: 'ieee-p1363' });
+  const signature = encodeTpmtSignature({
+    sigAlg: TPM_ALG.ECDSA,
+    hashAlg: TPM_ALG.SHA256,
+    r: new Uint8Array(rs.subarray(0, 32)),
+    s: new Uint8Array(rs.subarray(32)),
+  });
+  return { attest, signature };
 }

@@ -119,6 +119,7 @@ export const CATALOGUE = Object.freeze({
   E_LIST_TEMPLATE: entry(EXIT.BAD_INPUT, 400, 'malformed template field'),
   E_LIST_ENDIAN: entry(EXIT.BAD_INPUT, 400, 'cannot determine the list byte order'),
   E_PCR_FILE: entry(EXIT.BAD_INPUT, 400, 'malformed PCR values'),
+  E_BOOTREF_FORMAT: entry(EXIT.BAD_INPUT, 400, 'malformed measured-boot reference'),
   E_EVENTLOG: entry(EXIT.BAD_INPUT, 400, 'malformed TCG event log'),
   E_CHECKPOINT: entry(EXIT.BAD_INPUT, 400, 'checkpoint does not fit this list'),
 

@@ -324,6 +324,21 @@ export {
 } from './tcg/pcr-values.ts';
 export type { PcrValues } from './tcg/pcr-values.ts';
 export { replayEventLog, compareEventLogPcrs } from './tcg/replay.ts';
+export {
+  BOOT_REFERENCE_FORMS,
+  bootReferenceForm,
+  compareBootReference,
+  decodeBootReference,
+  MAX_BOOT_REFERENCE_BYTES,
+} from './tcg/boot-reference.ts';
+export type {
+  BootActual,
+  BootMismatch,
+  BootReference,
+  BootReferenceForm,
+  BootReferenceResult,
+  MbRefstate,
+} from './tcg/boot-reference.ts';
 export type { EventLogReplay } from './tcg/replay.ts';
 
 /** The IMA policy language: scanner, parser with diagnostics, validation, read-back form, built-in policies, boot parameters, matching. */

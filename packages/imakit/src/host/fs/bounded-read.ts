@@ -193,7 +193,9 @@ export function readBoundedFile(path: string, kind: InputKind, opts: BoundedRead
           ? `grew past ${formatSize(cap)} while read`
           : `is ${fileKind(st)} giving more than ${formatSize(cap)}`,
       );
-    return len === buf.length ? buf : buf.slice(0, len);
+    // a regular file read whole leaves the one byte that watched for growth: a view, not a copy
+    // (a copy briefly doubles a large set's memory); a pseudo file's buffer may be mostly empty
+    return len === buf.length ? buf : buf.length - len <= 1 ? buf.subarray(0, len) : buf.slice(0, len);
   } finally {
     closeSync(fd);
   }

@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import { Type, type Static } from 'typebox';
-import type { PcrValues } from 'imakit/core';
+import type { BootReferenceForm, PcrValues } from 'imakit/core';
 import type { Database } from './db/schema.ts';
 import { VerifierError } from './errors.ts';
 import type { ReferenceSetCache } from './refs-store.ts';
@@ -130,7 +130,18 @@ export async function storeAttestation(
     const set = agent.reference_set === null ? undefined : await opts.refs.get(tx, agent.reference_set);
     const now = new Date();
     const { verdict: v, state } = runPipeline(
-      { id: agentId, akPublic: new Uint8Array(agent.ak_public), requirePcrs: agent.require_pcrs },
+      {
+        id: agentId,
+        akPublic: new Uint8Array(agent.ak_public),
+        requirePcrs: agent.require_pcrs,
+        ...(agent.boot_reference !== null &&
+          agent.boot_reference_form !== null && {
+            bootReference: {
+              form: agent.boot_reference_form as BootReferenceForm,
+              bytes: new Uint8Array(agent.boot_reference),
+            },
+          }),
+      },
       stored,
       evidence,
       set,

@@ -4,16 +4,19 @@
  * references in place without resetting attestation state, pause/resume, delete. Every state
  * change is recorded as an event with its reason.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AgentsTable, Database } from '../db/schema.ts';
 import { VerifierError } from '../errors.ts';
+import { bootReferenceForm, decodeBootReference, type BootReferenceForm } from 'imakit/core';
+import { isImakitError } from 'imakit/errors';
 import {
   AGENT_STATES,
   Agent,
   AgentId,
+  BootReferenceBody,
   ErrorBody,
   PcrSelectionText,
   PullUrl,
@@ -42,6 +45,14 @@ export function agentView(row: Selectable<AgentsTable>, now: Date): AgentT {
     updatedAt: toIso(row.updated_at)!,
     lastAttestedAt: toIso(row.last_attested_at),
     pullUrl: row.pull_url,
+    bootReference:
+      row.boot_reference === null || row.boot_reference_form === null
+        ? null
+        : {
+            form: row.boot_reference_form,
+            bytes: row.boot_reference.length,
+            sha256: createHash('sha256').update(row.boot_reference).digest('hex'),
+          },
     stale:
       row.state !== 'paused' &&
       row.state !== 'unenrolled' &&
@@ -89,6 +100,7 @@ export const agentRoutes: FastifyPluginAsyncTypebox<{ db: Kysely<Database> }> = 
             name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
             requirePcrs: Type.Optional(PcrSelectionText),
             referenceSet: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
+            bootReference: Type.Optional(BootReferenceBody),
             intervalSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400 })),
           },
           { additionalProperties: false },
@@ -99,6 +111,7 @@ export const agentRoutes: FastifyPluginAsyncTypebox<{ db: Kysely<Database> }> = 
     async (req, reply) => {
       const id = req.body.id ?? randomUUID();
       if (req.body.referenceSet !== undefined) await requireReferenceSet(db, req.body.referenceSet);
+      const boot = req.body.bootReference === undefined ? undefined : checkBootReference(req.body.bootReference);
       const row = await db.transaction().execute(async (tx) => {
         const inserted = await tx
           .insertInto('agents')
@@ -108,6 +121,7 @@ export const agentRoutes: FastifyPluginAsyncTypebox<{ db: Kysely<Database> }> = 
             state: 'unenrolled',
             state_reason: JSON.stringify({ why: 'no attestation key enrolled yet' }),
             reference_set: req.body.referenceSet ?? null,
+            ...(boot !== undefined && { boot_reference: boot.bytes, boot_reference_form: boot.form }),
             require_pcrs: req.body.requirePcrs ?? DEFAULT_REQUIRE,
             interval_s: req.body.intervalSeconds ?? DEFAULT_INTERVAL_S,
           })
@@ -189,6 +203,7 @@ export const agentRoutes: FastifyPluginAsyncTypebox<{ db: Kysely<Database> }> = 
             ),
             intervalSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400 })),
             pullUrl: Type.Optional(Type.Union([PullUrl, Type.Null()])),
+            bootReference: Type.Optional(Type.Union([BootReferenceBody, Type.Null()])),
           },
           { additionalProperties: false, minProperties: 1 },
         ),
@@ -200,6 +215,7 @@ export const agentRoutes: FastifyPluginAsyncTypebox<{ db: Kysely<Database> }> = 
       const b = req.body;
       if (typeof b.referenceSet === 'string') await requireReferenceSet(db, b.referenceSet);
       if (typeof b.pullUrl === 'string') checkPullUrl(b.pullUrl);
+      const boot = b.bootReference == null ? b.bootReference : checkBootReference(b.bootReference);
       // references and settings change in place: the running attestation state is kept
       const row = await db
         .updateTable('agents')
@@ -208,6 +224,11 @@ export const agentRoutes: FastifyPluginAsyncTypebox<{ db: Kysely<Database> }> = 
           ...(b.requirePcrs !== undefined && { require_pcrs: b.requirePcrs }),
           ...(b.referenceSet !== undefined && { reference_set: b.referenceSet }),
           ...(b.intervalSeconds !== undefined && { interval_s: b.intervalSeconds }),
+          // a new boot reference applies from the next attestation; the running state is kept
+          ...(boot !== undefined && {
+            boot_reference: boot?.bytes ?? null,
+            boot_reference_form: boot?.form ?? null,
+          }),
           // a new pull endpoint is polled at once
           ...(b.pullUrl !== undefined && { pull_url: b.pullUrl, next_due: sql<Date>`now()` }),
           updated_at: new Date(),
@@ -306,6 +327,27 @@ function checkPullUrl(text: string): void {
     throw new VerifierError('V_VALIDATION', `body/pullUrl is not an http(s) URL: '${text}'`, {
       field: 'body/pullUrl',
     });
+}
+
+/**
+ * A boot reference as sent: decoded with core (its form detected unless given), so a malformed
+ * one is a 400 naming the field, line or offset before anything is stored.
+ */
+function checkBootReference(b: { form?: BootReferenceForm; data: string }): {
+  form: BootReferenceForm;
+  bytes: Uint8Array;
+} {
+  const bytes = new Uint8Array(Buffer.from(b.data, 'base64'));
+  try {
+    return { form: decodeBootReference(bytes, b.form ?? bootReferenceForm(bytes)).form, bytes };
+  } catch (e) {
+    if (!isImakitError(e)) throw e;
+    throw new VerifierError('V_VALIDATION', `body/bootReference: ${e.message}`, {
+      field: 'body/bootReference',
+      cause: e.code,
+      ...e.context,
+    });
+  }
 }
 
 async function requireReferenceSet(db: Kysely<Database>, id: string): Promise<void> {

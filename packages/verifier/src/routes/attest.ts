@@ -56,44 +56,45 @@ export const attestRoutes: FastifyPluginAsyncTypebox<AttestOptions> = async (app
       const agentId = req.agentId!;
       const now = new Date();
       return db.transaction().execute(async (tx) => {
+        // Four round trips in all (BEGIN, this, the insert, COMMIT): a challenge is half of every
+        // attestation. The row lock serialises this agent's challenges, so the bound below holds.
         const agent = await tx
           .selectFrom('agents')
-          .select(['state', 'require_pcrs', 'ak_public'])
-          .where('id', '=', agentId)
-          .forUpdate()
+          .leftJoin('attest_state', 'attest_state.agent_id', 'agents.id')
+          .select([
+            'agents.state',
+            'agents.require_pcrs',
+            'agents.ak_public',
+            'attest_state.next_entries',
+            'attest_state.next_bytes',
+          ])
+          .where('agents.id', '=', agentId)
+          .forUpdate('agents')
           .executeTakeFirstOrThrow();
         if (agent.ak_public === null)
           throw new VerifierError('V_NOT_ENROLLED', undefined, { agent: agentId });
         if (agent.state === 'paused')
           throw new VerifierError('V_AGENT_PAUSED', undefined, { agent: agentId });
-        await tx
-          .deleteFrom('nonces')
-          .where('agent_id', '=', agentId)
-          .where('expires_at', '<=', now)
-          .execute();
-        const { n } = await tx
-          .selectFrom('nonces')
-          .select(sql<number>`count(*)::int`.as('n'))
-          .where('agent_id', '=', agentId)
-          .executeTakeFirstOrThrow();
-        if (Number(n) >= opts.maxOutstandingNonces)
-          throw new VerifierError(
-            'V_RATE_LIMITED',
-            `agent '${agentId}' holds ${n} unanswered challenges (at most ${opts.maxOutstandingNonces})`,
-            { agent: agentId },
-          );
         const nonce = freshNonce();
         const expiresAt = new Date(now.getTime() + opts.nonceTtlSeconds * 1000);
-        await tx.insertInto('nonces').values({ nonce, agent_id: agentId, expires_at: expiresAt }).execute();
-        const st = await tx
-          .selectFrom('attest_state')
-          .select(['next_entries', 'next_bytes'])
-          .where('agent_id', '=', agentId)
-          .executeTakeFirst();
+        // expired challenges go; the new one is stored only while fewer than the bound are live
+        const issued = await sql<{ nonce: string }>`
+          WITH gone AS (DELETE FROM nonces WHERE agent_id = ${agentId} AND expires_at <= ${now})
+          INSERT INTO nonces (nonce, agent_id, expires_at)
+          SELECT ${nonce}, ${agentId}, ${expiresAt}
+          WHERE (SELECT count(*) FROM nonces WHERE agent_id = ${agentId} AND expires_at > ${now})
+            < ${opts.maxOutstandingNonces}
+          RETURNING nonce`.execute(tx);
+        if (issued.rows.length === 0)
+          throw new VerifierError(
+            'V_RATE_LIMITED',
+            `agent '${agentId}' holds ${opts.maxOutstandingNonces} unanswered challenges (the most allowed)`,
+            { agent: agentId },
+          );
         return {
           nonce,
           pcrs: agent.require_pcrs,
-          imaOffset: { entries: st?.next_entries ?? 0, bytes: Number(st?.next_bytes ?? 0) },
+          imaOffset: { entries: agent.next_entries ?? 0, bytes: Number(agent.next_bytes ?? 0) },
           expiresAt: expiresAt.toISOString(),
         };
       });

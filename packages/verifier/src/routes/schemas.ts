@@ -25,6 +25,11 @@ export const Agent = Type.Object({
   lastAttestedAt: Type.Union([Type.String(), Type.Null()]),
   /** pull mode: the agent's evidence endpoint (null = push mode only) */
   pullUrl: Type.Union([Type.String(), Type.Null()]),
+  /** the measured-boot reference the boot is compared with (its bytes are not echoed) */
+  bootReference: Type.Union([
+    Type.Object({ form: Type.String(), bytes: Type.Integer(), sha256: Type.String() }),
+    Type.Null(),
+  ]),
   /** true when the agent has not been attested within two of its intervals */
   stale: Type.Boolean(),
 });
@@ -42,6 +47,20 @@ export const PullUrl = Type.String({
 
 /** Binary data as standard base64 (padding optional). */
 export const Base64 = Type.String({ pattern: '^[A-Za-z0-9+/]*={0,2}$' });
+
+/**
+ * A measured-boot reference (core decodeBootReference): a golden TCG event log, PCR values as
+ * `bank:index=hex` lines, or a Keylime mb_refstate JSON, as base64; `form` is detected when absent.
+ */
+export const BootReferenceBody = Type.Object(
+  {
+    form: Type.Optional(
+      Type.Union([Type.Literal('eventlog'), Type.Literal('pcrs'), Type.Literal('keylime-mb-refstate')]),
+    ),
+    data: Type.String({ pattern: '^[A-Za-z0-9+/]*={0,2}$', minLength: 4, maxLength: 5_600_000 }),
+  },
+  { additionalProperties: false },
+);
 /** Bytes as hex. */
 export const Hex = Type.String({ pattern: '^([0-9a-fA-F]{2})*$', maxLength: 256 });
 

@@ -141,7 +141,7 @@ export const CATALOGUE = Object.freeze({
   E_REFS_ALGO_MISMATCH: entry(
     EXIT.BAD_INPUT,
     400,
-    "the reference set's hash algorithm differs from the list's",
+    'the reference set was built for a file hash algorithm no file entry of the list was measured with',
   ),
   E_REFS_SIGNATURE: entry(EXIT.VERIFY_FAILED, 422, 'reference set signature does not verify'),
   E_REFS_UNSIGNED: entry(EXIT.VERIFY_FAILED, 422, 'reference set is not signed but a key was given'),

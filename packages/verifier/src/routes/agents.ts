@@ -343,9 +343,10 @@ function checkBootReference(b: { form?: BootReferenceForm; data: string }): {
   } catch (e) {
     if (!isImakitError(e)) throw e;
     throw new VerifierError('V_VALIDATION', `body/bootReference: ${e.message}`, {
+      ...e.context,
+      ...(e.context.field !== undefined && { in: e.context.field }),
       field: 'body/bootReference',
       cause: e.code,
-      ...e.context,
     });
   }
 }

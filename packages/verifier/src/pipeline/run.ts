@@ -77,7 +77,7 @@ export function runPipeline(
   const afterQuote: StoredState = { ...stored, lastAttest: ev.attest };
   const resetNext = q.reboot ? { entries: 0, bytes: 0 } : stored.next;
 
-  if (!take(bootStep(ev.eventLog, q.verifiedPcrs))) {
+  if (!take(bootStep(ev.eventLog, q.verifiedPcrs, agent.bootReference))) {
     steps.push(skipped('ima', 'not evaluated: the boot step failed'));
     steps.push(skipped('refs', 'not evaluated: the boot step failed'));
     return { verdict: verdict(resetNext), state: { ...afterQuote, next: resetNext } };

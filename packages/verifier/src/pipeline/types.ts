@@ -3,7 +3,7 @@
  * evidence (no database, no clock, no randomness): quote → boot → ima → refs, then the verdict and
  * the new state are stored together by the route (routes/attest.ts), in one transaction.
  */
-import type { EvaluationState, ListCheckpoint, PcrValues } from 'imakit/core';
+import type { BootReferenceForm, EvaluationState, ListCheckpoint, PcrValues } from 'imakit/core';
 
 export type StepName = 'quote' | 'boot' | 'ima' | 'refs';
 
@@ -84,6 +84,8 @@ export interface AgentFacts {
   readonly akPublic: Uint8Array;
   /** PCR selection the quote must cover */
   readonly requirePcrs: string;
+  /** the measured-boot reference the boot is compared with (none: the verdict says so) */
+  readonly bootReference?: { readonly form: BootReferenceForm; readonly bytes: Uint8Array };
 }
 
 /** The result of one step: its verdict, a failure, and what it did not establish. */

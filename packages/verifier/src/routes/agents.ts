@@ -111,7 +111,8 @@ export const agentRoutes: FastifyPluginAsyncTypebox<{ db: Kysely<Database> }> = 
     async (req, reply) => {
       const id = req.body.id ?? randomUUID();
       if (req.body.referenceSet !== undefined) await requireReferenceSet(db, req.body.referenceSet);
-      const boot = req.body.bootReference === undefined ? undefined : checkBootReference(req.body.bootReference);
+      const boot =
+        req.body.bootReference === undefined ? undefined : checkBootReference(req.body.bootReference);
       const row = await db.transaction().execute(async (tx) => {
         const inserted = await tx
           .insertInto('agents')

@@ -4,6 +4,7 @@
  *
  *   agent enrol  [common]                          EK (+ certificate), AK, credential activation → token
  *   agent run    [common] [--once] [--pull --listen HOST:PORT]
+ *   agent run    --keylime-api --listen HOST:PORT --tpm T --ak DIR [--ima-list FILE] [--eventlog FILE]
  *   agent status [common]                          enrolment and the last attestation (local only)
  *
  * common: --config FILE (default /etc/imakit/agent.conf when it exists; JSON or `key = value`, see
@@ -13,6 +14,11 @@
  *
  * `run` attests in push mode every interval, backing off on errors, until SIGINT/SIGTERM; `--once`
  * attests once and exits with the verdict. `--pull` serves GET /v1/evidence on --listen instead.
+ * `--keylime-api` serves Keylime's agent API as rust-keylime does (GET /version,
+ * /v2.N/quotes/integrity and /identity; host/agent/keylime-api.ts) for Keylime's verifier or
+ * imakit's (`fleet add --keylime-agent`); it needs only --listen, --tpm and --ak (a directory made
+ * by `imakit tpm ak create`), reads --ima-list (binary or ascii; default securityfs) and --eventlog
+ * (default the firmware log; 'none': none), and takes no verifier, id or config file.
  *
  * Exit: 0 enrolled / passing / closed by a signal; 1 the verdict is not passing (`--once`) or the
  * verifier refused a request (its code and message shown); 2 bad flags or config; 3 a file cannot be
@@ -37,6 +43,7 @@ import {
   type AttestOutcome,
 } from '../../host/agent/attest.ts';
 import { serveEvidence } from '../../host/agent/pull.ts';
+import { serveKeylimeApi, type KeylimeApiOptions } from '../../host/agent/keylime-api.ts';
 import type { CommandContext, CommandModule } from '../command.ts';
 import type { Command as TypedCommand, OptionValues } from '@commander-js/extra-typings';
 
@@ -96,12 +103,67 @@ const verdictLine = (o: AttestOutcome): string =>
 
 const isPassing = (o: AttestOutcome): boolean => verdictPassed(o.verdict);
 
-async function run(
-  f: CommonFlags & { once?: boolean; pull?: boolean },
-  ctx: CommandContext,
-): Promise<number> {
-  const c = agentConfig(f);
+type RunFlags = CommonFlags & { once?: boolean; pull?: boolean; keylimeApi?: boolean };
+
+/** `--keylime-api`: its options from the flags alone (no config file, verifier or id). */
+export function keylimeApiOptions(f: RunFlags): KeylimeApiOptions {
+  const others = (['once', 'pull', 'config', 'verifier', 'id'] as const).filter((k) => f[k] !== undefined);
+  if (others.length > 0)
+    throw new ImakitError(
+      'E_USAGE',
+      `--keylime-api takes --listen, --tpm, --ak, --ima-list and --eventlog, not --${others[0]!}`,
+    );
+  if (f.listen === undefined)
+    throw new ImakitError('E_USAGE', '--keylime-api needs --listen HOST:PORT', { field: 'listen' });
+  if (f.ak === undefined)
+    throw new ImakitError('E_USAGE', '--keylime-api needs --ak DIR (made by imakit tpm ak create)', {
+      field: 'ak',
+    });
+  const eventLog = f.eventlog ?? AGENT_PATHS.eventLog;
+  return Object.freeze({
+    listen: f.listen,
+    tpm: f.tpm ?? '/dev/tpmrm0',
+    akDir: f.ak,
+    imaList: f.imaList ?? AGENT_PATHS.imaList,
+    eventLog: eventLog === '' || eventLog === 'none' ? undefined : eventLog,
+  });
+}
+
+/** Serve until SIGINT/SIGTERM. */
+async function untilSignal(close: () => Promise<void>): Promise<void> {
+  const ac = new AbortController();
+  const stop = (): void => ac.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    await new Promise<void>((resolve) =>
+      ac.signal.addEventListener('abort', () => resolve(), { once: true }),
+    );
+    await close();
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
+
+async function run(f: RunFlags, ctx: CommandContext): Promise<number> {
   const json = f.json === true;
+  if (f.keylimeApi === true) {
+    const s = await serveKeylimeApi(keylimeApiOptions(f), {
+      onError: (e) =>
+        ctx.io.stderr(
+          `imakit agent: quote failed: ${e instanceof ImakitError ? `${e.message} [${e.code}]` : String(e)}\n`,
+        ),
+    });
+    ctx.io.stdout(
+      json
+        ? `${JSON.stringify({ listening: s.url, api: 'keylime' })}\n`
+        : `imakit agent: serving Keylime's agent API on ${s.url} (/version, /v2.N/quotes/integrity)\n`,
+    );
+    await untilSignal(() => s.close());
+    return 0;
+  }
+  const c = agentConfig(f);
   if (f.once === true && f.pull === true)
     throw new ImakitError('E_USAGE', '--once and --pull exclude each other');
   if (f.once === true) {
@@ -191,7 +253,8 @@ export const command: CommandModule = {
         .description('attest: push mode every interval (backing off on errors), or serve evidence (--pull)')
         .option('--once', 'attest once and exit with the verdict (0 passing, 1 not)')
         .option('--pull', 'serve GET /v1/evidence for the verifier to poll instead of pushing')
-        .option('--listen <host:port>', 'address the pull endpoint binds to'),
+        .option('--keylime-api', "serve Keylime's agent API (as rust-keylime) on --listen")
+        .option('--listen <host:port>', 'address the pull (or --keylime-api) endpoint binds to'),
     ).action((f) => go(f, () => run(f, ctx)));
     common(
       agent.command('status').description('enrolment and the last attestation (local, no network)'),

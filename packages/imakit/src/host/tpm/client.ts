@@ -36,6 +36,7 @@ import { getCapabilityCommand, type CapabilityData } from '../../core/tpm/comman
 import {
   pcrExtendCommand,
   pcrReadCommand,
+  pcrResetCommand,
   remainingSelection,
   type TaggedDigest,
 } from '../../core/tpm/commands/pcr.ts';
@@ -320,6 +321,11 @@ export class TpmClient {
   /** PCR_Extend(pcr, digests) with the PCR's empty password. */
   pcrExtend(pcr: number, digests: readonly TaggedDigest[]): Promise<void> {
     return this.run(pcrExtendCommand(pcr, digests));
+  }
+
+  /** PCR_Reset(pcr) with the PCR's empty password (16 and 23 only, at locality 0). */
+  pcrReset(pcr: number): Promise<void> {
+    return this.run(pcrResetCommand(pcr));
   }
 
   /** CreatePrimary under `hierarchy` (empty hierarchy password). The key stays loaded until close/flush. */

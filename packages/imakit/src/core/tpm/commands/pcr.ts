@@ -88,3 +88,19 @@ export function pcrExtendCommand(pcr: number, digests: readonly TaggedDigest[]):
     parse: () => undefined,
   });
 }
+
+/**
+ * TPM2_PCR_Reset(pcrHandle = index), authorized by the PCR's (empty) password. Only the resettable
+ * PCRs (16 and 23 at locality 0, TCG PC Client PTP §3.3.1) accept it; others answer TPM_RC_LOCALITY.
+ */
+export function pcrResetCommand(pcr: number): TpmCommandSpec<void> {
+  if (!Number.isInteger(pcr) || pcr < 0 || pcr > 31) throw new RangeError(`PCR index ${pcr} out of range`);
+  return commandSpec({
+    code: TPM_CC.PCR_Reset,
+    handles: [pcr],
+    auths: [passwordAuth()],
+    params: new Uint8Array(0),
+    responseHandles: 0,
+    parse: () => undefined,
+  });
+}

@@ -22,6 +22,10 @@ export interface ClaimedAgent {
   readonly requirePcrs: string;
   /** where the agent's IMA list continues (bytes) */
   readonly offsetBytes: number;
+  /** where the agent's IMA list continues (entries; Keylime's `ima_ml_entry`) */
+  readonly offsetEntries: number;
+  /** `imakit` or `keylime` (migration 0004) */
+  readonly transport: string;
   readonly intervalSeconds: number;
   /** when the lease was taken (database clock) */
   readonly claimedAt: Date;
@@ -49,6 +53,8 @@ export async function claimDueAgents(
     require_pcrs: string;
     interval_s: number;
     next_bytes: number | string | null;
+    next_entries: number | string | null;
+    transport: string;
     claimed_at: Date | string;
     lease_until: Date | string;
   }>`
@@ -64,8 +70,10 @@ export async function claimDueAgents(
     SET lease_owner = ${owner}, lease_until = now() + make_interval(secs => ${leaseMs / 1000})
     FROM due
     WHERE a.id = due.id
-    RETURNING a.id, a.pull_url, a.require_pcrs, a.interval_s, a.lease_until, now() AS claimed_at,
-      (SELECT s.next_bytes FROM attest_state AS s WHERE s.agent_id = a.id) AS next_bytes`.execute(db);
+    RETURNING a.id, a.pull_url, a.require_pcrs, a.interval_s, a.transport, a.lease_until,
+      now() AS claimed_at,
+      (SELECT s.next_bytes FROM attest_state AS s WHERE s.agent_id = a.id) AS next_bytes,
+      (SELECT s.next_entries FROM attest_state AS s WHERE s.agent_id = a.id) AS next_entries`.execute(db);
   return Object.freeze(
     r.rows.map((row) =>
       Object.freeze({
@@ -73,6 +81,8 @@ export async function claimDueAgents(
         pullUrl: row.pull_url,
         requirePcrs: row.require_pcrs,
         offsetBytes: Number(row.next_bytes ?? 0),
+        offsetEntries: Number(row.next_entries ?? 0),
+        transport: row.transport,
         intervalSeconds: row.interval_s,
         claimedAt: new Date(row.claimed_at),
         leaseUntil: new Date(row.lease_until),

@@ -151,12 +151,28 @@ const sessionsAndBootReference: Migration = {
   },
 };
 
+/**
+ * Keylime interop: how the verifier talks to a pull agent. `imakit` agents serve imakit's
+ * `GET /v1/evidence`; `keylime` agents serve Keylime's pull API (`GET /v2.N/quotes/integrity`, as
+ * rust-keylime does) and were added with their AK (no imakit enrolment). Additive: existing rows
+ * are imakit agents.
+ */
+const keylimeAgents: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .alterTable('agents')
+      .addColumn('transport', 'text', (c) => c.notNull().defaultTo('imakit'))
+      .execute();
+  },
+};
+
 /** Every migration, by name in apply order. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0001-initial': initial,
   '0002-attestation': attestation,
   '0003-pull': pull,
   '0004-sessions-boot-reference': sessionsAndBootReference,
+  '0006-keylime-agents': keylimeAgents,
 });
 
 export const migrationProvider: MigrationProvider = {

@@ -40,6 +40,8 @@ export interface AgentsTable {
   boot_reference: ColumnType<Uint8Array | null, Uint8Array | null | undefined, Uint8Array | null>;
   /** eventlog | pcrs | keylime-mb-refstate */
   boot_reference_form: ColumnType<string | null, string | null | undefined, string | null>;
+  /** pull mode: `imakit` (GET /v1/evidence) or `keylime` (Keylime's pull API; migration 0006) */
+  transport: ColumnType<string, string | undefined, string>;
 }
 
 /** A reference set, stored once and shared by many agents (id = SHA-256 of its bytes). */

@@ -5,14 +5,13 @@
  * of PCR values the later steps may trust: `verifiedPcrs` holds only what the signature covers.
  */
 import {
-  decodeTpm2bPublic,
   decodeTpmsAttest,
   formatPcrSelection,
   parsePcrSelectionText,
-  prepareQuoteAk,
   verifyQuote,
   type ClockInfo,
 } from 'imakit/core';
+import { storedAkKey } from '../keylime/agent-add.ts';
 import type { AgentFacts, Evidence, StepResult, StoredState } from './types.ts';
 
 export interface QuoteStepResult extends StepResult {
@@ -44,7 +43,8 @@ export function quoteStep(agent: AgentFacts, stored: StoredState, ev: Evidence):
   }
   let ak;
   try {
-    ak = prepareQuoteAk(decodeTpm2bPublic(agent.akPublic));
+    // a TPM2B_PUBLIC (enrolled here), or a Keylime agent's AK given as a public key (fleet add)
+    ak = storedAkKey(agent.akPublic);
   } catch (e) {
     return {
       verdict: { step: 'quote', status: 'fail', detail: 'the enrolled AK cannot be used' },
@@ -68,6 +68,10 @@ export function quoteStep(agent: AgentFacts, stored: StoredState, ev: Evidence):
     ...(stored.lastAttest !== undefined && { previous: stored.lastAttest }),
   });
   const notEstablished = [...v.notEstablished];
+  if (ak.public === undefined)
+    notEstablished.push(
+      'that the AK is a restricted signing key of a TPM: it was given as a bare public key, not a TPM2B_PUBLIC',
+    );
   if (stored.lastAttest === undefined)
     notEstablished.push('clock and reset monotonicity: no earlier quote of this AK is stored');
   for (const pcr of v.notCovered)

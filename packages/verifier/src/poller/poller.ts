@@ -27,6 +27,7 @@ import {
 import { VerifierError } from '../errors.ts';
 import type { ReferenceSetCache } from '../refs-store.ts';
 import type { Verdict } from '../pipeline/types.ts';
+import { attestKeylimeAgent, type FetchKeylime } from '../keylime/agent-poll.ts';
 
 /** What the poller asks an agent for. */
 export interface EvidenceRequest {
@@ -58,6 +59,8 @@ export interface PollerOptions {
   /** verdicts kept per agent */
   readonly retention: number;
   readonly fetchEvidence?: FetchEvidence;
+  /** how Keylime agents (transport 'keylime') are asked; default plain HTTP GET */
+  readonly fetchKeylime?: FetchKeylime;
   /** attestations in flight at once (default 16) */
   readonly concurrency?: number;
   /** how often to look for due agents when idle, ms (default 1000) */
@@ -133,6 +136,7 @@ export function startPoller(o: PollerOptions): Poller {
     // the fetch must end while the lease is live, with a margin for storing the verdict
     const budget = Math.max(1, a.leaseUntil.getTime() - a.claimedAt.getTime() - Math.min(1000, leaseMs / 4));
     const signal = AbortSignal.timeout(budget);
+    if (a.transport === 'keylime') return attestKeylime(a, signal);
     let body: unknown;
     try {
       body = await fetchEvidence({
@@ -172,6 +176,31 @@ export function startPoller(o: PollerOptions): Poller {
         { owner: o.owner, startedAt: a.claimedAt },
       );
       return { kind: 'verdict', agentId: a.id, verdict };
+    } catch (e) {
+      if (e instanceof VerifierError && e.code === 'V_LEASE_LOST')
+        return { kind: 'lease-lost', agentId: a.id };
+      if (e instanceof VerifierError) {
+        await releaseLease(o.db, o.owner, a.id, retryMs);
+        return { kind: 'skipped', agentId: a.id, code: e.code };
+      }
+      throw e;
+    }
+  };
+
+  // Keylime's pull API (keylime/agent-poll.ts): an unreadable answer is a stored verdict
+  const attestKeylime = async (a: ClaimedAgent, signal: AbortSignal): Promise<PollOutcome> => {
+    try {
+      const r = await attestKeylimeAgent(
+        o.db,
+        { refs: o.refs, retention: o.retention },
+        a,
+        { owner: o.owner, startedAt: a.claimedAt },
+        signal,
+        o.fetchKeylime,
+      );
+      if (r.kind === 'verdict') return { kind: 'verdict', agentId: a.id, verdict: r.verdict };
+      await releaseLease(o.db, o.owner, a.id, retryMs);
+      return { kind: 'unreachable', agentId: a.id, detail: r.detail };
     } catch (e) {
       if (e instanceof VerifierError && e.code === 'V_LEASE_LOST')
         return { kind: 'lease-lost', agentId: a.id };

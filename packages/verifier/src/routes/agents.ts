@@ -12,18 +12,22 @@ import type { AgentsTable, Database } from '../db/schema.ts';
 import { VerifierError } from '../errors.ts';
 import { bootReferenceForm, decodeBootReference, type BootReferenceForm } from 'imakit/core';
 import { isImakitError } from 'imakit/errors';
+import { checkKeylimeAgent } from '../keylime/agent-add.ts';
 import {
   AGENT_STATES,
   Agent,
   AgentId,
   BootReferenceBody,
   ErrorBody,
+  KeylimeAgentAddress,
   PcrSelectionText,
   PullUrl,
   type AgentT,
 } from './schemas.ts';
 
 const DEFAULT_REQUIRE = 'sha256:0-7,10';
+/** Keylime agents quote one bank; IMA's PCR 10 by default (the agent adds its data PCR 16). */
+const KEYLIME_REQUIRE = 'sha256:10';
 const DEFAULT_INTERVAL_S = 60;
 
 const toIso = (d: Date | string | null): string | null =>
@@ -53,6 +57,7 @@ export function agentView(row: Selectable<AgentsTable>, now: Date): AgentT {
             bytes: row.boot_reference.length,
             sha256: createHash('sha256').update(row.boot_reference).digest('hex'),
           },
+    transport: row.transport,
     stale:
       row.state !== 'paused' &&
       row.state !== 'unenrolled' &&
@@ -102,6 +107,10 @@ export const agentRoutes: FastifyPluginAsyncTypebox<{ db: Kysely<Database> }> = 
             referenceSet: Type.Optional(Type.String({ pattern: '^[0-9a-f]{64}$' })),
             bootReference: Type.Optional(BootReferenceBody),
             intervalSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400 })),
+            /** a Keylime agent (its pull API at http://HOST:PORT), polled with the AK given */
+            keylimeAgent: Type.Optional(KeylimeAgentAddress),
+            /** base64 TPM2B_PUBLIC or SubjectPublicKeyInfo DER of that agent's AK (with keylimeAgent) */
+            akPublic: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9+/]+={0,2}$', maxLength: 8192 })),
           },
           { additionalProperties: false },
         ),
@@ -113,6 +122,14 @@ export const agentRoutes: FastifyPluginAsyncTypebox<{ db: Kysely<Database> }> = 
       if (req.body.referenceSet !== undefined) await requireReferenceSet(db, req.body.referenceSet);
       const boot =
         req.body.bootReference === undefined ? undefined : checkBootReference(req.body.bootReference);
+      const keylime =
+        req.body.keylimeAgent === undefined && req.body.akPublic === undefined
+          ? undefined
+          : checkKeylimeAgent(
+              req.body.keylimeAgent,
+              req.body.akPublic,
+              req.body.requirePcrs ?? KEYLIME_REQUIRE,
+            );
       const row = await db.transaction().execute(async (tx) => {
         const inserted = await tx
           .insertInto('agents')
@@ -123,15 +140,25 @@ export const agentRoutes: FastifyPluginAsyncTypebox<{ db: Kysely<Database> }> = 
             state_reason: JSON.stringify({ why: 'no attestation key enrolled yet' }),
             reference_set: req.body.referenceSet ?? null,
             ...(boot !== undefined && { boot_reference: boot.bytes, boot_reference_form: boot.form }),
-            require_pcrs: req.body.requirePcrs ?? DEFAULT_REQUIRE,
+            require_pcrs: req.body.requirePcrs ?? (keylime !== undefined ? KEYLIME_REQUIRE : DEFAULT_REQUIRE),
             interval_s: req.body.intervalSeconds ?? DEFAULT_INTERVAL_S,
+            ...(keylime !== undefined && {
+              transport: 'keylime',
+              pull_url: keylime.pullUrl,
+              ak_public: keylime.akPublic,
+              state_reason: JSON.stringify({
+                why: 'Keylime agent added with its AK: awaiting the first attestation',
+              }),
+            }),
           })
           .onConflict((oc) => oc.column('id').doNothing())
           .returningAll()
           .executeTakeFirst();
         if (inserted === undefined)
           throw new VerifierError('V_AGENT_EXISTS', `agent '${id}' exists`, { agent: id });
-        await recordEvent(tx, id, 'none', 'unenrolled', { why: 'added' });
+        await recordEvent(tx, id, 'none', 'unenrolled', {
+          why: keylime !== undefined ? `added: Keylime agent at ${req.body.keylimeAgent}` : 'added',
+        });
         return inserted;
       });
       return reply.status(201).send(agentView(row, new Date()));

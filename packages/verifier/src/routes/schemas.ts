@@ -30,6 +30,8 @@ export const Agent = Type.Object({
     Type.Object({ form: Type.String(), bytes: Type.Integer(), sha256: Type.String() }),
     Type.Null(),
   ]),
+  /** how a pull agent is asked: `imakit` (GET /v1/evidence) or `keylime` (Keylime's pull API) */
+  transport: Type.String(),
   /** true when the agent has not been attested within two of its intervals */
   stale: Type.Boolean(),
 });
@@ -37,6 +39,12 @@ export type AgentT = Static<typeof Agent>;
 
 export const ErrorBody = Type.Object({
   error: Type.Object({ code: Type.String(), message: Type.String() }, { additionalProperties: true }),
+});
+
+/** A Keylime agent's address, `HOST:PORT` (an IPv6 host in brackets). */
+export const KeylimeAgentAddress = Type.String({
+  pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$',
+  maxLength: 300,
 });
 
 /** An agent's pull endpoint: an absolute http(s) URL without credentials, query or fragment. */

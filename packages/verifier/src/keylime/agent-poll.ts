@@ -1,0 +1,197 @@
+/**
+ * One pull attestation of a Keylime agent (agents.transport = 'keylime'): ask over Keylime's API
+ * (agent-answer.ts) with a fresh nonce, the agent's required PCRs as the mask and `ima_ml_entry`
+ * from the stored offset, then run the same pipeline and store the verdict as every agent's
+ * (attest-store.ts `storeAttestation`, under the poller's lease).
+ *
+ * An answer that cannot be read is not a crash and not "unreachable": it is a stored verdict
+ * failing with "evidence-malformed" and the field (`storeMalformed`), and the running state is
+ * left as it was, so the next poll asks for the same entries again.
+ */
+import { randomBytes } from 'node:crypto';
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../db/schema.ts';
+import type { ClaimedAgent } from '../db/leases.ts';
+import { VerifierError } from '../errors.ts';
+import type { PullLease, StoreOptions } from '../attest-store.ts';
+import { storeAttestation } from '../attest-store.ts';
+import { recordEvent } from '../routes/agents.ts';
+import type { Failure, Verdict } from '../pipeline/types.ts';
+import {
+  keylimeRequest,
+  keylimeRequestPath,
+  readKeylimeAnswer,
+  type KeylimeAgentRequest,
+} from './agent-answer.ts';
+
+/** Ask a Keylime agent; resolves with the JSON body of a 200 answer. */
+export type FetchKeylime = (baseUrl: string, path: string, signal: AbortSignal) => Promise<unknown>;
+
+/** Plain HTTP(S) GET, as Keylime's verifier does with agent mTLS off. */
+export const httpFetchKeylime: FetchKeylime = async (baseUrl, path, signal) => {
+  const u = new URL(`${baseUrl.replace(/\/+$/, '')}${path}`);
+  const res = await fetch(u, { signal, headers: { accept: 'application/json' } });
+  if (!res.ok) {
+    let status = '';
+    try {
+      status = String(((await res.json()) as { status?: unknown }).status ?? '');
+    } catch {
+      status = '';
+    }
+    throw new Error(`${u.origin} answered ${res.status}${status !== '' ? `: ${status}` : ''}`);
+  }
+  const text = await res.text();
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    // a 200 that is not JSON is a malformed answer (a verdict), not an unreachable agent
+    return { malformedJson: text.slice(0, 200) };
+  }
+};
+
+/** A Keylime nonce: alphanumeric (rust-keylime refuses others), 40 characters (20 random bytes). */
+export function keylimeNonce(): string {
+  return randomBytes(20).toString('hex');
+}
+
+export type KeylimePollOutcome =
+  | { readonly kind: 'verdict'; readonly verdict: Verdict }
+  | { readonly kind: 'unreachable'; readonly detail: string };
+
+/**
+ * Poll `a` once and store the verdict.
+ * @throws VerifierError from the store (V_LEASE_LOST, V_NOT_ENROLLED, …), database errors
+ */
+export async function attestKeylimeAgent(
+  db: Kysely<Database>,
+  opts: StoreOptions,
+  a: ClaimedAgent,
+  lease: PullLease,
+  signal: AbortSignal,
+  fetchKeylime: FetchKeylime = httpFetchKeylime,
+): Promise<KeylimePollOutcome> {
+  let req: KeylimeAgentRequest;
+  try {
+    req = keylimeRequest(a.requirePcrs, keylimeNonce(), { entries: a.offsetEntries, bytes: a.offsetBytes });
+  } catch (e) {
+    const failure: Failure = {
+      step: 'quote',
+      code: 'required-pcr-not-quoted',
+      message: `the agent's required PCRs (${a.requirePcrs}) have no PCR 10: Keylime's mask must ask for it`,
+      field: 'requirePcrs',
+      fix: 'fleet update ID --pcrs sha256:10 (one bank, with PCR 10)',
+      cause: (e as Error).message,
+    };
+    return { kind: 'verdict', verdict: await storeMalformed(db, opts, a.id, failure, lease) };
+  }
+  let body: unknown;
+  try {
+    body = await fetchKeylime(a.pullUrl, keylimeRequestPath(req), signal);
+  } catch (e) {
+    return { kind: 'unreachable', detail: e instanceof Error ? e.message : String(e) };
+  }
+  const r = readKeylimeAnswer(body, req);
+  if (!r.ok) return { kind: 'verdict', verdict: await storeMalformed(db, opts, a.id, r.failure, lease) };
+  return { kind: 'verdict', verdict: await storeAttestation(db, opts, a.id, r.evidence, lease) };
+}
+
+/**
+ * Store a failing verdict for an answer that could not be read: no pipeline step ran, the running
+ * state is kept; the verdict, the agent's state (and an event when it changed) and the lease's
+ * release are one transaction fenced by the lease, as in `storeAttestation`.
+ * @throws VerifierError V_NOT_FOUND, V_LEASE_LOST (nothing stored)
+ */
+export async function storeMalformed(
+  db: Kysely<Database>,
+  opts: StoreOptions,
+  agentId: string,
+  failure: Failure,
+  lease: PullLease,
+): Promise<Verdict> {
+  return db.transaction().execute(async (tx) => {
+    const agent = await tx
+      .selectFrom('agents')
+      .selectAll()
+      .select(sql<boolean>`lease_until > clock_timestamp()`.as('lease_live'))
+      .where('id', '=', agentId)
+      .forUpdate()
+      .executeTakeFirst();
+    if (agent === undefined)
+      throw new VerifierError('V_NOT_FOUND', `no agent '${agentId}'`, { agent: agentId });
+    if (agent.lease_owner !== lease.owner || agent.lease_live !== true)
+      throw new VerifierError(
+        'V_LEASE_LOST',
+        `the lease on agent '${agentId}' is no longer held by '${lease.owner}'`,
+        {
+          agent: agentId,
+          owner: agent.lease_owner,
+        },
+      );
+    const next = await tx
+      .selectFrom('attest_state')
+      .select(['next_entries', 'next_bytes'])
+      .where('agent_id', '=', agentId)
+      .executeTakeFirst();
+    const now = new Date();
+    const skipped = (step: 'quote' | 'boot' | 'ima' | 'refs') => ({
+      step,
+      status: 'skipped' as const,
+      detail: 'not evaluated: the agent’s answer could not be read',
+    });
+    const v: Verdict = Object.freeze({
+      agentId,
+      at: now.toISOString(),
+      status: 'fail',
+      steps: [
+        { step: failure.step, status: 'fail' as const, detail: failure.message },
+        ...(['quote', 'boot', 'ima', 'refs'] as const).filter((s) => s !== failure.step).map(skipped),
+      ],
+      failure,
+      notEstablished: ['anything: the agent’s answer could not be read'],
+      next: { imaOffset: { entries: Number(next?.next_entries ?? 0), bytes: Number(next?.next_bytes ?? 0) } },
+    });
+    const ins = await tx
+      .insertInto('verdicts')
+      .values({
+        agent_id: agentId,
+        at: now,
+        status: v.status,
+        verdict: JSON.stringify(v),
+        started_at: lease.startedAt,
+        owner: lease.owner,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    await tx
+      .deleteFrom('verdicts')
+      .where('agent_id', '=', agentId)
+      .where(
+        'id',
+        'not in',
+        tx
+          .selectFrom('verdicts')
+          .select('id')
+          .where('agent_id', '=', agentId)
+          .orderBy('id', 'desc')
+          .limit(opts.retention),
+      )
+      .execute();
+    const to = agent.state === 'paused' ? 'paused' : 'failing';
+    const reason = { why: `${failure.step} failed: ${failure.code}`, verdict: Number(ins.id), failure };
+    await tx
+      .updateTable('agents')
+      .set({
+        state: to,
+        state_reason: JSON.stringify(reason),
+        last_attested_at: now,
+        updated_at: now,
+        lease_owner: null,
+        lease_until: null,
+        next_due: sql<Date>`now() + make_interval(secs => ${agent.interval_s})`,
+      })
+      .where('id', '=', agentId)
+      .execute();
+    if (agent.state !== to) await recordEvent(tx, agentId, agent.state, to, reason);
+    return v;
+  });
+}

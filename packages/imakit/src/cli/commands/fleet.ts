@@ -1,10 +1,10 @@
 /**
  * `imakit fleet …`: the operator's side of the verifier API (issue 13 part 7).
  *
- *   fleet add [ID] [--name N] [--pcrs SEL] [--reference-set HEX] [--interval S]
+ *   fleet add [ID] [--name N] [--pcrs SEL] [--reference-set HEX] [--boot-ref FILE] [--interval S]
  *   fleet list [--state S] [--search TEXT] [--limit N]
  *   fleet show ID
- *   fleet update ID [--name N] [--pcrs SEL] [--reference-set HEX|none] [--interval S]
+ *   fleet update ID [--name N] [--pcrs SEL] [--reference-set HEX|none] [--boot-ref FILE|none] [--interval S]
  *   fleet pause ID [--reason TEXT] | fleet resume ID | fleet delete ID
  *   fleet events [--agent ID] [--limit N]
  *   fleet refs upload FILE [--name N] | fleet refs list
@@ -14,6 +14,11 @@
  * data directory to find that token and its certificate in; default as `verifier serve`), `--ca FILE`
  * (default DATA/tls.crt when it exists) or `--insecure`, and `--json` (the API's own JSON; `fleet
  * show ID --json` has the agent's `"state"`: unenrolled, passing, failing or paused).
+ *
+ * `--boot-ref FILE` is the agent's measured-boot reference: a golden TCG event log
+ * (binary_bios_measurements of a known-good boot), expected PCR values as `bank:index=hex` lines,
+ * or a Keylime mb_refstate JSON; the boot step compares every attestation's boot with it (the
+ * agent's `--pcrs` must cover the PCRs it names).
  *
  * `fleet refs upload FILE` sends a reference set's bytes as they are (any form `log verify --refs`
  * reads); the verifier names it by the SHA-256 of those bytes, the id `fleet add --reference-set`
@@ -90,6 +95,7 @@ interface AgentView {
   enrolled: boolean;
   lastAttestedAt: string | null;
   stale: boolean;
+  bootReference?: { form: string; bytes: number; sha256: string } | null;
 }
 
 interface RefsView {
@@ -119,6 +125,7 @@ function agentText(a: AgentView): string {
     `  enrolled: ${a.enrolled ? 'yes' : 'no'}\n` +
     `  PCRs: ${a.requirePcrs}\n` +
     `  reference set: ${a.referenceSet ?? 'none'}\n` +
+    `  boot reference: ${a.bootReference != null ? `${a.bootReference.form}, ${a.bootReference.bytes} bytes, sha256 ${a.bootReference.sha256}` : 'none'}\n` +
     `  interval: ${a.intervalSeconds} s\n` +
     `  last attested: ${a.lastAttestedAt ?? 'never'}\n`
   );
@@ -128,6 +135,17 @@ const row = (a: AgentView): string =>
   `${a.id.padEnd(24)} ${a.state.padEnd(10)} ${(a.lastAttestedAt ?? 'never').padEnd(24)} ${a.name}\n`;
 
 const enc = encodeURIComponent;
+
+/**
+ * `--boot-ref FILE`: the measured-boot reference's bytes as the API takes them (a golden TCG event
+ * log, `bank:index=hex` lines or a Keylime mb_refstate; the verifier tells the form and refuses a
+ * malformed one); `none` (update) clears it.
+ */
+function bootReferenceBody(file: string | undefined, clearable: boolean): { bootReference?: unknown } {
+  if (file === undefined) return {};
+  if (clearable && file === 'none') return { bootReference: null };
+  return { bootReference: { data: Buffer.from(readBoundedFile(file, 'event-log')).toString('base64') } };
+}
 
 function positiveInt(v: string | undefined, flag: string): number | undefined {
   if (v === undefined) return undefined;
@@ -171,11 +189,16 @@ export const command: CommandModule = {
         .option('--name <name>', 'display name')
         .option('--pcrs <selection>', 'PCRs the agent must quote (default sha256:0-7,10)')
         .option('--reference-set <id>', 'reference set (sha256 hex id) the agent is held to')
+        .option(
+          '--boot-ref <file>',
+          'measured-boot reference: a golden TCG event log, bank:index=hex lines, or a Keylime mb_refstate',
+        )
         .option('--interval <seconds>', 'attestation interval'),
     ).action((id, f) =>
       go(f, async (api) => {
         const interval = positiveInt(f.interval, '--interval');
         const a = await api.request<AgentView>('POST', '/v1/agents', {
+          ...bootReferenceBody(f.bootRef, false),
           ...(id !== undefined ? { id } : {}),
           ...(f.name !== undefined ? { name: f.name } : {}),
           ...(f.pcrs !== undefined ? { requirePcrs: f.pcrs } : {}),
@@ -226,11 +249,13 @@ export const command: CommandModule = {
         .option('--name <name>', 'display name')
         .option('--pcrs <selection>', 'PCRs the agent must quote')
         .option('--reference-set <id>', "reference set id, or 'none'")
+        .option('--boot-ref <file>', "measured-boot reference file (as for add), or 'none'")
         .option('--interval <seconds>', 'attestation interval'),
     ).action((id, f) =>
       go(f, async (api) => {
         const interval = positiveInt(f.interval, '--interval');
         const body = {
+          ...bootReferenceBody(f.bootRef, true),
           ...(f.name !== undefined ? { name: f.name } : {}),
           ...(f.pcrs !== undefined ? { requirePcrs: f.pcrs } : {}),
           ...(f.referenceSet !== undefined
@@ -241,7 +266,7 @@ export const command: CommandModule = {
         if (Object.keys(body).length === 0)
           throw new ImakitError(
             'E_USAGE',
-            'nothing to update: give --name, --pcrs, --reference-set or --interval',
+            'nothing to update: give --name, --pcrs, --reference-set, --boot-ref or --interval',
           );
         const a = await api.request<AgentView>('PATCH', `/v1/agents/${enc(id)}`, body);
         return { json: a, text: agentText(a) };

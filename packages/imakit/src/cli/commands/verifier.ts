@@ -1,13 +1,17 @@
 /**
  * `imakit verifier serve`: run the fleet verifier (issue 13 part 7).
  *
- *   verifier serve [--listen HOST:PORT] [--data DIR] [--database postgres://…] [--http] [--json]
+ *   verifier serve [--listen HOST:PORT] [--data DIR] [--database postgres://…] [--http]
+ *                  [--poll-interval SECONDS] [--json]
  *
  * On first start it writes an admin token to DATA/admin-token (0600), which `imakit fleet` reads
  * from the default data dir or takes with `--token`. HTTPS by default, with a self-signed
  * certificate generated into DATA/tls.crt (key DATA/tls.key, 0600) on first start; plain HTTP only
  * with `--http` and only on a loopback address. PGlite in DATA/db unless `--database` names a
- * PostgreSQL server. Prints where it listens; SIGINT or SIGTERM close it cleanly (exit 0).
+ * PostgreSQL server. The pull poller runs in the same process: agents added with a pull URL are
+ * attested every interval, looked for every `--poll-interval` seconds (default 1), leased per
+ * agent so several processes on one PostgreSQL share them. Prints where it listens; SIGINT or
+ * SIGTERM close it cleanly (exit 0), after the attestations in flight are stored.
  *
  * The verifier is the separate package `@imakit/verifier` (it depends on imakit, never the other
  * way): it is loaded here by a dynamic import whose specifier is a variable, so neither tsc nor the
@@ -89,7 +93,16 @@ interface ServeFlags {
   data?: string;
   database?: string;
   http?: boolean;
+  pollInterval: string;
   json?: boolean;
+}
+
+/** `--poll-interval`: seconds, > 0 (fractions allowed), at most an hour. */
+function pollSeconds(text: string): number {
+  const n = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || !(n > 0 && n <= 3600))
+    throw new ImakitError('E_USAGE', `--poll-interval: expected seconds in (0, 3600], got '${text}'`);
+  return n;
 }
 
 async function serve(f: ServeFlags, ctx: CommandContext): Promise<number> {
@@ -97,11 +110,19 @@ async function serve(f: ServeFlags, ctx: CommandContext): Promise<number> {
     throw new ImakitError('E_USAGE', `--database: expected postgres://…, got '${f.database}'`);
   const dataDir = f.data ?? defaultVerifierDataDir(ctx.io.env, currentUid());
   const mod = await loadVerifierModule();
+  let lastPollError: string | undefined;
   const v = await startVerifier(mod, {
     listen: f.listen,
     dataDir,
     ...(f.database !== undefined ? { database: f.database } : {}),
     ...(f.http === true ? { http: true } : {}),
+    pollSeconds: pollSeconds(f.pollInterval),
+    // a database outage: said once per distinct cause, not once per poll
+    onPollError: (e: unknown) => {
+      const msg = e instanceof Error ? e.message : String(e);
+      if (msg !== lastPollError) ctx.io.stderr(`imakit verifier: pull poller: ${msg}\n`);
+      lastPollError = msg;
+    },
   });
   const info = {
     listening: v.url,
@@ -110,6 +131,7 @@ async function serve(f: ServeFlags, ctx: CommandContext): Promise<number> {
     database: v.database,
     adminToken: v.adminTokenPath,
     adminTokenCreated: v.adminTokenCreated,
+    pollIntervalSeconds: v.poller.intervalSeconds,
     ...(v.tls !== undefined
       ? { tls: { certificate: v.tls.certPath, sha256: v.tls.fingerprint, created: v.tls.created } }
       : {}),
@@ -119,6 +141,7 @@ async function serve(f: ServeFlags, ctx: CommandContext): Promise<number> {
       ? `${JSON.stringify(info)}\n`
       : `imakit verifier listening on ${v.url} (${v.database})\n` +
           `admin token: ${v.adminTokenPath}${v.adminTokenCreated ? ' (written now)' : ''}\n` +
+          `pull-mode agents polled every ${v.poller.intervalSeconds} s\n` +
           (v.tls !== undefined
             ? `TLS certificate: ${v.tls.certPath}${v.tls.created ? ' (generated now)' : ''}, sha256 ${v.tls.fingerprint}\n` +
               `clients: imakit fleet list --verifier ${v.url} --ca ${v.tls.certPath}\n`
@@ -147,6 +170,11 @@ export const command: CommandModule = {
       )
       .option('--database <url>', 'PostgreSQL instead of the embedded PGlite: postgres://user@host/db')
       .option('--http', 'plain HTTP (loopback addresses only)')
+      .option(
+        '--poll-interval <seconds>',
+        'how often the pull poller looks for pull-mode agents due for attestation',
+        '1',
+      )
       .option('--json', 'print the listening address as one JSON line')
       .addHelpText(
         'after',

@@ -7,6 +7,8 @@
  * (a dynamic import) and passes the module in. `VerifierModule` is the part of its API used here,
  * written structurally so that imakit's types do not reach into the verifier package.
  *
+ * The pull poller runs in the same process, on the same database, leasing due agents.
+ *
  * The app from `buildApp` is served through `app.routing` by a server made here, so HTTPS needs no
  * option in the verifier's app factory and the same code serves both schemes.
  */
@@ -18,6 +20,7 @@ import {
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ImakitError, fromSystemError } from '../../errors.ts';
 import { isLoopbackHost, parseListen } from './config.ts';
@@ -37,6 +40,16 @@ export interface VerifierModule {
     close(): PromiseLike<unknown>;
   }>;
   createToken(db: never, role: 'read' | 'operate' | 'admin'): Promise<string>;
+  /** the pull-mode poller (the verifier's poller/poller.ts) */
+  startPoller(o: {
+    db: never;
+    owner: string;
+    refs: never;
+    retention: number;
+    pollMs: number;
+    onError?: (e: unknown) => void;
+  }): { stop(): Promise<void>; stats(): { readonly claimed: number; readonly verdicts: number } };
+  ReferenceSetCache: new (size: number) => unknown;
 }
 
 export interface VerifierServeOptions {
@@ -47,6 +60,13 @@ export interface VerifierServeOptions {
   readonly database?: string;
   /** plain HTTP (refused unless the listen host is loopback) */
   readonly http?: boolean;
+  /**
+   * how often the pull poller looks for agents due for attestation (pull-mode agents, those with
+   * a pullUrl), seconds (default 1)
+   */
+  readonly pollSeconds?: number;
+  /** told about a failed poll (the database is down): the poller keeps trying */
+  readonly onPollError?: (e: unknown) => void;
 }
 
 export interface RunningVerifier {
@@ -61,6 +81,11 @@ export interface RunningVerifier {
   readonly tls:
     { readonly certPath: string; readonly fingerprint: string; readonly created: boolean } | undefined;
   readonly database: string;
+  /** the pull poller: its interval, and what it has done */
+  readonly poller: {
+    readonly intervalSeconds: number;
+    stats(): { readonly claimed: number; readonly verdicts: number };
+  };
   close(): Promise<void>;
 }
 
@@ -71,6 +96,11 @@ export interface RunningVerifier {
  */
 export async function startVerifier(mod: VerifierModule, o: VerifierServeOptions): Promise<RunningVerifier> {
   const { host, port } = parseListen(o.listen);
+  const pollSeconds = o.pollSeconds ?? 1;
+  if (!(pollSeconds > 0 && pollSeconds <= 3600))
+    throw new ImakitError('E_USAGE', `the poll interval must be > 0 and ≤ 3600 seconds, not ${pollSeconds}`, {
+      field: 'poll-interval',
+    });
   if (o.http === true && !isLoopbackHost(host))
     throw new ImakitError(
       'E_USAGE',
@@ -134,6 +164,16 @@ export async function startVerifier(mod: VerifierModule, o: VerifierServeOptions
       { cause: e },
     );
   }
+  // pull mode: agents with a pullUrl are polled from here (leased per agent: several verifier
+  // processes on one PostgreSQL share the work)
+  const poller = mod.startPoller({
+    db: database.db as never,
+    owner: `${hostname()}/${process.pid}/${Date.now()}`,
+    refs: new mod.ReferenceSetCache(32) as never,
+    retention: 100,
+    pollMs: pollSeconds * 1000,
+    ...(o.onPollError !== undefined && { onError: o.onPollError }),
+  });
   const addr = server.address();
   const bound = typeof addr === 'object' && addr !== null ? addr.port : port;
   const scheme = tls !== undefined ? 'https' : 'http';
@@ -151,8 +191,11 @@ export async function startVerifier(mod: VerifierModule, o: VerifierServeOptions
         ? Object.freeze({ certPath: tls.certPath, fingerprint: tls.fingerprint, created: tls.created })
         : undefined,
     database: o.database !== undefined ? 'postgres' : `pglite ${join(o.dataDir, 'db')}`,
+    poller: Object.freeze({ intervalSeconds: pollSeconds, stats: () => poller.stats() }),
     close: () =>
       (closing ??= (async () => {
+        // attestations in flight finish (and store their verdicts) before the database closes
+        await poller.stop();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeAllConnections();

@@ -20,6 +20,10 @@ import type { OpenDatabase } from './db/open.ts';
 import { VERIFIER_CATALOGUE, VerifierError } from './errors.ts';
 import { roleAllows, roleOfBearer, type Role } from './auth.ts';
 import { healthRoutes } from './routes/health.ts';
+import { dashboardRoutes } from './routes/dashboard.ts';
+import { dashboardImpactRoutes } from './routes/dashboard-impact.ts';
+import { dashboardStreamRoutes } from './routes/dashboard-stream.ts';
+import { dashboardStaticRoutes } from './routes/dashboard-static.ts';
 import { agentRoutes } from './routes/agents.ts';
 import { eventRoutes } from './routes/events.ts';
 import { referenceSetRoutes } from './routes/reference-sets.ts';
@@ -57,6 +61,13 @@ import { agentSessionRoutes } from './routes/agent-session.ts';
    * reference set) instead of answering 404 (default false)
    */
   readonly autoEnrol?: boolean;
+  /**
+   * a directory of static files served at `/` (the built @imakit/dashboard's dist/, which
+   * `imakit verifier serve` passes); omitted: no dashboard, the API only
+   */
+  readonly dashboardDir?: string;
+  /** milliseconds between reads of new events while dashboard streams are open (default 1000) */
+  readonly streamPollMs?: number;
   /**
    * Keylime's stateless `POST /v2.x/verify/evidence`: `false` turns it off; `role` makes it need
    * an operator token (default: public, as in Keylime); `bodyLimit` bounds its body (default 32 MiB)
@@ -189,6 +200,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     maxOutstandingNonces: deps.maxOutstandingNonces ?? 8,
   });
   await app.register(verdictRoutes, { db });
+  await app.register(dashboardRoutes, { db, refs });
+  await app.register(dashboardImpactRoutes, { db, refs });
+  await app.register(dashboardStreamRoutes, { db, pollMs: deps.streamPollMs ?? 1000 });
+  if (deps.dashboardDir !== undefined) await app.register(dashboardStaticRoutes, { dir: deps.dashboardDir });
   if (deps.keylimeEvidence !== false)
     await app.register(keylimeEvidenceRoutes, {
       bodyLimit: deps.keylimeEvidence?.bodyLimit ?? 32 * 1024 * 1024,

@@ -21,6 +21,7 @@ import { runPipeline } from './pipeline/run.ts';
 import { EMPTY_STATE, stateFromRow, stateToRow } from './pipeline/state-store.ts';
 import type { Evidence, Verdict } from './pipeline/types.ts';
 import { recordEvent } from './routes/agents.ts';
+import { recordEvidence } from './dashboard/evidence-store.ts';
 import { Base64, Hex } from './routes/schemas.ts';
 
 const NONCE_BYTES = 32;
@@ -164,6 +165,8 @@ export async function storeAttestation(
       })
       .returning('id')
       .executeTakeFirstOrThrow();
+    // what the dashboard shows beyond the verdict: the PCRs as sent, the covered list prefix
+    await recordEvidence(tx, agentId, evidence, v);
     // bounded history: keep the newest `retention` verdicts of this agent
     await tx
       .deleteFrom('verdicts')

@@ -152,6 +152,39 @@ const sessionsAndBootReference: Migration = {
 };
 
 /**
+ * The dashboard: per agent, the last evidence as sent (PCR values with the selection the verified
+ * quote covered, the event log) and the IMA list prefix the quotes covered, in chunks appended as
+ * attestations pass the ima step (a refused chunk is replaced when it is sent again; a new boot
+ * starts over), so the agent page and the impact preview evaluate what the agent really ran.
+ * Indexes for the fleet overview (verdicts by time) and the agents table (sort by last
+ * attestation, filter by reference set).
+ */
+const dashboard: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('agent_evidence')
+      .addColumn('agent_id', 'text', (c) => c.primaryKey().references('agents.id').onDelete('cascade'))
+      .addColumn('at', 'timestamptz', (c) => c.notNull())
+      .addColumn('pcrs', 'jsonb', (c) => c.notNull())
+      .addColumn('quoted', 'text')
+      .addColumn('event_log', 'bytea')
+      .execute();
+    await db.schema
+      .createTable('ima_chunks')
+      .addColumn('agent_id', 'text', (c) => c.notNull().references('agents.id').onDelete('cascade'))
+      .addColumn('start_offset', 'bigint', (c) => c.notNull())
+      .addColumn('start_entry', 'integer', (c) => c.notNull())
+      .addColumn('entries', 'integer', (c) => c.notNull())
+      .addColumn('bytes', 'bytea', (c) => c.notNull())
+      .addPrimaryKeyConstraint('ima_chunks_pk', ['agent_id', 'start_offset'])
+      .execute();
+    await db.schema.createIndex('verdicts_at').on('verdicts').columns(['at']).execute();
+    await db.schema.createIndex('agents_last_attested').on('agents').columns(['last_attested_at']).execute();
+    await db.schema.createIndex('agents_reference_set').on('agents').columns(['reference_set']).execute();
+  },
+};
+
+/**
  * Keylime interop: how the verifier talks to a pull agent. `imakit` agents serve imakit's
  * `GET /v1/evidence`; `keylime` agents serve Keylime's pull API (`GET /v2.N/quotes/integrity`, as
  * rust-keylime does) and were added with their AK (no imakit enrolment). Additive: existing rows
@@ -173,6 +206,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0003-pull': pull,
   '0004-sessions-boot-reference': sessionsAndBootReference,
   '0006-keylime-agents': keylimeAgents,
+  '0007-dashboard': dashboard,
 });
 
 export const migrationProvider: MigrationProvider = {

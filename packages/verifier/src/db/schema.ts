@@ -138,6 +138,26 @@ export interface AgentTokensTable {
   expires_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
+/** The dashboard's copy of an agent's last evidence (migration 0007). */
+export interface AgentEvidenceTable {
+  agent_id: string;
+  at: Timestamp;
+  /** the PCR values as sent: bank → index → hex (only `quoted` of them are established) */
+  pcrs: ColumnType<unknown, string, string>;
+  /** the selection the verified quote covered; null when the quote did not verify */
+  quoted: string | null;
+  event_log: Uint8Array | null;
+}
+
+/** A run of IMA list entries a verified quote covered (migration 0007). */
+export interface ImaChunksTable {
+  agent_id: string;
+  start_offset: ColumnType<number | string, number, number>;
+  start_entry: number;
+  entries: number;
+  bytes: Uint8Array;
+}
+
 export interface Database {
   agents: AgentsTable;
   reference_sets: ReferenceSetsTable;
@@ -148,4 +168,6 @@ export interface Database {
   verdicts: VerdictsTable;
   registrar_challenges: RegistrarChallengesTable;
   agent_tokens: AgentTokensTable;
+  agent_evidence: AgentEvidenceTable;
+  ima_chunks: ImaChunksTable;
 }

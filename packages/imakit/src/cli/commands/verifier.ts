@@ -21,8 +21,9 @@
  * directory cannot be written; 5 the verifier package is missing, the port is taken or the database
  * cannot be opened.
  */
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ImakitError } from '../../errors.ts';
 import { startVerifier, type VerifierModule } from '../../host/agent/verifier-host.ts';
 import type { CommandContext, CommandModule } from '../command.ts';
@@ -88,6 +89,23 @@ export async function loadVerifierModule(): Promise<VerifierModule> {
   }
 }
 
+/** The dashboard package's name (optional beside the verifier; a variable for the same reason). */
+const DASHBOARD_PACKAGE: string = '@imakit/dashboard';
+
+/**
+ * The built dashboard's directory (its dist/ with index.html), found where npm installed
+ * `@imakit/dashboard` beside imakit; undefined when it is not installed or not built.
+ */
+export function installedDashboardDir(): string | undefined {
+  try {
+    const pkg = createRequire(import.meta.url).resolve(`${DASHBOARD_PACKAGE}/package.json`);
+    const dir = join(dirname(pkg), 'dist');
+    return existsSync(join(dir, 'index.html')) ? dir : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 interface ServeFlags {
   listen: string;
   data?: string;
@@ -111,6 +129,7 @@ async function serve(f: ServeFlags, ctx: CommandContext): Promise<number> {
   const dataDir = f.data ?? defaultVerifierDataDir(ctx.io.env, currentUid());
   const mod = await loadVerifierModule();
   let lastPollError: string | undefined;
+  const dashboardDir = installedDashboardDir();
   const v = await startVerifier(mod, {
     listen: f.listen,
     dataDir,
@@ -123,6 +142,7 @@ async function serve(f: ServeFlags, ctx: CommandContext): Promise<number> {
       if (msg !== lastPollError) ctx.io.stderr(`imakit verifier: pull poller: ${msg}\n`);
       lastPollError = msg;
     },
+    ...(dashboardDir !== undefined ? { dashboardDir } : {}),
   });
   const info = {
     listening: v.url,
@@ -132,6 +152,7 @@ async function serve(f: ServeFlags, ctx: CommandContext): Promise<number> {
     adminToken: v.adminTokenPath,
     adminTokenCreated: v.adminTokenCreated,
     pollIntervalSeconds: v.poller.intervalSeconds,
+    dashboard: dashboardDir !== undefined ? `${v.url}/` : null,
     ...(v.tls !== undefined
       ? { tls: { certificate: v.tls.certPath, sha256: v.tls.fingerprint, created: v.tls.created } }
       : {}),
@@ -142,6 +163,9 @@ async function serve(f: ServeFlags, ctx: CommandContext): Promise<number> {
       : `imakit verifier listening on ${v.url} (${v.database})\n` +
           `admin token: ${v.adminTokenPath}${v.adminTokenCreated ? ' (written now)' : ''}\n` +
           `pull-mode agents polled every ${v.poller.intervalSeconds} s\n` +
+          (dashboardDir !== undefined
+            ? `dashboard: ${v.url}/\n`
+            : `dashboard: not installed (npm install ${DASHBOARD_PACKAGE})\n`) +
           (v.tls !== undefined
             ? `TLS certificate: ${v.tls.certPath}${v.tls.created ? ' (generated now)' : ''}, sha256 ${v.tls.fingerprint}\n` +
               `clients: imakit fleet list --verifier ${v.url} --ca ${v.tls.certPath}\n`

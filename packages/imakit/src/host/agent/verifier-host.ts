@@ -34,7 +34,7 @@ export interface VerifierModule {
     readonly kind: string;
     close(): Promise<void>;
   }>;
-  buildApp(deps: { database: never; logger?: boolean }): Promise<{
+  buildApp(deps: { database: never; logger?: boolean; dashboardDir?: string }): Promise<{
     ready(): PromiseLike<unknown>;
     routing(req: IncomingMessage, res: ServerResponse): void;
     close(): PromiseLike<unknown>;
@@ -67,6 +67,8 @@ export interface VerifierServeOptions {
   readonly pollSeconds?: number;
   /** told about a failed poll (the database is down): the poller keeps trying */
   readonly onPollError?: (e: unknown) => void;
+  /** the built dashboard's directory, served at `/` (undefined: the API only) */
+  readonly dashboardDir?: string;
 }
 
 export interface RunningVerifier {
@@ -136,7 +138,10 @@ export async function startVerifier(mod: VerifierModule, o: VerifierServeOptions
       writeSecretFile(adminTokenPath, `${await mod.createToken(database.db as never, 'admin')}\n`);
       adminTokenCreated = true;
     }
-    app = await mod.buildApp({ database: database as never });
+    app = await mod.buildApp({
+      database: database as never,
+      ...(o.dashboardDir !== undefined && { dashboardDir: o.dashboardDir }),
+    });
     await app.ready();
   } catch (e) {
     await database.close().catch(() => undefined);

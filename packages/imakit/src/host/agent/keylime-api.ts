@@ -237,22 +237,21 @@ async function answerQuote(c: Ctx, version: string, kind: 'integrity' | 'identit
   } finally {
     if (c.tpm === undefined) await tpm.close();
   }
-  const answer: KeylimeQuoteAnswer = {
-    quote,
-    hash_alg: c.hashName,
-    ...keylimeAlgNames(ak, version),
-    ...(withKey && { pubkey: c.nk.publicPem }),
-    boottime: bootTime(c.o.procStat ?? '/proc/stat'),
-  };
-  if (kind === 'identity') return answer;
+  const { enc_alg, sign_alg } = keylimeAlgNames(ak, version);
+  // rust-keylime's field order (keylime/src/quote.rs KeylimeQuote), then boottime
+  const head = { quote, hash_alg: c.hashName, enc_alg, sign_alg, ...(withKey && { pubkey: c.nk.publicPem }) };
+  const boottime = bootTime(c.o.procStat ?? '/proc/stat');
+  if (kind === 'identity') return { ...head, boottime };
   const slice = c.list.read(nth);
   const log = pcrs.includes(0) ? readEventLogIfPresent(c.o.eventLog) : undefined;
-  return {
-    ...answer,
+  const answer: KeylimeQuoteAnswer = {
+    ...head,
     ima_measurement_list: slice.text,
-    ima_measurement_list_entry: slice.entry,
     ...(log !== undefined && { mb_measurement_list: Buffer.from(log).toString('base64') }),
+    ima_measurement_list_entry: slice.entry,
+    boottime,
   };
+  return answer;
 }
 
 /**

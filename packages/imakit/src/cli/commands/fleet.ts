@@ -2,6 +2,7 @@
  * `imakit fleet …`: the operator's side of the verifier API (issue 13 part 7).
  *
  *   fleet add [ID] [--name N] [--pcrs SEL] [--reference-set HEX] [--boot-ref FILE] [--interval S]
+ *   fleet add --keylime-agent HOST:PORT --ak FILE --refs FILE [--id UUID] [--name N] [--pcrs SEL] [--interval S]
  *   fleet list [--state S] [--search TEXT] [--limit N]
  *   fleet show ID
  *   fleet update ID [--name N] [--pcrs SEL] [--reference-set HEX|none] [--boot-ref FILE|none] [--interval S]
@@ -14,6 +15,13 @@
  * data directory to find that token and its certificate in; default as `verifier serve`), `--ca FILE`
  * (default DATA/tls.crt when it exists) or `--insecure`, and `--json` (the API's own JSON; `fleet
  * show ID --json` has the agent's `"state"`: unenrolled, passing, failing or paused).
+ *
+ * `fleet add --keylime-agent HOST:PORT` adds an agent that speaks Keylime's pull API (rust-keylime,
+ * or `imakit agent run --keylime-api`); the verifier polls it over plain HTTP, as Keylime's verifier
+ * does with agent mTLS off. `--ak FILE` is its AK (TPM2B_PUBLIC, e.g. the registrar's `aik_tpm`
+ * decoded, or a PEM public key); `--refs FILE` is uploaded first (any form `log verify --refs`
+ * reads: imakit compact/JSON, a Keylime runtime policy or its DSSE envelope, a flat allowlist) and
+ * the agent held to it; `--pcrs` defaults to sha256:10 (one bank, with PCR 10).
  *
  * `--boot-ref FILE` is the agent's measured-boot reference: a golden TCG event log
  * (binary_bios_measurements of a known-good boot), expected PCR values as `bank:index=hex` lines,
@@ -34,6 +42,7 @@ import { ImakitError } from '../../errors.ts';
 import { apiClient, readCaFile, type ApiClient } from '../../host/agent/api-client.ts';
 import { readSecretFile } from '../../host/agent/secret-files.ts';
 import { readBoundedFile } from '../../host/fs/bounded-read.ts';
+import { readAkPublicFile } from '../../host/agent/keylime-ak-file.ts';
 import type { CommandContext, CommandModule } from '../command.ts';
 import type { Command as TypedCommand, OptionValues } from '@commander-js/extra-typings';
 import { currentUid, defaultVerifierDataDir, DEFAULT_LISTEN } from './verifier.ts';
@@ -193,19 +202,61 @@ export const command: CommandModule = {
           '--boot-ref <file>',
           'measured-boot reference: a golden TCG event log, bank:index=hex lines, or a Keylime mb_refstate',
         )
-        .option('--interval <seconds>', 'attestation interval'),
-    ).action((id, f) =>
+        .option('--interval <seconds>', 'attestation interval')
+        .option('--id <id>', 'agent id (as the positional ID)')
+        .option(
+          '--keylime-agent <host:port>',
+          "an agent serving Keylime's pull API, polled at http://HOST:PORT",
+        )
+        .option('--ak <file>', "with --keylime-agent: the agent's AK, TPM2B_PUBLIC or PEM")
+        .option(
+          '--refs <file>',
+          'upload this reference set (any form log verify --refs reads) and hold the agent to it',
+        ),
+    ).action((pos, f) =>
       go(f, async (api) => {
         const interval = positiveInt(f.interval, '--interval');
+        if (pos !== undefined && f.id !== undefined && pos !== f.id)
+          throw new ImakitError('E_USAGE', `two ids: ${pos} and --id ${f.id}`);
+        const id = f.id ?? pos;
+        if ((f.keylimeAgent === undefined) !== (f.ak === undefined))
+          throw new ImakitError('E_USAGE', '--keylime-agent and --ak go together');
+        if (f.keylimeAgent !== undefined && f.refs === undefined && f.referenceSet === undefined)
+          throw new ImakitError('E_USAGE', '--keylime-agent needs --refs FILE (or --reference-set ID)');
+        if (f.refs !== undefined && f.referenceSet !== undefined)
+          throw new ImakitError('E_USAGE', '--refs and --reference-set exclude each other');
+        // read every file before anything is sent: a bad --ak must not leave an uploaded set behind
+        const ak = f.ak !== undefined ? readAkPublicFile(f.ak) : undefined;
+        const refsBody = f.refs !== undefined ? readBoundedFile(f.refs, 'reference-set') : undefined;
+        let referenceSet = f.referenceSet;
+        if (refsBody !== undefined) {
+          const r = await api.request<RefsView>(
+            'POST',
+            `/v1/reference-sets?name=${enc(basename(f.refs!))}`,
+            refsBody,
+          );
+          referenceSet = r.id;
+        }
         const a = await api.request<AgentView>('POST', '/v1/agents', {
           ...bootReferenceBody(f.bootRef, false),
           ...(id !== undefined ? { id } : {}),
+          ...(f.keylimeAgent !== undefined && ak !== undefined
+            ? { keylimeAgent: f.keylimeAgent, akPublic: Buffer.from(ak.bytes).toString('base64') }
+            : {}),
           ...(f.name !== undefined ? { name: f.name } : {}),
           ...(f.pcrs !== undefined ? { requirePcrs: f.pcrs } : {}),
-          ...(f.referenceSet !== undefined ? { referenceSet: f.referenceSet } : {}),
+          ...(referenceSet !== undefined ? { referenceSet } : {}),
           ...(interval !== undefined ? { intervalSeconds: interval } : {}),
         });
-        return { json: a, text: `added ${a.id} (${a.state})\n` };
+        return {
+          json: a,
+          text:
+            `added ${a.id} (${a.state})` +
+            (f.keylimeAgent !== undefined
+              ? `: Keylime agent at ${f.keylimeAgent}, PCRs ${a.requirePcrs}, reference set ${a.referenceSet ?? 'none'}`
+              : '') +
+            '\n',
+        };
       }),
     );
 

@@ -88,16 +88,21 @@ test('an outage is 503 V_DATABASE_UNAVAILABLE on every route; the verifier recov
   });
   try {
     await pg.kill();
-    const calls = [
+    const calls: {
+      method: 'GET' | 'POST';
+      url: string;
+      headers?: Record<string, string>;
+      payload?: Record<string, unknown>;
+    }[] = [
       { method: 'GET', url: '/health' },
       { method: 'GET', url: '/v1/agents', headers: { authorization: `Bearer ${read}` } },
       { method: 'GET', url: '/v1/agents/o1/verdicts', headers: { authorization: `Bearer ${read}` } },
       { method: 'POST', url: '/v1/attest/challenge', headers: agent },
       { method: 'POST', url: '/v1/registrar/session/challenge', payload: { id: 'o1' } },
       { method: 'POST', url: '/v1/registrar/activate', payload: { id: 'o1', secret: 'AAAA' } },
-    ] as const;
+    ];
     for (const call of calls) {
-      const r = await app.inject(call as Parameters<App['inject']>[0] & object);
+      const r = await app.inject(call);
       assert.equal(r.statusCode, 503, `${call.method} ${call.url}: ${r.body}`);
       if (call.url !== '/health') assert.equal(r.json().error.code, 'V_DATABASE_UNAVAILABLE', call.url);
     }

@@ -11,6 +11,7 @@
  *
  * hashInto(alg, src, off, len, out, outOff)
  * hash2Into(alg, a, aOff, aLen, b, bOff, bLen, out, outOff)   H(a[aOff..+aLen) ‖ b[bOff..+bLen))
+ * hashSpansInto(alg, src, spans, count, out, outOff)  many one-shot hashes in one call (below)
  *   alg: 1 sha1, 2 sha256, 3 sha384, 4 sha512. Buffers are Uint8Arrays; every range is checked
  *   against its buffer before anything is read or written (RangeError otherwise). The digest is
  *   written after all input is read, so `out` may overlap the input (an in-place PCR extend).
@@ -170,10 +171,67 @@ static napi_value hash2_into(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * hashSpansInto(alg, src, spans, count, out, outOff): for i < count, the digest of
+ * src[spans[2i] .. +spans[2i+1]) into out[outOff + i*size ..); a span of negative length is skipped
+ * (its output left as it was). One call for a chunk's entries: the N-API boundary costs more than
+ * hashing an entry (about 0.15 of hashInto's 0.2 µs). Every span and the output are checked before
+ * anything is hashed.
+ */
+static napi_value hash_spans_into(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  int alg;
+  uint8_t *src, *out;
+  size_t srcLen, outLen;
+  int64_t count, outOff;
+  napi_typedarray_type t;
+  size_t spanCount;
+  void *spanData;
+  napi_value ab;
+  size_t bo;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6) {
+    napi_throw_type_error(env, NULL, "hashSpansInto(alg, src, spans, count, out, outOff)");
+    return NULL;
+  }
+  if (!alg_arg(env, argv[0], &alg) || !bytes_arg(env, argv[1], &src, &srcLen)) return NULL;
+  if (napi_get_typedarray_info(env, argv[2], &t, &spanCount, &spanData, &ab, &bo) != napi_ok ||
+      t != napi_int32_array) {
+    napi_throw_type_error(env, NULL, "expected an Int32Array of spans");
+    return NULL;
+  }
+  if (!uint_arg(env, argv[3], &count) || !bytes_arg(env, argv[4], &out, &outLen) ||
+      !uint_arg(env, argv[5], &outOff))
+    return NULL;
+  const int32_t *spans = spanData;
+  const int size = digest_size[alg];
+  if ((int64_t)spanCount < 2 * count || outOff + count * size > (int64_t)outLen) {
+    napi_throw_range_error(env, NULL, "spans or output shorter than count");
+    return NULL;
+  }
+  for (int64_t i = 0; i < count; i++) {
+    int64_t off = spans[2 * i], len = spans[2 * i + 1];
+    if (len >= 0 && (off < 0 || off + len > (int64_t)srcLen)) {
+      napi_throw_range_error(env, NULL, "input range outside its buffer");
+      return NULL;
+    }
+  }
+  for (int64_t i = 0; i < count; i++) {
+    int64_t len = spans[2 * i + 1];
+    if (len < 0) continue;
+    hash_ctx c;
+    h_init(alg, &c);
+    h_update(alg, &c, src + spans[2 * i], (size_t)len);
+    h_final(alg, &c, out + outOff + i * size);
+  }
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"hashInto", NULL, hash_into, NULL, NULL, NULL, napi_enumerable, NULL},
       {"hash2Into", NULL, hash2_into, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"hashSpansInto", NULL, hash_spans_into, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

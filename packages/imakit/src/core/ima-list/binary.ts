@@ -436,10 +436,19 @@ export class ChunkScanner {
   }
 
   /**
-   * Scan every complete entry of the carried tail plus `chunk`.
+   * Scan every complete entry of the carried tail plus `chunk`. With `onBatch`, the chunk's entries
+   * are scanned first and `onBatch` sees where their template data lies (a batch hasher's spans:
+   * offset and length pairs in `buf`, length -1 for a legacy `ima` entry) before `onEntry` sees
+   * them one by one; an entry that does not parse is thrown after the ones before it were seen,
+   * as without a batch.
    * @throws CodecError E_LIST_ENTRY / E_CODEC_TOO_LARGE naming entry and offset
    */
-  push(chunk: Uint8Array, onEntry: (c: EntryCursor) => void): void {
+  push(
+    chunk: Uint8Array,
+    onEntry: (c: EntryCursor) => void,
+    onBatch?: (buf: Uint8Array, spans: Int32Array, count: number, firstIndex: number) => void,
+  ): void {
+    if (onBatch !== undefined) return this.pushBatch(chunk, onEntry, onBatch);
     let work = chunk;
     if (this.carry.length > 0) {
       // one joined buffer, reused: a fresh MiB per chunk is external garbage the young-generation
@@ -470,6 +479,90 @@ export class ChunkScanner {
       this.offset = abs + pos;
     }
     this.carry = pos === end ? new Uint8Array(0) : work.slice(pos);
+  }
+
+  /** per entry of a batch: its offset in the work buffer, pcr and length (the rest is derived) */
+  private fields = new Int32Array(0);
+  private spans = new Int32Array(0);
+
+  private pushBatch(
+    chunk: Uint8Array,
+    onEntry: (c: EntryCursor) => void,
+    onBatch: (buf: Uint8Array, spans: Int32Array, count: number, firstIndex: number) => void,
+  ): void {
+    let work = chunk;
+    if (this.carry.length > 0) {
+      const need = this.carry.length + chunk.length;
+      if (this.joined.length < need) this.joined = new Uint8Array(need + (need >>> 3));
+      work = this.joined.subarray(0, need);
+      work.set(this.carry, 0);
+      work.set(chunk, this.carry.length);
+    }
+    const c = this.c;
+    const fmt = this.fmt;
+    const end = work.length;
+    const abs = this.offset;
+    const first = this.index;
+    let pos = 0;
+    let n = 0;
+    let failure: unknown;
+    // pass 1: scan and record
+    try {
+      for (;;) {
+        const next = scanEntry(work, pos, end, fmt, first + n, abs, c, this.maxData);
+        if (next < 0) break;
+        if (3 * n === this.fields.length) this.grow();
+        this.fields[3 * n] = pos;
+        this.fields[3 * n + 1] = c.pcr;
+        this.fields[3 * n + 2] = c.length;
+        this.spans[2 * n] = c.dataOff;
+        this.spans[2 * n + 1] = c.legacy ? -1 : c.dataLen;
+        pos = next;
+        n++;
+      }
+    } catch (e) {
+      failure = e;
+    }
+    // pass 2: the batch, then every entry through the one cursor (offsets derived as scanEntry sets them)
+    const f = this.fields;
+    const spans = this.spans;
+    const D = fmt.digestSize;
+    let index = first;
+    try {
+      if (n > 0) onBatch(work, spans, n, first);
+      c.buf = work;
+      for (let i = 0; i < n; i++) {
+        const at = f[3 * i]!;
+        const legacy = spans[2 * i + 1]! < 0;
+        c.index = index;
+        c.offset = abs + at;
+        c.pcr = f[3 * i + 1]!;
+        c.length = f[3 * i + 2]!;
+        c.digestOff = at + 4;
+        c.nameOff = at + 8 + D;
+        c.dataOff = spans[2 * i]!;
+        c.nameLen = c.dataOff - (legacy ? 0 : 4) - c.nameOff;
+        c.dataLen = at + c.length - c.dataOff;
+        c.legacy = legacy;
+        onEntry(c);
+        index++;
+      }
+    } finally {
+      this.index = index;
+      this.offset = abs + (index === first + n ? pos : f[3 * (index - first)]!);
+    }
+    if (failure !== undefined) throw failure;
+    this.carry = pos === end ? new Uint8Array(0) : work.slice(pos);
+  }
+
+  private grow(): void {
+    const size = Math.max(1024, this.fields.length / 3) * 2;
+    const f = new Int32Array(3 * size);
+    f.set(this.fields);
+    this.fields = f;
+    const s = new Int32Array(2 * size);
+    s.set(this.spans);
+    this.spans = s;
   }
 
   /**

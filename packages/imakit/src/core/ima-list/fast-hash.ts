@@ -33,6 +33,12 @@ export interface FastHash {
     out: Uint8Array,
     outOff: number,
   ): void;
+  /**
+   * Many one-shot hashes in one call: for i < count, out[outOff + i*size ..) = H(src[spans[2i] ..
+   * +spans[2i+1])); a span of negative length is skipped. Offered by hashers whose per-call cost
+   * exceeds the hashing (a native addon); replay then hashes a chunk's entries at once.
+   */
+  hashSpansInto?(src: Uint8Array, spans: Int32Array, count: number, out: Uint8Array, outOff: number): void;
 }
 
 const K256 = new Int32Array([

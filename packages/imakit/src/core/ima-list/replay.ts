@@ -174,6 +174,8 @@ interface BankState {
   readonly lastMatch: Int32Array; // per PCR: index of last matching entry, -2 none
   readonly finalMatch: boolean[];
   readonly deferred: boolean;
+  /** template digests of the current batch ({@link ListReplayer.prepare}), when this bank takes them */
+  batch: Uint8Array | undefined;
 }
 
 /** Incremental replay over cursors; `feed` each entry in order, then `outcome()`. */
@@ -207,6 +209,13 @@ export class ListReplayer {
   private readonly useListed: boolean;
   private readonly verifyListed: boolean;
   private entries: number;
+  /** the batch of {@link prepare}: its buffer, first entry index and size */
+  private batchBuf: Uint8Array | undefined;
+  private batchFirst = 0;
+  private batchCount = 0;
+  private batchSpans: Int32Array = new Int32Array(0);
+  /** the list bank's template digests of the batch (verifyListed) */
+  private listBatch: Uint8Array | undefined;
   readonly mismatches: DigestMismatch[] = [];
   /** entries with an all-zero listed digest */
   violationCount = 0;
@@ -258,6 +267,7 @@ export class ListReplayer {
         lastMatch,
         finalMatch: [],
         deferred: deferred.has(a.name),
+        batch: undefined,
       };
     });
     this.banks = all.filter((b) => !emitted.has(b.bank));
@@ -273,6 +283,59 @@ export class ListReplayer {
     return this.entries;
   }
 
+  /** True when some bank's hasher batches: then {@link prepare} is worth a chunk's pre-scan. */
+  get batches(): boolean {
+    return this.listHasher.batches || this.banks.some((b) => b.hasher.batches);
+  }
+
+  /**
+   * Hash the template data of a batch of entries about to be fed (ChunkScanner.push's `onBatch`)
+   * in one call per bank, where the hasher batches (a native one: its per-call cost exceeds the
+   * hashing). {@link feed} then takes the digests from the batch; entries outside it, and legacy
+   * entries (span length -1), are hashed one by one as without a batch. Same results either way.
+   */
+  prepare(buf: Uint8Array, spans: Int32Array, count: number, firstIndex: number): void {
+    this.batchBuf = undefined;
+    this.batchCount = 0;
+    const batch = (h: BankHasher, prev: Uint8Array | undefined): Uint8Array => {
+      const out =
+        prev !== undefined && prev.length >= count * h.size ? prev : new Uint8Array(count * h.size * 2);
+      h.spansInto(buf, spans, count, out);
+      return out;
+    };
+    const listBatches = this.verifyListed && this.listHasher.batches;
+    let any = false;
+    if (listBatches) {
+      this.listBatch = batch(this.listHasher, this.listBatch);
+      any = true;
+    }
+    for (const b of this.banks) {
+      // the banks valueFor hashes: strict, and not the list's own when that is checked or listed;
+      // not a deferred bank (hashed elsewhere, here only for shared entries)
+      const hashes =
+        b.mode === 'strict' &&
+        !b.deferred &&
+        !(b.bank === this.format.bank && (this.verifyListed || this.extendListed)) &&
+        b.hasher.batches;
+      if (hashes) {
+        b.batch = batch(b.hasher, b.batch);
+        any = true;
+      }
+    }
+    if (!any) return;
+    this.batchBuf = buf;
+    this.batchFirst = firstIndex;
+    this.batchCount = count;
+    this.batchSpans = spans;
+  }
+
+  /** The entry's slot in the current batch, or -1 (not in it, or legacy). */
+  private slot(c: EntryCursor): number {
+    if (c.buf !== this.batchBuf) return -1;
+    const i = c.index - this.batchFirst;
+    return i >= 0 && i < this.batchCount && this.batchSpans[2 * i + 1]! >= 0 ? i : -1;
+  }
+
   /** Violation check and (verifyListed) the listed-digest check of one entry; true: a violation. */
   private check(c: EntryCursor): boolean {
     const buf = c.buf;
@@ -285,7 +348,9 @@ export class ListReplayer {
       }
     if (violation) this.violationCount++;
     else if (this.verifyListed) {
-      this.listHasher.templateDigestInto(buf, c.dataOff, c.dataLen, c.legacy, this.listComputed, 0);
+      const i = this.listBatch !== undefined ? this.slot(c) : -1;
+      if (i >= 0) copyInto(this.listComputed, this.listBatch!, i * D, D);
+      else this.listHasher.templateDigestInto(buf, c.dataOff, c.dataLen, c.legacy, this.listComputed, 0);
       let eq = true;
       for (let i = 0; i < D; i++)
         if (this.listComputed[i] !== buf[c.digestOff + i]) {
@@ -326,7 +391,11 @@ export class ListReplayer {
       v.set(this.format.bank === 'sha1' ? this.listComputed : this.sha1Computed, 0);
     } else if (b.bank === this.format.bank && this.verifyListed) v.set(this.listComputed);
     else if (b.bank === this.format.bank && this.extendListed) return true;
-    else b.hasher.templateDigestInto(c.buf, c.dataOff, c.dataLen, c.legacy, v, 0);
+    else {
+      const i = b.batch !== undefined ? this.slot(c) : -1;
+      if (i >= 0) copyInto(v, b.batch!, i * b.size, b.size);
+      else b.hasher.templateDigestInto(c.buf, c.dataOff, c.dataLen, c.legacy, v, 0);
+    }
     return false;
   }
 
@@ -505,6 +574,11 @@ export class ListReplayer {
       return Object.freeze({ bank: b.bank, mode: b.mode, pcrs: Object.freeze(pcrs) });
     });
   }
+}
+
+/** dst[0..n) = src[off..off+n), without the view subarray would allocate */
+function copyInto(dst: Uint8Array, src: Uint8Array, off: number, n: number): void {
+  for (let k = 0; k < n; k++) dst[k] = src[off + k]!;
 }
 
 /** True when every checked PCR of the bank matched (fully or at a prefix) and at least one was checked. */

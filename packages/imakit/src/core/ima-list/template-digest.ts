@@ -38,6 +38,17 @@ export class BankHasher {
       .digest();
     out.set(d, outOff);
   }
+  /** True when {@link spansInto} hashes many entries in one call (a native hasher). */
+  get batches(): boolean {
+    return this.fast?.hashSpansInto !== undefined;
+  }
+  /**
+   * Template digests of many non-legacy entries at once: out[i*size ..) = H(buf[spans[2i] ..
+   * +spans[2i+1])), spans of negative length skipped. Only when {@link batches}.
+   */
+  spansInto(buf: Uint8Array, spans: Int32Array, count: number, out: Uint8Array): void {
+    this.fast!.hashSpansInto!(buf, spans, count, out, 0);
+  }
   /** out = H(a ‖ b): a PCR extend */
   extendInto(
     pcr: Uint8Array,

@@ -304,11 +304,16 @@ async function runPass(
           last = c;
           if (onEntry) onEntry(c);
         };
+  // hashers that batch (native) take a chunk's template digests in one call per bank
+  const prepare = replayer.batches
+    ? (buf: Uint8Array, spans: Int32Array, count: number, first: number): void =>
+        replayer.prepare(buf, spans, count, first)
+    : undefined;
   let reported = 0;
   try {
     for await (const chunk of src()) {
       const sent = remote?.push(chunk);
-      scanner.push(chunk, feed);
+      scanner.push(chunk, feed, prepare);
       // the last entry of each chunk (the cursor still points at it): the tracker copies it once per chunk
       if (tracker && last && last.index > 0) tracker.feed(last);
       if (onProgress && scanner.index - reported >= 0x10000) {

@@ -21,6 +21,8 @@ type WithAlg<F> = F extends (...args: infer P) => infer R ? (alg: number, ...arg
 interface HashAddon {
   hashInto: WithAlg<FastHash['hashInto']>;
   hash2Into: WithAlg<FastHash['hash2Into']>;
+  /** absent from addons built before it was added: replay then hashes entry by entry */
+  hashSpansInto?: WithAlg<NonNullable<FastHash['hashSpansInto']>>;
 }
 
 /** Algorithm numbers of native/imakit_hash.c, with digest sizes. */
@@ -32,11 +34,16 @@ const ALGS: Readonly<Record<string, { id: number; size: number }>> = Object.free
 });
 
 function nativeHash(addon: HashAddon, id: number, size: number): FastHash {
+  const spans = addon.hashSpansInto;
   return {
     size,
     hashInto: (src, off, len, out, outOff) => addon.hashInto(id, src, off, len, out, outOff),
     hash2Into: (a, aOff, aLen, b, bOff, bLen, out, outOff) =>
       addon.hash2Into(id, a, aOff, aLen, b, bOff, bLen, out, outOff),
+    ...(spans !== undefined && {
+      hashSpansInto: (src: Uint8Array, sp: Int32Array, count: number, out: Uint8Array, outOff: number) =>
+        spans(id, src, sp, count, out, outOff),
+    }),
   };
 }
 
@@ -53,6 +60,13 @@ function agreesWithNodeCrypto(addon: HashAddon): boolean {
       const two = new Uint8Array(size);
       addon.hash2Into(id, src, 0, cut, src, cut, len - cut, two, 0);
       if (!want.equals(one.subarray(3)) || !want.equals(two)) return false;
+      if (addon.hashSpansInto) {
+        // the span between two skipped ones, at the second slot
+        const many = new Uint8Array(3 * size).fill(7);
+        addon.hashSpansInto(id, src, Int32Array.from([0, -1, 0, len, 5, -1]), 3, many, 0);
+        if (!want.equals(many.subarray(size, 2 * size)) || many[0] !== 7 || many[2 * size] !== 7)
+          return false;
+      }
     }
   return true;
 }

@@ -87,6 +87,51 @@ test('ranges outside their buffers and wrong argument types throw before anythin
   assert.deepEqual(Buffer.from(out), createHash('sha256').digest());
 });
 
+test('hashSpansInto: many hashes in one call, equal to node:crypto for lengths 0-300 and multi-block', () => {
+  const p = nativeHashes()!;
+  const src = randomBytes(20000);
+  for (const a of ALGS) {
+    const h = p(a)!;
+    assert.ok(h.hashSpansInto, `${a}: the addon batches`);
+    // lengths 0..300 at varying offsets, then multi-block spans, with skipped (negative) spans between
+    const spans: number[] = [];
+    for (let len = 0; len <= 300; len++) spans.push((len * 37) % 19000, len);
+    for (const len of [1000, 4096, 9999]) spans.push(17, len, 0, -1);
+    const count = spans.length / 2;
+    const out = new Uint8Array(3 + count * h.size).fill(0xa5);
+    h.hashSpansInto!(src, Int32Array.from(spans), count, out, 3);
+    assert.equal(out[0], 0xa5);
+    for (let i = 0; i < count; i++) {
+      const [off, len] = [spans[2 * i]!, spans[2 * i + 1]!];
+      const got = out.subarray(3 + i * h.size, 3 + (i + 1) * h.size);
+      if (len < 0)
+        assert.ok(
+          got.every((x) => x === 0xa5),
+          `${a} span ${i} skipped`,
+        );
+      else
+        assert.deepEqual(
+          Buffer.from(got),
+          createHash(a)
+            .update(src.subarray(off, off + len))
+            .digest(),
+          `${a} len ${len}`,
+        );
+    }
+  }
+  const h = p('sha256')!;
+  const out = new Uint8Array(64).fill(7);
+  // one bad span among good ones: refused before any output is written
+  assert.throws(() => h.hashSpansInto!(src, Int32Array.from([0, 10, 19990, 11]), 2, out, 0), RangeError);
+  assert.throws(() => h.hashSpansInto!(src, Int32Array.from([0, 10, 0, 10]), 2, out, 1), RangeError);
+  assert.throws(() => h.hashSpansInto!(src, Int32Array.from([0, 10]), 2, out, 0), RangeError);
+  assert.throws(
+    () => h.hashSpansInto!(src, new Uint32Array(4) as unknown as Int32Array, 2, out, 0),
+    TypeError,
+  );
+  assert.ok(out.every((x) => x === 7));
+});
+
 /** The comparable part of a verdict. */
 function essence(v: ListVerdict) {
   const { format: _f, ...rest } = v;

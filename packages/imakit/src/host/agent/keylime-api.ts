@@ -20,6 +20,10 @@
  * to the quote's pcrDigest: a PCR extended in between would otherwise make a valid quote with
  * wrong values. Requests are answered one at a time (the TPM is one device).
  *
+ * Not served: `/keys/*` (Keylime's payload delivery) and `POST /notifications/revocation`
+ * (revocation actions) answer 400/405; Keylime 7.14's verifier then logs "Unexpected Notify
+ * Revocation response error … 405" when it fails an agent, and carries on.
+ *
  * `boottime` (seconds since the epoch, `/proc/stat` btime) is what Keylime's Python agent sent and
  * the verifier still reads to tell a reboot; rust-keylime 0.2 leaves it out (the verifier then
  * takes 0). It is not covered by the quote.

@@ -11,8 +11,8 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parsePcrSelectionText, parseAsciiList, asciiToEntries } from 'imakit/core';
-import { buildApp, openDatabase, type App } from '../src/index.ts';
+import { parsePcrSelectionText, parseAsciiList, asciiToEntries, parseEventLog, toHex } from 'imakit/core';
+import { buildApp, openDatabase, verifyKeylimeEvidence, type App } from '../src/index.ts';
 import { SwtpmMachine } from './swtpm-machine.ts';
 import { decodePcrBlob, parseKeylimeQuote } from '../src/keylime/quote-format.ts';
 
@@ -250,9 +250,11 @@ describe('Keylime POST /v2.x/verify/evidence', () => {
     assert.equal(r.json().results.failures[0].type, 'quote_validation.invalid_hash_alg');
     r = await post(body({ quote, hash_alg: 'sha1' }));
     assert.equal(r.json().results.failures[0].context.reason, 'hash-alg-mismatch');
+    // an mb_policy that is not an mb_refstate (no scrtm_and_bios), and one without mb_log: invalid
     r = await post(body({ quote, mb_policy: '{"has_secureboot": true}' }));
     assert.equal(r.json().results.valid, false);
-    assert.equal(r.json().results.failures.at(-1).type, 'measured_boot.policy_not_evaluated');
+    assert.equal(r.json().results.failures.at(-1).type, 'measured_boot.boot-reference-unreadable');
+    assert.equal(r.json().results.failures.at(-1).context.field, 'data.mb_policy');
     r = await post(body({ quote }), 'v3.0');
     assert.notEqual(r.statusCode, 200);
     assert.ok(r.statusCode < 500);
@@ -294,5 +296,74 @@ describe('recorded bodies, with Keylime 7.14’s own answers (fixtures/keylime-e
     const r = await ours('relabelled');
     assert.equal(r.valid, false);
     assert.equal(r.failures[0]!.type, 'quote_validation.quote_validation');
+  });
+});
+
+describe('mb_policy: a Keylime mb_refstate evaluated against mb_log (OVMF boot replayed into swtpm)', () => {
+  const LOG = new Uint8Array(
+    readFileSync(
+      join(import.meta.dirname, '../../imakit/test/fixtures/kernel/ovmf-uefi/binary_bios_measurements'),
+    ),
+  );
+  const EVENTS = parseEventLog(LOG).events;
+  const sha = (i: number) => `0x${toHex(EVENTS.find((e) => e.index === i)!.digests.get('sha256')!)}`;
+  /** the refstate keylime-policy create measured-boot --without-secureboot writes for this log's firmware */
+  const refstate = (scrtm = sha(1)) =>
+    JSON.stringify({
+      has_secureboot: false,
+      scrtm_and_bios: [
+        { scrtm: { sha256: scrtm }, platform_firmware: [{ sha256: sha(2) }, { sha256: sha(3) }] },
+      ],
+      pk: [],
+      kek: [],
+      db: [],
+      dbx: [],
+      mokdig: [],
+      mokxdig: [],
+      kernels: [],
+    });
+  let m: Machine;
+  let ak: { handle: number; publicBytes: Uint8Array };
+  const NONCE = 'mbPolicyNonce0123456';
+
+  before(async () => {
+    m = await Machine.start();
+    ak = await m.newAk();
+    for (const e of EVENTS)
+      if (e.type !== 0x3)
+        await m.client.pcrExtend(e.pcr, [
+          { hashAlg: 0x0004, digest: e.digests.get('sha1')! },
+          { hashAlg: TPM_SHA256, digest: e.digests.get('sha256')! },
+        ]);
+  });
+  after(async () => {
+    await m?.stop();
+  });
+
+  const check = async (data: { mb_policy?: string; mb_log?: string }) =>
+    verifyKeylimeEvidence({
+      nonce: NONCE,
+      hash_alg: 'sha256',
+      tpm_ek: b64(m.ek.publicBytes),
+      tpm_ak: b64(ak.publicBytes),
+      quote: await m.quote(ak.handle, NONCE, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
+      ...data,
+    });
+
+  test('the refstate of this firmware: valid; another S-CRTM: invalid naming event #1', async () => {
+    let r = await check({ mb_policy: refstate(), mb_log: b64(LOG) });
+    assert.equal(r.valid, true, JSON.stringify(r.failures));
+    r = await check({ mb_policy: refstate(`0x${'ab'.repeat(32)}`), mb_log: b64(LOG) });
+    assert.equal(r.valid, false);
+    const f = r.failures[0]!;
+    assert.equal(f.type, 'measured_boot.boot-refstate-mismatch');
+    assert.equal(f.context.entry, 1);
+    assert.equal((f.context.actual as { type: string }).type, 'EV_S_CRTM_VERSION');
+  });
+
+  test('an mb_policy without mb_log is invalid, saying to send the log', async () => {
+    const r = await check({ mb_policy: refstate() });
+    assert.equal(r.valid, false);
+    assert.match(String(r.failures[0]!.context.fix), /send the TCG event log/);
   });
 });

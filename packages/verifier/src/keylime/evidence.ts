@@ -9,8 +9,10 @@
  *   skips the IMA check and answers valid);
  * - the nonce is compared as sent (its UTF-8 bytes), never also base64-decoded;
  * - a tpm_policy PCR value must equal an allowed value (Keylime's `in` on a string is a substring test);
- * - a non-empty mb_policy is not evaluated (Keylime's measured-boot policy language is not
- *   implemented here): the answer is invalid and says so, rather than valid unchecked.
+ * - a non-empty mb_policy is Keylime's measured-boot reference state (mb_refstate), evaluated by
+ *   core compareBootReference as Keylime's example policy evaluates it, for the rules listed there;
+ *   the rules it does not apply are said in notEstablished, and a refstate it cannot read, or an
+ *   mb_policy without mb_log, is invalid rather than valid unchecked.
  * Pure; never throws for bad evidence.
  */
 import {
@@ -226,7 +228,19 @@ export function verifyKeylimeEvidence(data: KeylimeTpmEvidence): KeylimeEvidence
   // 2. tpm_policy: each listed PCR must be quoted (signed) with an allowed value
   if (nonEmpty(tpm_policy)) checkTpmPolicy(tpm_policy, hashAlg, bank, failures);
 
-  // 3. measured boot: the event log must replay to the quoted PCRs 0-9
+  // 3. measured boot: the event log must replay to the quoted PCRs 0-9, and match the mb_policy
+  //    (a Keylime mb_refstate) when one is given
+  const mbRef =
+    nonEmpty(mb_policy) && !isEmptyJsonObject(mb_policy)
+      ? { form: 'keylime-mb-refstate' as const, bytes: utf8(mb_policy) }
+      : undefined;
+  if (!nonEmpty(mb_log) && mbRef !== undefined) {
+    const b = bootStep(undefined, verified, mbRef);
+    steps.push(b.verdict);
+    notEstablished.push(...b.notEstablished);
+    if (b.failure !== undefined)
+      failures.push(asKeylime('measured_boot', mbPolicyField(b.failure), 'data.mb_log'));
+  }
   if (nonEmpty(mb_log)) {
     let log: Uint8Array | undefined;
     try {
@@ -239,22 +253,13 @@ export function verifyKeylimeEvidence(data: KeylimeTpmEvidence): KeylimeEvidence
       });
     }
     if (log !== undefined) {
-      const b = bootStep(log, verified);
+      const b = bootStep(log, verified, mbRef);
       steps.push(b.verdict);
       notEstablished.push(...b.notEstablished);
-      if (b.failure !== undefined) failures.push(asKeylime('measured_boot', b.failure, 'data.mb_log'));
+      if (b.failure !== undefined)
+        failures.push(asKeylime('measured_boot', mbPolicyField(b.failure), 'data.mb_log'));
     }
   }
-  if (nonEmpty(mb_policy) && !isEmptyJsonObject(mb_policy))
-    failures.push({
-      type: 'measured_boot.policy_not_evaluated',
-      context: {
-        message:
-          "imakit does not evaluate Keylime's measured-boot policies: the boot chain was not checked against mb_policy, so the evidence is not declared valid",
-        field: 'data.mb_policy',
-        reason: 'not-implemented',
-      },
-    });
 
   // 4. IMA: the list replayed to the signed PCR 10, then evaluated against the runtime policy
   const wantIma = nonEmpty(runtime_policy) || nonEmpty(ima_measurement_list);
@@ -449,6 +454,17 @@ function asKeylime(component: string, f: Failure, field: string): KeylimeFailure
         : `${component}.${f.code}`;
   const { step: _step, code, ...rest } = f;
   return { type, context: { ...rest, reason: code, field: f.field ?? field } };
+}
+
+/** An mb_policy that cannot be read as a refstate is named as the field at fault. */
+function mbPolicyField(f: Failure): Failure {
+  return f.code === 'boot-reference-unreadable'
+    ? {
+        ...f,
+        field: 'data.mb_policy',
+        fix: 'send the mb_refstate as keylime-policy create measured-boot writes it',
+      }
+    : f;
 }
 
 function isEmptyJsonObject(s: string): boolean {

@@ -14,4 +14,12 @@ if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
   $SUDO apt-get update -q
   $SUDO apt-get install -y -q --no-install-recommends postgresql
 fi
+# the dashboard's browser tests drive Debian's Chromium with playwright-core (never a downloaded browser)
+if [ ! -x /usr/bin/chromium ]; then
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends chromium
+fi
 echo "install-deps (workspace): ok"

@@ -127,7 +127,8 @@ function App() {
   else if (first === 'events') page = <Events />;
   else if (first === 'refs' && second !== undefined && third === 'diff' && fourth !== undefined)
     page = <RefDiffPage a={second} b={fourth} />;
-  else if (first === 'refs' && second !== undefined) page = <RefSetPage id={second} route={route} />;
+  else if (first === 'refs' && second !== undefined)
+    page = <RefSetPage key={`${second} ${route.query.get('q') ?? ''}`} id={second} route={route} />;
   else if (first === 'refs') page = <RefSets />;
   else
     page = (

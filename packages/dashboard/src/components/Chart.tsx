@@ -21,30 +21,42 @@ export function AttestChart({ series }: { series: Series }) {
     if (el === null) return;
     const width = Math.max(280, el.clientWidth);
     const bars = uPlot.paths.bars?.({ size: [0.8, 40], gap: 1 });
+    // stacked: the green bar is every verdict of the bucket, the red one over it the failed ones
+    const all = series.pass.map((p, i) => p + (series.fail[i] ?? 0));
+    const top = Math.max(1, ...all);
     const opts: uPlot.Options = {
       width,
       height: 200,
-      legend: { show: true },
+      legend: { show: true, live: false },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true } },
-      axes: [{}, { label: 'verdicts', size: 50 }],
+      scales: {
+        // half a bucket of room at each end, so the first and last bars are whole
+        x: {
+          time: true,
+          range: (_u, min, max) => [min - series.bucketSeconds / 2, max + series.bucketSeconds / 2],
+        },
+        y: { range: [0, Math.ceil(top * 1.1)] },
+      },
+      axes: [{ space: 90 }, { label: 'verdicts', size: 50 }],
       series: [
         {},
         {
-          label: 'passed',
+          label: 'attestations',
+          points: { show: false },
           stroke: '#2e7d32',
           fill: 'rgba(46,125,50,0.35)',
           ...(bars !== undefined && { paths: bars }),
         },
         {
           label: 'failed',
+          points: { show: false },
           stroke: '#c62828',
-          fill: 'rgba(198,40,40,0.6)',
+          fill: 'rgba(198,40,40,0.7)',
           ...(bars !== undefined && { paths: bars }),
         },
       ],
     };
-    const data: uPlot.AlignedData = [series.t, series.pass, series.fail];
+    const data: uPlot.AlignedData = [series.t, all, series.fail];
     plot.current?.destroy();
     plot.current = new uPlot(opts, data, el);
     const ro = new ResizeObserver(() =>
@@ -57,7 +69,7 @@ export function AttestChart({ series }: { series: Series }) {
       plot.current = null;
     };
   }, [series]);
-  const none = series.t.length === 0;
+  const none = series.pass.every((n, i) => n + (series.fail[i] ?? 0) === 0);
   return (
     <div>
       <div

@@ -257,8 +257,14 @@ function Pcrs({ d }: { d: AgentDetail }) {
           <strong class="fail-text">The quote did not verify: none of these values is established.</strong>
         ) : (
           <>
-            The verified quote covered <code>{p.quoted}</code>; other values were sent but are{' '}
-            <strong>not established</strong>.
+            The verified quote covered <code>{p.quoted}</code>
+            {p.banks.some((b) => b.pcrs.some((x) => !x.quoted)) ? (
+              <>
+                ; the values marked unquoted were sent but are <strong>not established</strong>.
+              </>
+            ) : (
+              '.'
+            )}
           </>
         )}
       </p>
@@ -277,7 +283,7 @@ function Pcrs({ d }: { d: AgentDetail }) {
               <tbody onKeyDown={onRowKeys}>
                 {b.pcrs.map((x) => (
                   <tr
-                    class={`row ${x.quoted ? 'quoted' : 'unquoted'}`}
+                    class={`row ${x.quoted ? 'pcr-quoted' : 'pcr-unquoted'}`}
                     tabIndex={0}
                     data-pcr={`${b.bank}:${x.index}`}
                   >
@@ -541,7 +547,7 @@ export function AgentPage({ id, route }: { id: string; route: Route }) {
           )}
           {tab === 'ima' && (
             <Section title="IMA measurement list" id="ima">
-              <ImaList d={d} route={route} />
+              <ImaList key={route.query.get('q') ?? ''} d={d} route={route} />
             </Section>
           )}
         </>

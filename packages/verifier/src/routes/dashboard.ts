@@ -111,6 +111,29 @@ const eventView = (r: EventRow): Static<typeof EventView> => ({
   acknowledged: r.acknowledged,
 });
 
+/**
+ * Every bucket of the window, empty ones as zeros, so a chart's time axis spans the window the
+ * viewer chose and a quiet hour shows as quiet, not as missing.
+ */
+export function fillBuckets(
+  rows: readonly { t: number | string; pass: number | string; fail: number | string }[],
+  bucket: number,
+  hours: number,
+  nowMs: number,
+): { bucketSeconds: number; t: number[]; pass: number[]; fail: number[] } {
+  const end = Math.floor(nowMs / 1000 / bucket) * bucket;
+  const start = Math.floor((nowMs / 1000 - hours * 3600) / bucket) * bucket;
+  const at = new Map(rows.map((r) => [Number(r.t), r]));
+  const out = { bucketSeconds: bucket, t: [] as number[], pass: [] as number[], fail: [] as number[] };
+  for (let t = start; t <= end; t += bucket) {
+    const r = at.get(t);
+    out.t.push(t);
+    out.pass.push(Number(r?.pass ?? 0));
+    out.fail.push(Number(r?.fail ?? 0));
+  }
+  return out;
+}
+
 /** Current failures grouped by cause, most hosts first. */
 async function failureGroups(db: Kysely<Database>, limit: number): Promise<FailureGroupT[]> {
   const rows = await db
@@ -211,8 +234,8 @@ export const dashboardRoutes: FastifyPluginAsyncTypebox<{
     },
     async (req) => {
       const hours = req.query.hours ?? 6;
-      // about 120 buckets over the window, at least a minute each
-      const bucket = Math.max(60, Math.round((hours * 3600) / 120 / 60) * 60);
+      // about 60 buckets over the window (bars a chart can show), at least a minute each
+      const bucket = Math.max(60, Math.round((hours * 3600) / 60 / 60) * 60);
       const [counts, series, failures, events] = await Promise.all([
         db
           .selectFrom('agents as a')
@@ -249,12 +272,7 @@ export const dashboardRoutes: FastifyPluginAsyncTypebox<{
           unenrolled: Number(counts.unenrolled),
           paused: Number(counts.paused),
         },
-        series: {
-          bucketSeconds: bucket,
-          t: series.map((r) => Number(r.t)),
-          pass: series.map((r) => Number(r.pass)),
-          fail: series.map((r) => Number(r.fail)),
-        },
+        series: fillBuckets(series, bucket, hours, Date.now()),
         failures,
         events: events.map(eventView),
       };

@@ -22,6 +22,9 @@ import { decodeTpmsAttest } from '../../../src/core/tpm/attest.ts';
 import { cli, sharedTpm } from './tpm-cli-helpers.ts';
 import { serveVerifier, type ServedVerifier } from './verifier-child.ts';
 import { freePortPair } from '../tpm-helpers.ts';
+import { TpmClient } from '../../../src/host/tpm/client.ts';
+import { parseBinaryList } from '../../../src/core/ima-list/binary.ts';
+import { templateDigest } from '../../../src/core/ima-list/template-digest.ts';
 
 const { withTpm } = sharedTpm();
 const KERNEL = join(import.meta.dirname, '../../fixtures/kernel/appraise-enforce');
@@ -35,6 +38,33 @@ after(async () => {
   await verifier?.stop();
   tmp.cleanup();
 });
+
+/** `imakit agent run --keylime-api …` as a child; resolves with its listening line. */
+async function spawnAgent(args: readonly string[]) {
+  const child = spawn(
+    process.execPath,
+    [join(REPO_ROOT, 'bin/imakit.js'), 'agent', 'run', '--keylime-api', ...args, '--json'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  const line = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const t0 = setTimeout(() => reject(new Error(`agent did not start: ${err}`)), 120_000);
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) {
+        clearTimeout(t0);
+        resolve(out.slice(0, out.indexOf('\n')));
+      }
+    });
+    child.once('exit', (c) => reject(new Error(`agent exited ${c}: ${err}`)));
+  });
+  return { child, exited, info: JSON.parse(line) as { listening: string; api: string }, err: () => err };
+}
 
 test('agent run --keylime-api: usage errors exit 2 before anything listens', async () => {
   const ak = join(tmp.dir, 'no-ak');
@@ -56,44 +86,19 @@ test('agent run --keylime-api serves Keylime’s API on swtpm; SIGTERM exits 0',
     const ak = join(tmp.dir, 'ak');
     assert.equal((await cli('tpm', 'ak', 'create', '--out', ak, '--tpm', t.selector)).status, 0);
     const port = await freePortPair();
-    const child = spawn(
-      process.execPath,
-      [
-        join(REPO_ROOT, 'bin/imakit.js'),
-        'agent',
-        'run',
-        '--keylime-api',
-        '--listen',
-        `127.0.0.1:${port}`,
-        '--tpm',
-        t.selector,
-        '--ak',
-        ak,
-        '--ima-list',
-        join(KERNEL, 'binary_runtime_measurements'),
-        '--eventlog',
-        join(KERNEL, 'binary_bios_measurements'),
-        '--json',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    const { child, exited, info, err } = await spawnAgent([
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--tpm',
+      t.selector,
+      '--ak',
+      ak,
+      '--ima-list',
+      join(KERNEL, 'binary_runtime_measurements'),
+      '--eventlog',
+      join(KERNEL, 'binary_bios_measurements'),
+    ]);
     try {
-      const line = await new Promise<string>((resolve, reject) => {
-        let out = '';
-        const t0 = setTimeout(() => reject(new Error(`agent did not start: ${err}`)), 120_000);
-        child.stdout.on('data', (d: Buffer) => {
-          out += d.toString();
-          if (out.includes('\n')) {
-            clearTimeout(t0);
-            resolve(out.slice(0, out.indexOf('\n')));
-          }
-        });
-        child.once('exit', (c) => reject(new Error(`agent exited ${c}: ${err}`)));
-      });
-      const info = JSON.parse(line) as { listening: string; api: string };
       assert.deepEqual(info, { listening: `http://127.0.0.1:${port}`, api: 'keylime' });
       const get = async (path: string) => {
         const r = await fetch(`${info.listening}${path}`);
@@ -149,7 +154,7 @@ test('agent run --keylime-api serves Keylime’s API on swtpm; SIGTERM exits 0',
     } finally {
       child.kill('SIGTERM');
     }
-    assert.equal(await exited, 0, err);
+    assert.equal(await exited, 0, err());
   });
 });
 
@@ -238,4 +243,90 @@ test('fleet add --keylime-agent HOST:PORT --ak FILE --refs FILE [--id UUID]', as
     assert.equal(status === 1 ? e.apiCode : e.code, code, argv.join(' '));
     if (status === 1) assert.equal(e.code, 'E_API_REJECTED');
   }
+});
+
+test('end to end through the CLI: verifier serve polls agent run --keylime-api added by fleet add --keylime-agent', async () => {
+  await withTpm(async (t) => {
+    // the machine: PCR 10 holds the kernel fixture list, as the kernel would have extended it
+    const list = parseBinaryList(new Uint8Array(readFileSync(join(KERNEL, 'binary_runtime_measurements'))));
+    const tpm = await TpmClient.open(t.selector);
+    try {
+      for (const e of list)
+        await tpm.pcrExtend(10, [
+          { hashAlg: 0x0004, digest: templateDigest(e.templateData, 'sha1') },
+          { hashAlg: 0x000b, digest: templateDigest(e.templateData, 'sha256') },
+        ]);
+    } finally {
+      await tpm.close();
+    }
+    const ak = join(tmp.dir, 'ak-e2e');
+    assert.equal((await cli('tpm', 'ak', 'create', '--out', ak, '--tpm', t.selector)).status, 0);
+    const port = await freePortPair();
+    const agent = await spawnAgent([
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--tpm',
+      t.selector,
+      '--ak',
+      ak,
+      '--ima-list',
+      join(KERNEL, 'binary_runtime_measurements'),
+      '--eventlog',
+      'none',
+    ]);
+    const data = join(tmp.dir, 'verifier-e2e');
+    const v = await serveVerifier([
+      '--http',
+      '--listen',
+      '127.0.0.1:0',
+      '--data',
+      data,
+      '--poll-interval',
+      '0.2',
+    ]);
+    try {
+      const conn = ['--verifier', v.url, '--data', data];
+      // a flat allowlist of the list's files (one of the forms --refs reads)
+      const refs = join(tmp.dir, 'allowlist.txt');
+      const ascii = readFileSync(join(KERNEL, 'ascii_runtime_measurements'), 'utf8').trim().split('\n');
+      writeFileSync(
+        refs,
+        ascii
+          .map((l) => {
+            const f = l.split(' ');
+            return `${f[3]} ${f[4]}\n`;
+          })
+          .join(''),
+      );
+      const add = await cli(
+        'fleet',
+        'add',
+        '--keylime-agent',
+        `127.0.0.1:${port}`,
+        '--ak',
+        join(ak, 'ak.pub'),
+        '--refs',
+        refs,
+        '--id',
+        'kl-e2e',
+        '--interval',
+        '1',
+        ...conn,
+        '--json',
+      );
+      assert.equal(add.status, 0, add.err + add.out);
+      let shown: { state: string; stateReason: unknown } = { state: '', stateReason: null };
+      for (let i = 0; i < 240 && shown.state !== 'passing' && shown.state !== 'failing'; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        const s = await cli('fleet', 'show', 'kl-e2e', ...conn, '--json');
+        assert.equal(s.status, 0, s.err);
+        shown = JSON.parse(s.out) as typeof shown;
+      }
+      assert.equal(shown.state, 'passing', JSON.stringify(shown.stateReason));
+    } finally {
+      await v.stop();
+      agent.child.kill('SIGTERM');
+      assert.equal(await agent.exited, 0, agent.err());
+    }
+  });
 });

@@ -74,4 +74,13 @@ export default tseslint.config(
       globals: { module: 'writable', require: 'readonly', process: 'readonly', console: 'readonly' },
     },
   },
+  {
+    // the CLI launcher is CommonJS (packages/imakit/bin/package.json): no ESM loader at start-up
+    files: ['packages/imakit/bin/*.js'],
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: { module: 'writable', require: 'readonly', __dirname: 'readonly' },
+    },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
 );

@@ -5,17 +5,18 @@
 // file imports it, and that edit is seen); the full walk cost some 10 ms a command on a loaded
 // machine. An installed package (a path through node_modules) has sources nobody edits, so there
 // nothing is compared. IMAKIT_FROM_SOURCE=1 forces the sources.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, sep } from 'node:path';
+'use strict';
+const { readdirSync, readFileSync, statSync } = require('node:fs');
+const { join, sep } = require('node:path');
 
 /** The build stamp's name, in dist/: its modification time is the build's. */
-export const STAMP = '.built';
+const STAMP = '.built';
 
 /**
  * Every file under `dir`, relative to it (for the stamp, at build time).
  * @returns {string[]}
  */
-export function sourceFiles(dir, rel = '') {
+function sourceFiles(dir, rel = '') {
   return readdirSync(join(dir, rel), { withFileTypes: true }).flatMap((d) => {
     const r = rel === '' ? d.name : `${rel}/${d.name}`;
     return d.isDirectory() ? sourceFiles(dir, r) : [r];
@@ -28,7 +29,7 @@ export function sourceFiles(dir, rel = '') {
  * @param {string} root the package directory
  * @param {number} startedMs when the build started reading src/ (ms since the epoch)
  */
-export function stampText(root, startedMs) {
+function stampText(root, startedMs) {
   return `${JSON.stringify({ startedMs, sources: sourceFiles(join(root, 'src')) })}\n`;
 }
 
@@ -64,7 +65,7 @@ function firstNewer(dir, files, than) {
  * @param {Record<string, string | undefined>} env
  * @returns {{ kind: 'dist' | 'source', reason: string }}
  */
-export function chooseEntry(root, env) {
+function chooseEntry(root, env) {
   if (env.IMAKIT_FROM_SOURCE === '1') return { kind: 'source', reason: 'IMAKIT_FROM_SOURCE=1' };
   let built;
   let stamp;
@@ -91,3 +92,5 @@ export function chooseEntry(root, env) {
     return { kind: 'source', reason: `src/${newer} is newer than the build (or gone)` };
   return { kind: 'dist', reason: 'build is up to date' };
 }
+
+module.exports = { STAMP, sourceFiles, stampText, chooseEntry };

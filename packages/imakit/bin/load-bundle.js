@@ -2,17 +2,18 @@
 // code cache. This is what `require()` does, plus `cachedData`: Node 20 has no
 // module.enableCompileCache, and compiling the bundle is a large share of a short command's time.
 // The build makes the cache through this same function, so the compiled text is byte-identical.
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
-import { Script, constants } from 'node:vm';
+'use strict';
+const { readFileSync } = require('node:fs');
+const { createRequire } = require('node:module');
+const { dirname } = require('node:path');
+const { Script, constants } = require('node:vm');
 
 /**
  * @param {string} file path of dist/cli.cjs
  * @param {Buffer | undefined} cachedData the code cache, if any (V8 rejects one that does not fit)
  * @returns {{ exports: { main: (argv: readonly string[], io?: unknown) => Promise<number> }, script: Script }}
  */
-export function loadBundle(file, cachedData) {
+function loadBundle(file, cachedData) {
   const text = `(function (exports, require, module, __filename, __dirname) {${readFileSync(file, 'utf8')}\n})`;
   const script = new Script(text, {
     filename: file,
@@ -26,10 +27,12 @@ export function loadBundle(file, cachedData) {
 }
 
 /** The code cache beside the bundle, or undefined when there is none. */
-export function readCodeCache(file) {
+function readCodeCache(file) {
   try {
     return readFileSync(`${file}.cache`);
   } catch {
     return undefined;
   }
 }
+
+module.exports = { loadBundle, readCodeCache };

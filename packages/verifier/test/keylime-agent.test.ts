@@ -283,6 +283,38 @@ describe('a Keylime-API agent polled by the verifier (swtpm, PGlite)', () => {
     assert.equal((shown.json() as { state: string }).state, 'passing');
   });
 
+  test('a reboot (TPM reset, the same list measured again): asked again from entry 0 at once, passes', async () => {
+    const op = (action: string) =>
+      app.inject({
+        method: 'POST',
+        url: `/v1/agents/k-good/${action}`,
+        headers: bearer(operate),
+        payload: {},
+      });
+    assert.equal((await op('pause')).statusCode, 200);
+    await new Promise((r) => setTimeout(r, 1500)); // an attestation in flight ends
+    m.tpm.powerCycle();
+    await m.extend(LIST);
+    const before = verdictsOf('k-good').length;
+    const askedBefore = asked.length;
+    assert.equal((await op('resume')).statusCode, 200);
+    await until(() => verdictsOf('k-good').length > before);
+    const v = (verdictsOf('k-good')[before] as Extract<PollOutcome, { kind: 'verdict' }>).verdict;
+    assert.equal(v.status, 'pass', JSON.stringify(v.failure));
+    assert.match(String(v.steps[0]!.reboot), /a new boot/);
+    assert.equal(
+      v.steps.find((x) => x.step === 'ima')!.restart,
+      'new boot: replayed from the start of the list',
+    );
+    const mine = asked.slice(askedBefore).filter((a) => a.agent === agent.url.replace('http://', ''));
+    assert.match(
+      mine[0]!.path,
+      new RegExp(`ima_ml_entry=${LIST.length}$`),
+      'first asked from the stored entry',
+    );
+    assert.match(mine[1]!.path, /ima_ml_entry=0$/, 'then again from 0 after seeing the TPM reset');
+  });
+
   test('an appended entry the policy refuses: failure naming the entry and the path', async () => {
     const evil = imaNgEntry('/usr/bin/evil', new Uint8Array(32).fill(0xee));
     appendFileSync(listFile, encodeBinaryList([evil]));

@@ -10,6 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
+import { decodeTpmsAttest } from 'imakit/core';
 import type { Database } from '../db/schema.ts';
 import type { ClaimedAgent } from '../db/leases.ts';
 import { VerifierError } from '../errors.ts';
@@ -90,9 +91,39 @@ export async function attestKeylimeAgent(
   } catch (e) {
     return { kind: 'unreachable', detail: e instanceof Error ? e.message : String(e) };
   }
-  const r = readKeylimeAnswer(body, req);
+  let r = readKeylimeAnswer(body, req);
+  // A TPM reset since the stored state is a new boot whose list restarted: when the agent still
+  // answered from the stored entry (the new list is already that long), ask again from entry 0
+  // with a fresh nonce, as Keylime's verifier does on a boottime change, instead of failing once.
+  if (r.ok && r.entry > 0 && (await resetSinceStored(db, a.id, r.evidence.attest))) {
+    req = { ...req, nonce: keylimeNonce(), from: { entries: 0, bytes: 0 } };
+    try {
+      body = await fetchKeylime(a.pullUrl, keylimeRequestPath(req), signal);
+    } catch (e) {
+      return { kind: 'unreachable', detail: e instanceof Error ? e.message : String(e) };
+    }
+    r = readKeylimeAnswer(body, req);
+  }
   if (!r.ok) return { kind: 'verdict', verdict: await storeMalformed(db, opts, a.id, r.failure, lease) };
   return { kind: 'verdict', verdict: await storeAttestation(db, opts, a.id, r.evidence, lease) };
+}
+
+/**
+ * True when `attest` (not yet verified: only used to decide to ask again, the pipeline verifies
+ * whatever is stored) carries another TPM resetCount than the stored running state.
+ */
+async function resetSinceStored(db: Kysely<Database>, agentId: string, attest: Uint8Array): Promise<boolean> {
+  const row = await db
+    .selectFrom('attest_state')
+    .select('boot_reset_count')
+    .where('agent_id', '=', agentId)
+    .executeTakeFirst();
+  if (row?.boot_reset_count === null || row?.boot_reset_count === undefined) return false;
+  try {
+    return decodeTpmsAttest(attest).clockInfo.resetCount !== Number(row.boot_reset_count);
+  } catch {
+    return false; // the quote step names what is wrong with it
+  }
 }
 
 /**

@@ -104,7 +104,9 @@ await esbuild.build({
 
 // The code cache: a child process loads the bundle through bin/load-bundle.js (the launcher's own
 // loader, so the cached source text is byte-identical) and runs commands that touch the common
-// paths: the evmctl drop-in verifying a signature with a certificate, and the modern CLI's help.
+// paths: the evmctl drop-in verifying a signature with a certificate, the modern CLI's help, and a
+// list verified against a reference set (`log verify --refs`: its functions compiled from the
+// cache, not at run time, bench/refs-eval.ts).
 const work = mkdtempSync(join(tmpdir(), 'imakit-build-'));
 try {
   const warm = `
@@ -117,6 +119,9 @@ try {
     await exports.main(['evmctl', 'ima_sign', '-k', vectors + '/rsa2048.key', '-a', 'sha256', '--sigfile', f], quiet);
     await exports.main(['evmctl', 'ima_verify', '--sigfile', '--key', vectors + '/rsa2048.cer', f], quiet);
     await exports.main(['--help'], quiet);
+    const list = vectors + '/synthetic_binary_runtime_measurements_sha1';
+    await exports.main(['refs', 'from-list', list, '--out', work + '/refs.imr'], quiet);
+    await exports.main(['log', 'verify', list, '--refs', work + '/refs.imr', '--pcrs', 'sha256,' + vectors + '/synthetic_pcrs_sha256.txt'], quiet);
     process.stdout.write(script.createCachedData().toString('base64'));
   `;
   const c = spawnSync(

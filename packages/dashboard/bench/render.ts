@@ -1,7 +1,7 @@
 /**
  * Benchmark: the dashboard with a 10,000-agent fleet, measured in Debian's Chromium.
  *
- *   node --import tsx --conditions=source bench/render.ts [--agents N] [--runs N]
+ *   node --import tsx --conditions=source bench/render.ts [--agents N] [--runs N] [--screenshot PNG]
  *
  * The verifier's app runs in process on a loopback port over an in-memory PGlite holding N agents
  * inserted directly (software rows: states, causes, reference sets, 2 verdicts each for the chart),
@@ -21,7 +21,12 @@ import { buildApp, createToken, openDatabase } from '@imakit/verifier';
 import { ensureBuilt, launchChromium } from '../test/browser.ts';
 
 const { values } = parseArgs({
-  options: { agents: { type: 'string', default: '10000' }, runs: { type: 'string', default: '5' } },
+  options: {
+    agents: { type: 'string', default: '10000' },
+    runs: { type: 'string', default: '5' },
+    // where to save a picture of the overview of this fleet (the README's is one)
+    screenshot: { type: 'string' },
+  },
 });
 const N = Number(values.agents);
 const RUNS = Number(values.runs);
@@ -209,6 +214,16 @@ for (let run = 0; run < RUNS; run++) {
       N / 50,
     ),
   );
+  await ctx.close();
+}
+if (values.screenshot !== undefined) {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  await ctx.addInitScript((t) => localStorage.setItem('imakit.dashboard.token', t), token);
+  const page = await ctx.newPage();
+  await page.goto(`${base}/`);
+  await page.waitForSelector('#causes li.cause');
+  await page.waitForSelector('.live.on');
+  await page.screenshot({ path: values.screenshot });
   await ctx.close();
 }
 await browser.close();

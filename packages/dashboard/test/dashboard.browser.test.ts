@@ -349,7 +349,8 @@ test('read-only token: everything visible, nothing changeable; API errors shown 
     assert.match((await page.locator('.readonly').textContent()) ?? '', /Read-only/);
     await page.goto(`${base}/#/agents/host-1`);
     await page.waitForSelector('.actions');
-    for (const b of await page.locator('.actions button').all()) assert.equal(await b.isDisabled(), true);
+    for (const b of await page.locator('.actions button, .actions select').all())
+      assert.equal(await b.isDisabled(), true);
     await shot(page, 'agent-read-only');
     // an unknown agent: the API's error, message and code, not a blank page
     await page.goto(`${base}/#/agents/no-such-agent`);
@@ -359,6 +360,10 @@ test('read-only token: everything visible, nothing changeable; API errors shown 
     assert.match(text, /no agent 'no-such-agent'/);
     assert.match(text, /V_NOT_FOUND/);
     assert.match(text, /HTTP 404/);
+    // and nothing of the agent shown before it under this URL
+    assert.doesNotMatch((await page.locator('h1').textContent()) ?? '', /host-1/);
+    assert.equal(await page.locator('.actions').count(), 0);
+    assert.equal(await page.locator('.actions select').count(), 0);
     await shot(page, 'api-error');
     await page.close();
   } finally {

@@ -20,10 +20,14 @@ export interface Loaded<T> {
   reload: () => void;
 }
 
-/** GET `path` (again whenever it or `tick` changes); the last answer stays shown while reloading. */
+/**
+ * GET `path` (again whenever it or `tick` changes). While the same path reloads its last answer
+ * stays shown; an answer or error for another path never is (a page must not show one agent's data
+ * under another's URL).
+ */
 export function useApi<T>(path: string | null, tick = 0): Loaded<T> {
-  const [data, setData] = useState<T | undefined>(undefined);
-  const [error, setError] = useState<ApiError | undefined>(undefined);
+  const [data, setData] = useState<{ key: string; value: T } | undefined>(undefined);
+  const [error, setError] = useState<{ key: string; value: ApiError } | undefined>(undefined);
   const [loading, setLoading] = useState(false);
   const [n, setN] = useState(0);
   const seq = useRef(0);
@@ -34,19 +38,25 @@ export function useApi<T>(path: string | null, tick = 0): Loaded<T> {
     get<T>(path).then(
       (d) => {
         if (my !== seq.current) return;
-        setData(d);
+        setData({ key: path, value: d });
         setError(undefined);
         setLoading(false);
       },
       (e: unknown) => {
         if (my !== seq.current) return;
-        setError(e instanceof ApiError ? e : new ApiError(0, 'CLIENT', String(e)));
+        setError({ key: path, value: e instanceof ApiError ? e : new ApiError(0, 'CLIENT', String(e)) });
+        setData(undefined);
         setLoading(false);
       },
     );
   }, [path, tick, n]);
   const reload = useCallback(() => setN((x) => x + 1), []);
-  return { data, error, loading, reload };
+  return {
+    data: data?.key === path ? data.value : undefined,
+    error: error?.key === path ? error.value : undefined,
+    loading,
+    reload,
+  };
 }
 
 export function ErrorBox({ error, what }: { error: ApiError | undefined; what?: string }) {

@@ -39,6 +39,7 @@ function Actions({ d, onDone }: { d: AgentDetail; onDone: () => void }) {
   const [busy, setBusy] = useState(false);
   const sets = useApi<{ referenceSets: RefSetListItem[] }>('/v1/reference-sets');
   const [pick, setPick] = useState('');
+  const { readOnly } = useSession();
   const run = async (f: () => Promise<unknown>, after?: () => void) => {
     setBusy(true);
     try {
@@ -66,6 +67,7 @@ function Actions({ d, onDone }: { d: AgentDetail; onDone: () => void }) {
       )}
       <span class="assign">
         <select
+          disabled={readOnly}
           aria-label="reference set to assign"
           value={pick}
           onChange={(e) => setPick((e.target as HTMLSelectElement).value)}

@@ -10,7 +10,9 @@
  * answer arrives in another request, possibly at another process).
  *
  * `fetchEvidence` is injectable (load tests simulate agents); the default is `httpFetchEvidence`,
- * the agent's `GET /v1/evidence` (imakit's host/agent/pull.ts). All the poller's state lives in
+ * the agent's `GET /v1/evidence` (imakit's host/agent/pull.ts). Agents with transport `keylime`
+ * are asked over Keylime's pull API instead (keylime/agent-poll.ts; `fetchKeylime` injectable), and
+ * their unreadable answers are stored verdicts, not retries. All the poller's state lives in
  * the closure `startPoller` returns; `stop()` waits for the attestations in flight.
  */
 import { Compile } from 'typebox/compile';

@@ -20,7 +20,7 @@
  * (compareEventLogPcrs) and passes only PCRs the quote covered as `quoted`.
  */
 import { bytesEqual, fromHex, toHex } from '../bytes/bytes.ts';
-import { findHashAlgo } from '../hash/hash-algo.ts';
+import { findHashAlgo, hash } from '../hash/hash-algo.ts';
 import { ImakitError } from '../../errors.ts';
 import { parseEventLog, type TcgEvent, type TcgEventLog } from './event-log.ts';
 import { decodeEventData, EV_NO_ACTION, eventTypeName } from './event-types.ts';
@@ -37,16 +37,21 @@ export interface MbRefstate {
   readonly hasSecureboot: boolean;
   readonly scrtmAndBios: readonly { readonly scrtm: string; readonly platformFirmware: readonly string[] }[];
   /** pk, kek, db, dbx: the EFI signatures (owner GUID, data hex) each variable must contain */
-  readonly keys: Readonly<Record<'pk' | 'kek' | 'db' | 'dbx', readonly { owner: string; data: string }[]>>;
+  readonly keys: Readonly<
+    Record<'pk' | 'kek' | 'db' | 'dbx' | 'vendor_db', readonly { owner: string; data: string }[]>
+  >;
   readonly mokdig: readonly string[];
   readonly mokxdig: readonly string[];
   readonly kernels: readonly {
     readonly shim: string;
     readonly grub: string;
+    /** with Secure Boot: the kernel's Authenticode digest */
     readonly kernel?: string;
+    /** without Secure Boot: the kernel image's digest as grub measures it (PCR 9) */
     readonly vmlinuz?: string;
-    readonly initrd?: string;
-    readonly cmdline?: string;
+    readonly initrd: string;
+    /** a regular expression the command line matches whole */
+    readonly cmdline: string;
   }[];
 }
 
@@ -153,7 +158,7 @@ function decodeMbRefstate(text: string): MbRefstate {
       ),
     };
   });
-  const sigs = (name: 'pk' | 'kek' | 'db' | 'dbx') =>
+  const sigs = (name: 'pk' | 'kek' | 'db' | 'dbx' | 'vendor_db') =>
     list(o[name], name).map((s, i) => {
       const x = s as { SignatureOwner?: unknown; SignatureData?: unknown };
       if (typeof x?.SignatureOwner !== 'string' || !/^[0-9a-fA-F-]{36}$/.test(x.SignatureOwner))
@@ -163,38 +168,38 @@ function decodeMbRefstate(text: string): MbRefstate {
         data: digestHex(x.SignatureData, `${name}[${i}].SignatureData`),
       };
     });
+  // the fields Keylime's example policy requires of each kernel (example.py allowed_kernel_test)
   const kernels = list(o.kernels, 'kernels').map((k, i) => {
     const f = `kernels[${i}]`;
     const x = (k ?? {}) as Record<string, unknown>;
-    const opt = (key: string) => (x[key] === undefined ? {} : { [key]: digestHex(x[key], `${f}.${key}`) });
-    if (x.kernel_cmdline !== undefined && typeof x.kernel_cmdline !== 'string')
+    const hex = (key: string) => digestHex(x[key], `${f}.${key}`);
+    if (typeof x.kernel_cmdline !== 'string')
       throw fail(`${f}.kernel_cmdline: expected a string`, `${f}.kernel_cmdline`);
-    const got = {
-      shim: digestHex(x.shim_authcode_sha256, `${f}.shim_authcode_sha256`),
-      grub: digestHex(x.grub_authcode_sha256, `${f}.grub_authcode_sha256`),
-      ...(x.kernel_authcode_sha256 !== undefined && {
-        kernel: opt('kernel_authcode_sha256').kernel_authcode_sha256,
-      }),
-      ...(x.vmlinuz_plain_sha256 !== undefined && {
-        vmlinuz: opt('vmlinuz_plain_sha256').vmlinuz_plain_sha256,
-      }),
-      ...(x.initrd_plain_sha256 !== undefined && { initrd: opt('initrd_plain_sha256').initrd_plain_sha256 }),
-      ...(typeof x.kernel_cmdline === 'string' && { cmdline: x.kernel_cmdline }),
+    try {
+      new RegExp(x.kernel_cmdline);
+    } catch {
+      throw fail(`${f}.kernel_cmdline: not a regular expression`, `${f}.kernel_cmdline`);
+    }
+    return {
+      shim: hex('shim_authcode_sha256'),
+      grub: hex('grub_authcode_sha256'),
+      ...(hasSecureboot
+        ? { kernel: hex('kernel_authcode_sha256') }
+        : { vmlinuz: hex('vmlinuz_plain_sha256') }),
+      initrd: hex('initrd_plain_sha256'),
+      cmdline: x.kernel_cmdline,
     };
-    if (hasSecureboot && got.kernel === undefined)
-      throw fail(`${f}.kernel_authcode_sha256 is missing (has_secureboot)`, `${f}.kernel_authcode_sha256`);
-    if (got.cmdline !== undefined)
-      try {
-        new RegExp(got.cmdline);
-      } catch {
-        throw fail(`${f}.kernel_cmdline: not a regular expression`, `${f}.kernel_cmdline`);
-      }
-    return got;
   });
   return Object.freeze({
     hasSecureboot,
     scrtmAndBios,
-    keys: { pk: sigs('pk'), kek: sigs('kek'), db: sigs('db'), dbx: sigs('dbx') },
+    keys: {
+      pk: sigs('pk'),
+      kek: sigs('kek'),
+      db: sigs('db'),
+      dbx: sigs('dbx'),
+      vendor_db: sigs('vendor_db'),
+    },
     mokdig: list(o.mokdig, 'mokdig').map((d, i) => sha256Of(d, `mokdig[${i}]`)),
     mokxdig: list(o.mokxdig, 'mokxdig').map((d, i) => sha256Of(d, `mokxdig[${i}]`)),
     kernels,
@@ -274,9 +279,10 @@ function freeze(
   checked: string[],
   notEstablished: string[],
   extra?: BootMismatch,
+  inLogOrder = true,
 ): BootReferenceResult {
   const all = extra !== undefined ? [extra, ...mismatches] : mismatches;
-  all.sort((a, b) => (a.event?.index ?? Infinity) - (b.event?.index ?? Infinity));
+  if (inLogOrder) all.sort((a, b) => (a.event?.index ?? Infinity) - (b.event?.index ?? Infinity));
   return Object.freeze({
     status: all.length === 0 ? 'pass' : 'fail',
     form,
@@ -428,25 +434,58 @@ function guid(b: Uint8Array): string {
   return `${le(h.slice(0, 8))}-${le(h.slice(8, 12))}-${le(h.slice(12, 16))}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
+/** EV_EFI_ACTION strings the PC Client spec allows per PCR (Keylime tests.py EvEfiActionTest). */
+const EFI_ACTIONS: Readonly<Record<number, readonly string[]>> = Object.freeze({
+  1: ['Entering ROM Based Setup'],
+  4: ['Calling EFI Application from Boot Option', 'Returning from EFI Application from Boot Option'],
+  5: [
+    'Exit Boot Services Invocation',
+    'Exit Boot Services Returned with Failure',
+    'Exit Boot Services Returned with Success',
+  ],
+});
+
+/** Events Keylime's example policy accepts at most this often, whatever they hold. */
+const ONCE: Readonly<Record<string, number>> = Object.freeze({
+  '1:EV_CPU_MICROCODE': 1,
+  '1:EV_EFI_HANDOFF_TABLES': 1,
+  '1:EV_EFI_HANDOFF_TABLES2': 1,
+  '1:EV_PLATFORM_CONFIG_FLAGS': 4,
+  '5:EV_EFI_GPT_EVENT': 1,
+});
+
 /**
- * Keylime's example policy over the refstate, for these rules: `has_secureboot` equals the
- * SecureBoot variable; one of `scrtm_and_bios` matches the EV_S_CRTM_VERSION and the
- * EV_EFI_PLATFORM_FIRMWARE_BLOB(2) digests in order; one of `kernels` matches the boot-services
- * applications (shim, grub, and with Secure Boot the kernel), the PCR 9 initrd/vmlinuz EV_IPL
- * digests and the PCR 8 `kernel_cmdline:` EV_IPL (a regular expression, matched whole); PK, KEK,
- * db and dbx contain the refstate's signatures; MokList/MokListX digests match `mokdig`/`mokxdig`.
- * Not applied (said in notEstablished): `vendor_db`, and the policy's accept/refuse rules for the
- * other event types.
+ * Keylime's example policy (keylime/mba/elchecking/example.py, 7.14) over the refstate. Every
+ * event must be one the policy expects for its PCR and type (its dispatcher): one Spec ID header
+ * (EV_NO_ACTION); microcode, handoff tables, GPT, platform config flags (counted); S-CRTM and
+ * firmware blobs matching one `scrtm_and_bios` entry exactly; the SecureBoot variable matching
+ * `has_secureboot`; PK, KEK, db, vendor_db containing the refstate's signatures and dbx containing
+ * its revocations (a Secure-Boot-off refstate with an empty list accepts any); boot-order variables;
+ * EFI actions and separators with the spec's strings and their digests; boot-services drivers (any);
+ * the boot-services applications exactly [shim, grub] (and with Secure Boot the kernel, possibly
+ * twice) of one `kernels` entry, whose PCR 9 vmlinuz (without Secure Boot) and initrd EV_IPL digests
+ * and PCR 8 `kernel_cmdline:` (a regular expression, matched whole) must match too — an empty
+ * `kernels` accepts no boot, as in Keylime; PCR 9 EV_IPL only for loader entries, grub, vmlinuz and
+ * initrd; PCR 8 EV_IPL only `grub_cmd:` and `kernel_cmdline:`; PCR 14 MokList/MokListX digests in
+ * `mokdig`/`mokxdig`. Anything else fails naming the event. Differences from Keylime, said in
+ * notEstablished: EFI signature-list GUID types are not told apart (owner and data are), and the
+ * EV_EFI_VARIABLE_AUTHORITY certificates of shim and SbatLevel are accepted as Keylime does.
  */
 function compareMbRefstate(rs: MbRefstate, log: TcgEventLog, quoted: PcrValues): BootReferenceResult {
   const mismatches: BootMismatch[] = [];
-  const checked: string[] = [];
+  const checked = new Set<string>();
   const sha = (e: TcgEvent) => toHex(e.digests.get('sha256') ?? new Uint8Array());
-  const of = (type: string, pcr?: number) =>
-    log.events.filter((e) => eventTypeName(e.type) === type && (pcr === undefined || e.pcr === pcr));
+  const text = (e: TcgEvent): string => {
+    const d = decodeEventData(e.type, e.data);
+    return d.kind === 'string' ? d.text : '';
+  };
+  const variable = (e: TcgEvent) => {
+    const d = decodeEventData(e.type, e.data);
+    return d.kind === 'efi-variable' ? d : undefined;
+  };
   const bad = (
-    pcr: number,
     e: TcgEvent | undefined,
+    pcr: number,
     rule: string,
     expected: unknown,
     message: string,
@@ -461,167 +500,270 @@ function compareMbRefstate(rs: MbRefstate, log: TcgEventLog, quoted: PcrValues):
       message,
       fix,
     });
-  const need = (pcr: number): boolean => {
-    if (quotedPcr(quoted, pcr)) return true;
-    if (!mismatches.some((m) => m.code === 'boot-pcr-not-quoted' && m.pcr === pcr))
-      mismatches.push(notQuoted(pcr));
-    return false;
+  const notQuotedSeen = new Set<number>();
+  const counts = new Map<string, number>();
+  const once = (key: string, max = 1): boolean => {
+    const n = (counts.get(key) ?? 0) + 1;
+    counts.set(key, n);
+    return n <= max;
+  };
+  /** the digest in every bank equals the hash of `data` (actions, separators) */
+  const digestsOf = (e: TcgEvent, data: Uint8Array): boolean =>
+    [...e.digests].every(([bank, d]) => findHashAlgo(bank)?.node == null || bytesEqual(d, hash(bank, data)));
+
+  // what the policy's delayed tests gather
+  const sCrtms: TcgEvent[] = [];
+  const blobs: TcgEvent[] = [];
+  const apps: TcgEvent[] = [];
+  const ipl9 = { vmlinuz: [] as TcgEvent[], initrd: [] as TcgEvent[] };
+  const cmdlines: TcgEvent[] = [];
+  const unexpected = (e: TcgEvent, why: string) =>
+    bad(
+      e,
+      e.pcr,
+      'dispatcher',
+      `${e.pcr}:${eventTypeName(e.type)}`,
+      `event #${e.index} (PCR ${e.pcr}, ${eventTypeName(e.type)}) ${why}`,
+      "boot without this event, or use a measured-boot policy that expects it (Keylime's example policy does not)",
+    );
+  const keys = (
+    name: 'pk' | 'kek' | 'db' | 'dbx' | 'vendor_db',
+    e: TcgEvent,
+    sigs: { owner: string; data: string }[] | undefined,
+  ) => {
+    const want = rs.keys[name];
+    checked.add(name);
+    if (!rs.hasSecureboot && want.length === 0) return;
+    const missing = want.find((w) => !(sigs ?? []).some((h) => h.owner === w.owner && h.data === w.data));
+    if (missing !== undefined)
+      bad(
+        e,
+        7,
+        name,
+        missing,
+        `${variable(e)?.name ?? name} does not contain the refstate's signature of owner ${missing.owner}`,
+        `enrol the refstate's ${name} keys, or make a new refstate`,
+      );
   };
 
-  // Secure Boot state (PCR 7)
-  const sbVar = of('EV_EFI_VARIABLE_DRIVER_CONFIG', 7).find((e) => {
-    const d = decodeEventData(e.type, e.data);
-    return d.kind === 'efi-variable' && d.name === 'SecureBoot';
-  });
-  if (need(7)) {
-    const d = sbVar === undefined ? undefined : decodeEventData(sbVar.type, sbVar.data);
-    const on = d?.kind === 'efi-variable' && d.dataHex === '01';
-    checked.push('has_secureboot');
-    if (on !== rs.hasSecureboot)
-      bad(
-        7,
-        sbVar,
-        'has_secureboot',
-        rs.hasSecureboot,
-        `Secure Boot is ${on ? 'on' : 'off'}; the refstate says has_secureboot ${rs.hasSecureboot}`,
-        'boot with the Secure Boot state the refstate was made with, or make a new refstate',
-      );
-    for (const name of ['pk', 'kek', 'db', 'dbx'] as const) {
-      const want = rs.keys[name];
-      if (want.length === 0) continue;
-      const varName = name === 'pk' ? 'PK' : name === 'kek' ? 'KEK' : name;
-      const e = of('EV_EFI_VARIABLE_DRIVER_CONFIG', 7).find((x) => {
-        const d = decodeEventData(x.type, x.data);
-        return d.kind === 'efi-variable' && d.name === varName;
-      });
-      const d = e === undefined ? undefined : decodeEventData(e.type, e.data);
-      const have = d?.kind === 'efi-variable' ? efiSignatures(fromHex(d.dataHex)) : undefined;
-      checked.push(name);
-      const missing = want.find((w) => !(have ?? []).some((h) => h.owner === w.owner && h.data === w.data));
-      if (missing !== undefined)
-        bad(
-          7,
-          e,
-          name,
-          missing,
-          `${varName} does not contain the refstate's signature of owner ${missing.owner}`,
-          `enrol the refstate's ${varName} keys, or make a new refstate`,
-        );
+  for (const e of log.events) {
+    const type = eventTypeName(e.type);
+    if (!quotedPcr(quoted, e.pcr)) {
+      if (!notQuotedSeen.has(e.pcr)) mismatches.push(notQuoted(e.pcr));
+      notQuotedSeen.add(e.pcr);
+      continue;
+    }
+    const key = `${e.pcr}:${type}`;
+    if (ONCE[key] !== undefined) {
+      if (!once(key, ONCE[key])) unexpected(e, `appears more than ${ONCE[key]} time(s)`);
+      continue;
+    }
+    switch (key) {
+      case '0:EV_NO_ACTION':
+        // the Spec ID header is the one EV_NO_ACTION the policy expects
+        unexpected(e, 'is a second EV_NO_ACTION (the policy expects only the Spec ID header)');
+        break;
+      case '0:EV_S_CRTM_VERSION':
+        sCrtms.push(e);
+        break;
+      case '0:EV_EFI_PLATFORM_FIRMWARE_BLOB':
+      case '0:EV_EFI_PLATFORM_FIRMWARE_BLOB2':
+        blobs.push(e);
+        break;
+      case '7:EV_EFI_VARIABLE_DRIVER_CONFIG': {
+        const v = variable(e);
+        const name = v?.name ?? '';
+        if (!once(`dc:${name}`)) {
+          unexpected(e, `measures ${name} twice`);
+          break;
+        }
+        if (name === 'SecureBoot') {
+          checked.add('has_secureboot');
+          const on = v!.dataHex === '01';
+          if (on !== rs.hasSecureboot)
+            bad(
+              e,
+              7,
+              'has_secureboot',
+              rs.hasSecureboot,
+              `Secure Boot is ${on ? 'on' : 'off'}; the refstate says has_secureboot ${rs.hasSecureboot}`,
+              'boot with the Secure Boot state the refstate was made with, or make a new refstate',
+            );
+        } else if (name === 'PK' || name === 'KEK' || name === 'db' || name === 'dbx' || name === 'vendor_db')
+          keys(name === 'PK' ? 'pk' : name === 'KEK' ? 'kek' : name, e, efiSignatures(fromHex(v!.dataHex)));
+        else unexpected(e, `measures the variable ${JSON.stringify(name)}, which the policy does not expect`);
+        break;
+      }
+      case '7:EV_EFI_VARIABLE_AUTHORITY': {
+        const name = variable(e)?.name ?? '';
+        if (name === 'vendor_db') {
+          // one EFI_SIGNATURE_DATA: owner GUID, then the signature
+          const raw = fromHex(variable(e)!.dataHex);
+          const sig =
+            raw.length > 16 ? [{ owner: guid(raw.subarray(0, 16)), data: toHex(raw.subarray(16)) }] : [];
+          checked.add('vendor_db');
+          if (
+            (rs.hasSecureboot || rs.keys.vendor_db.length > 0) &&
+            !sig.some((h) => rs.keys.vendor_db.some((w) => w.owner === h.owner && w.data === h.data))
+          )
+            bad(
+              e,
+              7,
+              'vendor_db',
+              rs.keys.vendor_db,
+              'the vendor_db authority is not in the refstate',
+              'add it to vendor_db',
+            );
+        } else if (!['db', 'SbatLevel', 'Shim', 'MokListTrusted', 'MokListRT'].includes(name))
+          unexpected(e, `is an authority ${JSON.stringify(name)} the policy does not expect`);
+        else if (!once(`auth:${name}`)) unexpected(e, `measures the authority ${name} twice`);
+        break;
+      }
+      case '2:EV_EFI_BOOT_SERVICES_DRIVER':
+        break;
+      case '1:EV_EFI_VARIABLE_BOOT':
+        if (!/^(BootOrder|Boot[0-9a-fA-F]+)$/.test(variable(e)?.name ?? ''))
+          unexpected(e, `measures ${JSON.stringify(variable(e)?.name ?? '')}, not BootOrder or Boot####`);
+        break;
+      case '1:EV_EFI_ACTION':
+      case '4:EV_EFI_ACTION':
+      case '5:EV_EFI_ACTION': {
+        const t = text(e);
+        if (!EFI_ACTIONS[e.pcr]!.includes(t) || !digestsOf(e, new TextEncoder().encode(t)))
+          unexpected(
+            e,
+            `is the action ${JSON.stringify(t)}, not one the spec names for PCR ${e.pcr} with its digest`,
+          );
+        break;
+      }
+      case '4:EV_EFI_BOOT_SERVICES_APPLICATION':
+        apps.push(e);
+        break;
+      case '8:EV_IPL': {
+        const t = text(e);
+        if (t.startsWith('kernel_cmdline: ')) cmdlines.push(e);
+        else if (!t.startsWith('grub_cmd: '))
+          unexpected(e, `is ${JSON.stringify(t.slice(0, 60))}, not grub_cmd: or kernel_cmdline:`);
+        break;
+      }
+      case '9:EV_IPL': {
+        const t = text(e);
+        if (/\/vmlinuz/.test(t)) ipl9.vmlinuz.push(e);
+        else if (/\/(initrd|initramfs)/.test(t)) ipl9.initrd.push(e);
+        else if (!/\/loader\/entries|\/grub/.test(t))
+          unexpected(
+            e,
+            `names ${JSON.stringify(t.slice(0, 60))}, not a loader entry, grub, vmlinuz or initrd`,
+          );
+        break;
+      }
+      case '14:EV_IPL': {
+        const t = text(e);
+        const want = t === 'MokList' ? rs.mokdig : t === 'MokListX' ? rs.mokxdig : undefined;
+        if (want !== undefined) {
+          checked.add(t === 'MokList' ? 'mokdig' : 'mokxdig');
+          if (!want.includes(sha(e)))
+            bad(
+              e,
+              14,
+              t === 'MokList' ? 'mokdig' : 'mokxdig',
+              want,
+              `${t}'s digest is not one the refstate allows`,
+              "enrol the refstate's machine owner keys, or make a new refstate",
+            );
+        } else if (t !== 'MokListTrusted' || !once('14:MokListTrusted'))
+          unexpected(e, `is ${JSON.stringify(t.slice(0, 60))}, not MokList, MokListX or MokListTrusted`);
+        break;
+      }
+      default:
+        if (type === 'EV_SEPARATOR' && e.pcr <= 7) {
+          const hex = toHex(e.data);
+          if ((hex !== '00000000' && hex !== 'ffffffff') || !digestsOf(e, e.data))
+            unexpected(e, 'is a separator whose value or digest the spec does not allow');
+        } else unexpected(e, 'has a (PCR, type) combination the policy does not expect');
     }
   }
-  // S-CRTM and firmware (PCR 0)
-  if (rs.scrtmAndBios.length > 0 && need(0)) {
-    const scrtm = of('EV_S_CRTM_VERSION', 0);
-    const blobs = log.events.filter(
-      (e) => e.pcr === 0 && /^EV_EFI_PLATFORM_FIRMWARE_BLOB2?$/.test(eventTypeName(e.type)),
-    );
-    checked.push('scrtm_and_bios');
+
+  // the delayed tests: S-CRTM and firmware, then one kernels entry for the whole boot chain
+  if (quotedPcr(quoted, 0)) {
+    checked.add('scrtm_and_bios');
     const ok = rs.scrtmAndBios.some(
       (a) =>
-        scrtm.length === 1 &&
-        sha(scrtm[0]!) === a.scrtm &&
+        sCrtms.length === 1 &&
+        sha(sCrtms[0]!) === a.scrtm &&
         blobs.length === a.platformFirmware.length &&
         blobs.every((b, i) => sha(b) === a.platformFirmware[i]),
     );
     if (!ok) {
-      const a = rs.scrtmAndBios[0]!;
+      const a = rs.scrtmAndBios[0];
       const e =
-        scrtm.length !== 1 || sha(scrtm[0]!) !== a.scrtm
-          ? scrtm[0]
+        a === undefined || sCrtms.length !== 1 || sha(sCrtms[0]!) !== a.scrtm
+          ? sCrtms[0]
           : (blobs.find((b, i) => sha(b) !== a.platformFirmware[i]) ?? blobs[a.platformFirmware.length]);
       bad(
-        0,
         e,
+        0,
         'scrtm_and_bios',
-        a,
+        a ?? [],
         `the S-CRTM and firmware blobs match none of the refstate's ${rs.scrtmAndBios.length} scrtm_and_bios entries`,
         'update the firmware to the reference version, or add this firmware to scrtm_and_bios',
       );
     }
   }
-  // boot chain (PCR 4 applications, PCR 8/9 EV_IPL)
-  if (rs.kernels.length > 0 && need(4)) {
-    const apps = of('EV_EFI_BOOT_SERVICES_APPLICATION', 4);
-    const ipl9 = of('EV_IPL', 9).map((e) => ({ e, d: decodeEventData(e.type, e.data) }));
-    const cmd = of('EV_IPL', 8).map((e) => ({ e, d: decodeEventData(e.type, e.data) }));
-    const text = (d: ReturnType<typeof decodeEventData>) => (d.kind === 'string' ? d.text : '');
-    checked.push('kernels');
-    let best: { e: TcgEvent | undefined; why: string } | undefined;
+  if (quotedPcr(quoted, 4)) {
+    checked.add('kernels');
+    let why: { e: TcgEvent | undefined; what: string } | undefined;
+    const seq = apps.map(sha);
     const matches = rs.kernels.some((k) => {
       const chain = [k.shim, k.grub, ...(rs.hasSecureboot ? [k.kernel!] : [])];
-      const seq = apps.map(sha);
-      const appsOk =
-        chain.every((d, i) => seq[i] === d) &&
-        (seq.length === chain.length ||
-          (rs.hasSecureboot && seq.length === chain.length + 1 && seq.at(-1) === k.kernel));
-      if (!appsOk) {
+      const same = (c: readonly string[]) => c.length === seq.length && c.every((d, i) => seq[i] === d);
+      if (!same(chain) && !(rs.hasSecureboot && same([...chain, k.kernel!]))) {
         const i = chain.findIndex((d, n) => seq[n] !== d);
-        best ??= {
+        why ??= {
           e: apps[i === -1 ? chain.length : i],
-          why: `boot application #${i === -1 ? chain.length : i} (shim, grub, kernel)`,
+          what: `boot application #${i === -1 ? chain.length : i} (shim, grub${rs.hasSecureboot ? ', kernel' : ''})`,
         };
         return false;
       }
-      for (const [want, what] of [
-        [k.initrd, 'initrd'],
-        [rs.hasSecureboot ? undefined : k.vmlinuz, 'vmlinuz'],
-      ] as const) {
-        if (want === undefined) continue;
-        if (!need(9)) return false;
-        const hit = ipl9.find(
-          (x) => text(x.d).includes(what) || (what === 'initrd' && text(x.d).includes('initramfs')),
-        );
-        if (hit === undefined || sha(hit.e) !== want) {
-          best ??= { e: hit?.e, why: `the ${what} EV_IPL digest (PCR 9)` };
-          return false;
-        }
-      }
-      if (k.cmdline !== undefined) {
-        if (!need(8)) return false;
-        const line = cmd.map((x) => text(x.d)).find((t) => t.startsWith('kernel_cmdline: '));
-        if (line === undefined || !new RegExp(`^(?:kernel_cmdline: ${k.cmdline})$`).test(line)) {
-          best ??= {
-            e: cmd.find((x) => text(x.d).startsWith('kernel_cmdline: '))?.e,
-            why: 'the kernel command line (PCR 8)',
-          };
-          return false;
-        }
+      const one = (events: TcgEvent[], want: string | undefined, what: string): boolean => {
+        if (events.length === 1 && (want === undefined || sha(events[0]!) === want)) return true;
+        why ??= {
+          e: events[0],
+          what: events.length === 1 ? `the ${what} digest` : `${events.length} ${what} events (one expected)`,
+        };
+        return false;
+      };
+      if (!one(ipl9.initrd, k.initrd, 'initrd (PCR 9 EV_IPL)')) return false;
+      if (!one(ipl9.vmlinuz, rs.hasSecureboot ? undefined : k.vmlinuz, 'vmlinuz (PCR 9 EV_IPL)'))
+        return false;
+      if (!one(cmdlines, undefined, 'kernel_cmdline (PCR 8 EV_IPL)')) return false;
+      if (!new RegExp(`^(?:kernel_cmdline: ${k.cmdline})$`).test(text(cmdlines[0]!))) {
+        why ??= { e: cmdlines[0], what: 'the kernel command line' };
+        return false;
       }
       return true;
     });
     if (!matches)
       bad(
-        best?.e?.pcr ?? 4,
-        best?.e,
+        why?.e,
+        why?.e?.pcr ?? 4,
         'kernels',
-        rs.kernels[0],
-        `the boot chain matches none of the refstate's ${rs.kernels.length} kernels: ${best?.why ?? 'no match'} differs`,
+        rs.kernels[0] ?? [],
+        rs.kernels.length === 0
+          ? "the refstate lists no kernels: Keylime's example policy accepts no boot chain then"
+          : `the boot chain matches none of the refstate's ${rs.kernels.length} kernels: ${why?.what ?? 'no match'} differs`,
         'boot a shim, grub, kernel and initrd the refstate lists, or add this chain to kernels',
       );
   }
-  // MOK lists (EV_IPL in PCR 14, outside 0-9; compared when the quote covers it)
-  for (const [name, want] of [
-    ['MokList', rs.mokdig],
-    ['MokListX', rs.mokxdig],
-  ] as const) {
-    if (want.length === 0) continue;
-    const e = of('EV_IPL', 14).find((x) => {
-      const d = decodeEventData(x.type, x.data);
-      return d.kind === 'string' && d.text === name;
-    });
-    if (!need(14)) continue;
-    checked.push(name === 'MokList' ? 'mokdig' : 'mokxdig');
-    if (e === undefined || !want.includes(sha(e)))
-      bad(
-        14,
-        e,
-        name === 'MokList' ? 'mokdig' : 'mokxdig',
-        want,
-        `${name}'s digest is not one the refstate allows`,
-        `enrol the refstate's machine owner keys, or make a new refstate`,
-      );
-  }
-  return freeze('keylime-mb-refstate', mismatches, checked, [
-    "the Keylime refstate's vendor_db and the example policy's rules for other event types (not applied)",
-  ]);
+  // Keylime's order: the events in log order, then the boot chain as a whole
+  return freeze(
+    'keylime-mb-refstate',
+    mismatches,
+    [...checked],
+    [
+      "EFI signature-list types of the refstate's keys (owner and data are compared, not the list's type GUID)",
+    ],
+    undefined,
+    false,
+  );
 }

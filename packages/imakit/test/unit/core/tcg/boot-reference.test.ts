@@ -18,7 +18,8 @@ import {
   type BootReference,
 } from '../../../../src/core/index.ts';
 import { ImakitError } from '../../../../src/errors.ts';
-import { FIXTURES_DIR } from '../../../helpers.ts';
+import { FIXTURES_DIR, VECTORS_DIR } from '../../../helpers.ts';
+import { grubBoot } from './grub-boot-log.ts';
 
 const LOG = new Uint8Array(readFileSync(join(FIXTURES_DIR, 'kernel/ovmf-uefi/binary_bios_measurements')));
 const parsed = parseEventLog(LOG);
@@ -115,75 +116,90 @@ test('PCR values: equal passes; a different value names the PCR and its last eve
   assert.equal(r2.mismatches[0]!.code, 'boot-pcr-not-quoted');
 });
 
-test('Keylime refstate: scrtm and firmware as the log has them pass; others fail naming the event', () => {
-  const rs = {
-    has_secureboot: false,
-    scrtm_and_bios: [
-      {
-        scrtm: { sha256: '0x96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7' },
-        platform_firmware: [
-          { sha256: '0xac3c3bb98ae544cb99b0847315023372f2d059a02852fb7c39cc7bc6413ee279' },
-          { sha256: '0x82a0445201cb49945461acc6ed78426700fb7e92819862edc55ba3ad4559b135' },
-        ],
-      },
-    ],
-    pk: [],
-    kek: [],
-    db: [],
-    dbx: [],
-    mokdig: [],
-    mokxdig: [],
-    kernels: [],
-  };
-  const ok = compareBootReference(decodeBootReference(enc(JSON.stringify(rs))), {
-    log: parsed,
-    quoted: ALL_QUOTED,
-  });
-  assert.equal(ok.status, 'pass', JSON.stringify(ok.mismatches));
-  assert.ok(ok.checked.includes('scrtm_and_bios') && ok.checked.includes('has_secureboot'));
-  assert.ok(ok.notEstablished.some((n) => /vendor_db/.test(n)));
+/** PCRs 0-9 as a verified quote of `log`'s boot gives them. */
+function quotedOf(log: Uint8Array) {
+  const r = replayEventLog(parseEventLog(log)).pcrs;
+  return new Map([...r].map(([b, m]) => [b, new Map([...m].filter(([i]) => i <= 9))]));
+}
 
-  const wrongFw = structuredClone(rs);
-  wrongFw.scrtm_and_bios[0]!.platform_firmware[1]!.sha256 = `0x${'11'.repeat(32)}`;
-  let r = compareBootReference(decodeBootReference(enc(JSON.stringify(wrongFw))), {
-    log: parsed,
-    quoted: ALL_QUOTED,
-  });
-  assert.equal(r.status, 'fail');
+test("Keylime refstate: the same verdicts as Keylime 7.14's example policy, naming the event it names", () => {
+  const recorded = JSON.parse(
+    readFileSync(join(VECTORS_DIR, 'keylime/mb-refstate-verdicts.json'), 'utf8'),
+  ) as {
+    cases: {
+      name: string;
+      log: 'ovmf-uefi' | 'grub-synthetic';
+      refstate: unknown;
+      keylime: { verdict: 'pass' | 'fail'; eventNum?: number; reason?: string };
+    }[];
+  };
+  const grub = grubBoot();
+  // the generator still makes the log the recorded refstates describe
+  assert.deepEqual(JSON.parse(grub.refstate), recorded.cases.find((c) => c.name === 'grub')!.refstate);
+  assert.equal(recorded.cases.length, 6);
+  for (const c of recorded.cases) {
+    const log = c.log === 'ovmf-uefi' ? LOG : grub.log;
+    const r = compareBootReference(decodeBootReference(enc(JSON.stringify(c.refstate))), {
+      log: parseEventLog(log),
+      quoted: quotedOf(log),
+    });
+    assert.equal(r.status, c.keylime.verdict, `${c.name}: ${JSON.stringify(r.mismatches[0])}`);
+    if (c.keylime.eventNum !== undefined)
+      assert.equal(r.mismatches[0]!.event?.index, c.keylime.eventNum, c.name);
+  }
+});
+
+/** The parts of a refstate the cases below change. */
+interface RefstateJson {
+  scrtm_and_bios: { platform_firmware: { sha256: string }[] }[];
+  kernels: Record<string, string>[];
+  pk: { SignatureOwner: string; SignatureData: string }[];
+}
+
+test('Keylime refstate: what each failure names', () => {
+  const { log, refstate } = grubBoot();
+  const parsed = parseEventLog(log);
+  const run = (change: (rs: RefstateJson) => void) => {
+    const rs = JSON.parse(refstate) as RefstateJson;
+    change(rs);
+    return compareBootReference(decodeBootReference(enc(JSON.stringify(rs))), {
+      log: parsed,
+      quoted: quotedOf(log),
+    });
+  };
+  let r = run(() => undefined);
+  assert.equal(r.status, 'pass', JSON.stringify(r.mismatches));
+  for (const rule of ['has_secureboot', 'scrtm_and_bios', 'kernels'])
+    assert.ok(r.checked.includes(rule), rule);
+
+  r = run((rs) => (rs.scrtm_and_bios[0]!.platform_firmware[1]!.sha256 = `0x${'11'.repeat(32)}`));
   assert.equal(r.mismatches[0]!.code, 'boot-refstate-mismatch');
   assert.equal(r.mismatches[0]!.pcr, 0);
   assert.equal(r.mismatches[0]!.event?.index, 3);
   assert.equal(r.mismatches[0]!.event?.type, 'EV_EFI_PLATFORM_FIRMWARE_BLOB');
 
-  const sb = { ...rs, has_secureboot: true, kernels: [] };
-  r = compareBootReference(decodeBootReference(enc(JSON.stringify(sb))), { log: parsed, quoted: ALL_QUOTED });
-  assert.equal(r.mismatches[0]!.pcr, 7);
-  assert.equal(r.mismatches[0]!.event?.index, 4, 'the SecureBoot variable event');
-  assert.match(r.mismatches[0]!.message, /Secure Boot is off/);
+  r = run((rs) => (rs.kernels[0]!.grub_authcode_sha256 = `0x${'22'.repeat(32)}`));
+  assert.equal(r.mismatches[0]!.pcr, 4);
+  assert.equal(r.mismatches[0]!.event?.index, 11, 'the second application (grub)');
+  assert.match(r.mismatches[0]!.message, /boot application #1/);
 
-  const pk = {
-    ...rs,
-    pk: [{ SignatureOwner: '61dfe48b-ca93-d211-aa0d-00e098032b8c', SignatureData: '0x3082' }],
-  };
-  r = compareBootReference(decodeBootReference(enc(JSON.stringify(pk))), { log: parsed, quoted: ALL_QUOTED });
+  r = run((rs) => (rs.kernels[0]!.initrd_plain_sha256 = `0x${'33'.repeat(32)}`));
+  assert.equal(r.mismatches[0]!.pcr, 9);
+  assert.match(r.mismatches[0]!.message, /initrd/);
+
+  r = run(
+    (rs) => (rs.pk = [{ SignatureOwner: '61dfe48b-ca93-d211-aa0d-00e098032b8c', SignatureData: '0x3082' }]),
+  );
   assert.equal(r.mismatches[0]!.event?.index, 5, 'the (empty) PK variable event');
   assert.match(r.mismatches[0]!.message, /PK does not contain/);
 
-  const kern = {
-    ...rs,
-    kernels: [
-      {
-        shim_authcode_sha256: '0x12ceb966d9668e1eb23093d43cabc53034d307d3f1a82485902c69794caf40f0',
-        grub_authcode_sha256: '0x00',
-      },
-    ],
-  };
-  r = compareBootReference(decodeBootReference(enc(JSON.stringify(kern))), {
-    log: parsed,
-    quoted: ALL_QUOTED,
-  });
-  assert.equal(r.mismatches[0]!.pcr, 4);
-  assert.match(r.mismatches[0]!.message, /boot application #1/);
+  // the PCRs the quote omits are not judged: refused
+  const q07 = new Map([...quotedOf(log)].map(([b, m]) => [b, new Map([...m].filter(([i]) => i <= 7))]));
+  r = compareBootReference(decodeBootReference(enc(refstate)), { log: parsed, quoted: q07 });
+  assert.deepEqual(
+    r.mismatches.filter((m) => m.code === 'boot-pcr-not-quoted').map((m) => m.pcr),
+    [8, 9],
+  );
 });
 
 test('an event-log or refstate reference with no log sent fails saying so', () => {
@@ -214,6 +230,27 @@ test('bad references: E_BOOTREF_FORMAT naming the line or field; a broken log is
     code(() => decodeBootReference(enc(`sha1:3=${'00'.repeat(20)}\nsha1:3=${'00'.repeat(20)}`))),
     ['E_BOOTREF_FORMAT', 'line 2'],
   );
+  // Keylime's required kernel fields: with Secure Boot the kernel's Authenticode digest
+  assert.deepEqual(
+    code(() =>
+      decodeBootReference(
+        enc(
+          JSON.stringify({
+            scrtm_and_bios: [],
+            kernels: [
+              {
+                shim_authcode_sha256: '0x00',
+                grub_authcode_sha256: '0x00',
+                initrd_plain_sha256: '0x00',
+                kernel_cmdline: '',
+              },
+            ],
+          }),
+        ),
+      ),
+    ),
+    ['E_BOOTREF_FORMAT', 'kernels[0].kernel_authcode_sha256'],
+  );
   assert.deepEqual(
     code(() => decodeBootReference(enc('{"kernels": []}'))),
     ['E_BOOTREF_FORMAT', 'scrtm_and_bios'],
@@ -230,7 +267,7 @@ test('bad references: E_BOOTREF_FORMAT naming the line or field; a broken log is
         ),
       ),
     ),
-    ['E_BOOTREF_FORMAT', 'kernels[0].kernel_authcode_sha256'],
+    ['E_BOOTREF_FORMAT', 'kernels[0].kernel_cmdline'],
   );
   const [c] = code(() => decodeBootReference(LOG.subarray(0, 100)))!;
   assert.match(String(c), /^E_CODEC_/);

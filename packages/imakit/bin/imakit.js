@@ -13,9 +13,8 @@ async function launch() {
     process.stderr.write(`imakit: ${entry.kind} (${entry.reason})\n`);
   let main;
   if (entry.kind === 'dist') {
-    const { loadBundle, readCodeCache } = require('./load-bundle.js');
-    const file = `${root}dist/cli.cjs`;
-    const { exports, script } = loadBundle(file, readCodeCache(file));
+    const { loadBundle } = require('./load-bundle.js');
+    const { exports, script } = loadBundle(`${root}dist/cli.cjs`);
     if (process.env.IMAKIT_LAUNCH_TRACE === '1' && script.cachedDataRejected !== false)
       process.stderr.write('imakit: compiled without the code cache\n');
     ({ main } = exports);

@@ -3,20 +3,23 @@
 //
 //  1. tsc compiles src/ into dist/ (tsconfig.build.json): the library's JavaScript and the worker
 //     thread modules (host/workers/module-worker.ts starts `dist/host/.../NAME.js`).
-//  2. esbuild bundles the CLI (src/cli/main.ts) into ONE CommonJS file, dist/cli.cjs. One file,
-//     because resolving and linking some 70 modules cost more than the work of a one-file command
-//     (issue 10 item 11); CommonJS, because on Node 20 only a classic script can be given a V8 code
-//     cache (vm.Script cachedData; ES modules get one only through module.enableCompileCache,
-//     Node >= 22.1). The commands' dynamic imports become lazily initialised closures inside the
-//     bundle, so a command still runs only its own modules' top-level code.
-//  3. A V8 code cache, dist/cli.cjs.cache, made by loading the bundle exactly as the launcher does
-//     and running a few representative commands, so the functions a typical command needs are in it
-//     (measured: the cache halves the compile time of the bundle; bench/startup.ts).
+//  2. esbuild bundles the CLI (src/cli/main.ts) into dist/cli.cjs and the chunks it loads on demand,
+//     dist/cli-chunks/*.cjs: a chunk per command (the command registry's dynamic imports) and per
+//     group of modules the same commands share, so a command reads, compiles and initialises only
+//     the code it reaches (`log verify --refs` about 0.8 of the 1.3 MB, none of the package
+//     generators, TPM, VM or verifier code). A few files, not one per module: resolving and linking
+//     some 70 modules cost more than the work of a one-file command (issue 10 item 11). CommonJS,
+//     because on Node 20 only a classic script can be given a V8 code cache (vm.Script cachedData;
+//     ES modules get one only through module.enableCompileCache, Node >= 22.1): esbuild splits
+//     only ES module output, so each file is then transformed to CommonJS and bin/load-bundle.js
+//     serves the chunks' require() calls.
+//  3. V8 code caches, FILE.cache beside each file, made by loading the bundle exactly as the
+//     launcher does and running a few representative commands, so the functions a typical command
+//     needs are in them (measured: the cache halves the compile time of the bundle; bench/startup.ts).
 //
 // bin/imakit.js runs the bundle while the stamp is newer than every source file and falls back to
 // the TypeScript sources through tsx otherwise, so a stale or missing build is never run.
-import { Buffer } from 'node:buffer';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -82,11 +85,17 @@ const cliPlugin = {
 };
 
 const bundle = join(distDir, 'cli.cjs');
+const chunkDir = join(distDir, 'cli-chunks');
+const esmDir = join(distDir, 'cli-esm');
+// ES module output is where esbuild splits: one chunk per command (the registry's dynamic imports)
+// and per group of modules shared by the same commands; each then becomes CommonJS (below)
 await esbuild.build({
-  entryPoints: [join(srcDir, 'cli/main.ts')],
-  outfile: bundle,
+  entryPoints: { cli: join(srcDir, 'cli/main.ts') },
+  outdir: esmDir,
   bundle: true,
-  format: 'cjs',
+  splitting: true,
+  format: 'esm',
+  chunkNames: '[name]-[hash]',
   platform: 'node',
   target: 'node20.19',
   plugins: [cliPlugin],
@@ -96,24 +105,36 @@ await esbuild.build({
   // internal error's stack still names the functions
   minifyWhitespace: true,
   minifySyntax: true,
-  // at the bundle's top level, where `require` and `__dirname` are the module wrapper's own
-  banner: {
-    js: "const __imakitUrl = (twin) => require('node:url').pathToFileURL(require('node:path').join(__dirname, twin)).href;",
-  },
 });
+// CommonJS, for the code cache (above); import() of a chunk becomes a require() the loader
+// (bin/load-bundle.js) serves from dist/cli-chunks/, and __imakitUrl is the loader's
+mkdirSync(chunkDir, { recursive: true });
+for (const f of readdirSync(esmDir)) {
+  const { code } = await esbuild.transform(readFileSync(join(esmDir, f), 'utf8'), {
+    format: 'cjs',
+    loader: 'js',
+    platform: 'node',
+    target: 'node20.19',
+    supported: { 'dynamic-import': false },
+    minifyWhitespace: true,
+    minifySyntax: true,
+  });
+  writeFileSync(f === 'cli.js' ? bundle : join(chunkDir, f.replace(/\.js$/, '.cjs')), code);
+}
+rmSync(esmDir, { recursive: true, force: true });
 
-// The code cache: a child process loads the bundle through bin/load-bundle.js (the launcher's own
-// loader, so the cached source text is byte-identical) and runs commands that touch the common
-// paths: the evmctl drop-in verifying a signature with a certificate, the modern CLI's help, and a
-// list verified against a reference set (`log verify --refs`: its functions compiled from the
-// cache, not at run time, bench/refs-eval.ts).
+// The code caches: a child process loads the bundle through bin/load-bundle.js (the launcher's own
+// loader, so the cached source text is byte-identical), runs commands that touch the common paths
+// (the evmctl drop-in verifying a signature with a certificate, the modern CLI's help, a list
+// verified against a reference set: `log verify --refs`, bench/refs-eval.ts) and writes the cache
+// of every file, with the functions those commands compiled.
 const work = mkdtempSync(join(tmpdir(), 'imakit-build-'));
 try {
   const warm = `
-    import { loadBundle } from ${JSON.stringify(new URL('../bin/load-bundle.js', import.meta.url).href)};
+    import { loadBundle, writeCodeCaches } from ${JSON.stringify(new URL('../bin/load-bundle.js', import.meta.url).href)};
     const [bundle, vectors, work] = process.argv.slice(1);
     const quiet = { stdout() {}, stderr() {}, isTTY: false, env: {}, cwd: work, readStdin: async () => '' };
-    const { exports, script } = loadBundle(bundle, undefined);
+    const { exports, scripts } = loadBundle(bundle, { cache: false });
     const f = work + '/f';
     await import('node:fs').then((fs) => fs.writeFileSync(f, 'imakit\\n'));
     await exports.main(['evmctl', 'ima_sign', '-k', vectors + '/rsa2048.key', '-a', 'sha256', '--sigfile', f], quiet);
@@ -122,7 +143,7 @@ try {
     const list = vectors + '/synthetic_binary_runtime_measurements_sha1';
     await exports.main(['refs', 'from-list', list, '--out', work + '/refs.imr'], quiet);
     await exports.main(['log', 'verify', list, '--refs', work + '/refs.imr', '--pcrs', 'sha256,' + vectors + '/synthetic_pcrs_sha256.txt'], quiet);
-    process.stdout.write(script.createCachedData().toString('base64'));
+    writeCodeCaches(bundle, scripts);
   `;
   const c = spawnSync(
     process.execPath,
@@ -130,8 +151,7 @@ try {
     { encoding: 'utf8', maxBuffer: 256 << 20 },
   );
   // no cache only costs start-up time; the bundle still runs
-  if (c.status === 0) writeFileSync(`${bundle}.cache`, Buffer.from(c.stdout, 'base64'));
-  else console.error(`imakit build: no code cache (${c.stderr.trim().split('\n').pop()})`);
+  if (c.status !== 0) console.error(`imakit build: no code cache (${c.stderr.trim().split('\n').pop()})`);
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

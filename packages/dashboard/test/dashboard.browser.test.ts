@@ -311,6 +311,13 @@ test('enrol → passing; a changed file → failing live, explained; impact prev
   );
   assert.equal(events.body.events.find((e) => e.id === evId)?.acknowledged, true);
   await shot(page, 'events');
+  // keyboard: ↓ moves to the next row, Enter opens the row's link
+  await page.locator('tr[data-event]').first().focus();
+  await page.keyboard.press('ArrowDown');
+  const next = await page.locator('tr[data-event]').nth(1).getAttribute('data-event');
+  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('data-event') ?? null), next);
+  await page.keyboard.press('Enter');
+  await page.waitForURL(/#\/agents\/host-\d$/);
 
   // agents table, narrow window
   await page.goto(`${base}/#/agents`);

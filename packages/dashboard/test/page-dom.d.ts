@@ -12,6 +12,7 @@ declare const document: {
   querySelector(selector: string): PageElement | null;
   querySelectorAll(selector: string): ArrayLike<PageElement> & Iterable<PageElement>;
   readonly documentElement: PageElement;
+  readonly activeElement: { getAttribute(name: string): string | null } | null;
 };
 declare const window: { readonly innerWidth: number };
 declare const localStorage: { setItem(key: string, value: string): void };

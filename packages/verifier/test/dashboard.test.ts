@@ -9,7 +9,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -20,7 +20,14 @@ import {
   type DatabaseTarget,
   type OpenDatabase,
 } from '../src/index.ts';
+import { eventTypeName, parseEventLog, toHex } from 'imakit/core';
 import { startPg } from './pg-server.ts';
+
+const OVMF_LOG = new Uint8Array(
+  readFileSync(
+    join(import.meta.dirname, '../../imakit/test/fixtures/kernel/ovmf-uefi/binary_bios_measurements'),
+  ),
+);
 import { softAgent, type SoftAgent } from './soft-tpm.ts';
 
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
@@ -53,7 +60,7 @@ function suite(name: string, target: () => Promise<{ target: DatabaseTarget; don
     let done: () => Promise<void> = async () => undefined;
     const sims = new Map<string, { sim: SoftAgent; token: string }>();
 
-    const attest = async (id: string, extraPcr = false) => {
+    const attest = async (id: string, extraPcr = false, eventLog?: Uint8Array) => {
       const { sim, token } = sims.get(id)!;
       const auth = { authorization: `Agent ${token}` };
       const ch = await app.inject({
@@ -69,6 +76,8 @@ function suite(name: string, target: () => Promise<{ target: DatabaseTarget; don
       };
       // a value the quote does not cover: sent, shown, never established
       if (extraPcr) body.pcrs.sha256!['0'] = 'ab'.repeat(32);
+      if (eventLog !== undefined)
+        (body as { eventLog?: string }).eventLog = Buffer.from(eventLog).toString('base64');
       const ev = await app.inject({
         method: 'POST',
         url: '/v1/attest/evidence',
@@ -476,6 +485,31 @@ function suite(name: string, target: () => Promise<{ target: DatabaseTarget; don
       assert.match(t2, new RegExp(`id: ${m[1]}\\n`));
       ctrl.abort();
       await app.inject({ method: 'POST', url: '/v1/agents/a2/resume', headers: bearer(operate) });
+    });
+
+    test('boot events: the event log as sent, parsed; one that does not parse says why', async () => {
+      await attest('a1', false, OVMF_LOG);
+      const show = async () => {
+        const r = await app.inject({ method: 'GET', url: '/v1/dashboard/agents/a1', headers: bearer(read) });
+        assert.equal(r.statusCode, 200, r.body);
+        return r.json().boot as {
+          events: { index: number; pcr: number; type: string; digests: Record<string, string> }[];
+          error: string | null;
+        };
+      };
+      const boot = await show();
+      const log = parseEventLog(OVMF_LOG);
+      assert.equal(boot.error, null);
+      assert.equal(boot.events.length, log.events.length);
+      const e = log.events[3]!;
+      assert.deepEqual(
+        [boot.events[3]!.index, boot.events[3]!.pcr, boot.events[3]!.type, boot.events[3]!.digests.sha256],
+        [e.index, e.pcr, eventTypeName(e.type), toHex(e.digests.get('sha256')!)],
+      );
+      await attest('a1', false, new Uint8Array(9));
+      const bad = await show();
+      assert.deepEqual(bad.events, []);
+      assert.match(bad.error ?? '', /./);
     });
 
     test('OpenAPI lists the dashboard routes', async () => {

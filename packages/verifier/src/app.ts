@@ -33,10 +33,6 @@ import { verdictRoutes } from './routes/verdicts.ts';
 import { keylimeEvidenceRoutes } from './routes/keylime-evidence.ts';
 import { agentOfToken } from './agent-auth.ts';
 import { ReferenceSetCache } from './refs-store.ts';
-
-export interface AppDeps {
-  readonly database: OpenDatabase;
-  /** largest request body accepted, bytes (measurement lists arrive in evidence) */
 import {
   createRateLimiter,
   DEFAULT_RATE_LIMITS,
@@ -46,6 +42,10 @@ import {
   type RateLimiter,
 } from './rate-limit.ts';
 import { agentSessionRoutes } from './routes/agent-session.ts';
+
+export interface AppDeps {
+  readonly database: OpenDatabase;
+  /** largest request body accepted, bytes (measurement lists arrive in evidence) */
   readonly bodyLimit?: number;
   readonly logger?: boolean;
   /** verdicts kept per agent; older ones are deleted (default 100) */
@@ -73,6 +73,14 @@ import { agentSessionRoutes } from './routes/agent-session.ts';
    * an operator token (default: public, as in Keylime); `bodyLimit` bounds its body (default 32 MiB)
    */
   readonly keylimeEvidence?: false | { readonly role?: Role; readonly bodyLimit?: number };
+  /**
+   * request rate limits per agent, per operator token and per client address (rate-limit.ts;
+   * a 429 V_RATE_LIMITED with Retry-After); `false` turns them all off; omitted classes keep
+   * DEFAULT_RATE_LIMITS
+   */
+  readonly rateLimit?: false | RateLimitConfig;
+  /** seconds an agent's session token lives (issued at activation and by AK proof; default 3600) */
+  readonly agentSessionSeconds?: number;
 }
 
 declare module 'fastify' {
@@ -84,14 +92,6 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     /** the agent the token belongs to, on routes with `config.agent` */
-  /**
-   * request rate limits per agent, per operator token and per client address (rate-limit.ts;
-   * a 429 V_RATE_LIMITED with Retry-After); `false` turns them all off; omitted classes keep
-   * DEFAULT_RATE_LIMITS
-   */
-  readonly rateLimit?: false | RateLimitConfig;
-  /** seconds an agent's session token lives (issued at activation and by AK proof; default 3600) */
-  readonly agentSessionSeconds?: number;
     agentId: string | undefined;
   }
 }
@@ -138,9 +138,12 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     if (!(limits.exemptLoopback && isLoopbackAddress(req.ip))) limited(limits.address, req.ip, reply);
     if (req.routeOptions.config.agent === true) {
       req.agentId = await agentOfToken(db, req.headers.authorization);
+      limited(limits.agent, req.agentId, reply);
+    }
     const need = req.routeOptions.config.role;
     if (need === undefined) return;
     const have = await roleOfBearer(db, req.headers.authorization);
+    limited(limits.operator, sha256Hex(req.headers.authorization ?? ''), reply);
     if (!roleAllows(have, need))
       throw new VerifierError('V_FORBIDDEN', `this needs the '${need}' role; the token has '${have}'`, {
         role: have,
@@ -149,12 +152,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   app.setErrorHandler((err: FastifyError | Error, _req, reply) => {
     if (err instanceof VerifierError)
-      limited(limits.agent, req.agentId, reply);
-    }
       return reply.status(err.http).send({ error: { code: err.code, message: err.message, ...err.context } });
     if (err instanceof ImakitError) {
       // imakit's catalogue gives each code an HTTP status; input errors never become a 500
-    limited(limits.operator, sha256Hex(req.headers.authorization ?? ''), reply);
       const status = CATALOGUE[err.code].http;
       return reply.status(status >= 500 ? 400 : status).send({ error: err.toJSON() });
     }
@@ -214,16 +214,6 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   return app;
 }
 
-/** A lost or refused database connection (node-postgres and PGlite both surface these). */
-export function isDatabaseDown(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|57P0[1-3]|08\d{3})$/.test(code))
-    return true;
-  return (
-    err instanceof Error &&
-    /Connection terminated|connection (refused|closed)|PGlite is closed/i.test(err.message)
-  );
-}
 interface Limiters {
   readonly agent: RateLimiter | undefined;
   readonly operator: RateLimiter | undefined;
@@ -247,3 +237,13 @@ function rateLimiters(cfg: false | RateLimitConfig | undefined): Limiters {
 
 const sha256Hex = (s: string): string => createHash('sha256').update(s).digest('hex');
 
+/** A lost or refused database connection (node-postgres and PGlite both surface these). */
+export function isDatabaseDown(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|57P0[1-3]|08\d{3})$/.test(code))
+    return true;
+  return (
+    err instanceof Error &&
+    /Connection terminated|connection (refused|closed)|PGlite is closed/i.test(err.message)
+  );
+}

@@ -118,7 +118,19 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(swagger, {
     openapi: {
       info: { title: 'imakit verifier', version: '0.1.0' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          // the agent's session token, bound to its AK (agent-auth.ts)
+          agent: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'Authorization',
+            description:
+              '`Agent <session token>`: issued at activation, renewed by an AK proof (/v1/registrar/session)',
+          },
+        },
+      },
       security: [{ bearer: [] }],
     },
   });

@@ -189,6 +189,18 @@ describe('agent sessions bound to the AK', () => {
     assert.equal(r.json().error.code, 'V_NONCE_UNKNOWN');
   });
 
+  test('OpenAPI: agent routes use the agent scheme, the session routes need no credential', async () => {
+    const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    assert.equal(doc.components.securitySchemes.agent.type, 'apiKey');
+    for (const path of ['/v1/attest/challenge', '/v1/attest/evidence'])
+      assert.deepEqual(doc.paths[path].post.security, [{ agent: [] }], path);
+    for (const path of ['/v1/registrar/session/challenge', '/v1/registrar/session'])
+      assert.deepEqual(doc.paths[path].post.security, [], path);
+    assert.ok(
+      doc.paths['/v1/registrar/session'].post.requestBody.content['application/json'].schema.properties.quote,
+    );
+  });
+
   test('session challenges: unknown agent 404, not enrolled 409, bad body 400', async () => {
     let r = await app.inject({
       method: 'POST',

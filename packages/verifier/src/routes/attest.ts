@@ -39,6 +39,7 @@ export const attestRoutes: FastifyPluginAsyncTypebox<AttestOptions> = async (app
       config: { agent: true },
       schema: {
         tags: ['attest'],
+        security: [{ agent: [] }],
         body: Type.Union([Type.Null(), Type.Object({}, { additionalProperties: false })]),
         response: {
           200: Type.Object({
@@ -107,6 +108,7 @@ export const attestRoutes: FastifyPluginAsyncTypebox<AttestOptions> = async (app
       config: { agent: true },
       schema: {
         tags: ['attest'],
+        security: [{ agent: [] }],
         body: EvidenceBody,
         response: { 200: Type.Object({ verdict: VerdictBody }), 403: ErrorBody, 409: ErrorBody },
       },

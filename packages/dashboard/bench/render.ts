@@ -1,14 +1,16 @@
 /**
  * Benchmark: the dashboard with a 10,000-agent fleet, measured in Debian's Chromium.
  *
- *   node --import tsx --conditions=source bench/render.ts [--agents N] [--runs N] [--screenshot PNG]
+ *   node --import tsx --conditions=source bench/render.ts [--agents N] [--runs N] [--list-entries N] [--screenshot PNG]
  *
  * The verifier's app runs in process on a loopback port over an in-memory PGlite holding N agents
  * inserted directly (software rows: states, causes, reference sets, 2 verdicts each for the chart),
  * serving the built dashboard. Printed: JavaScript shipped (gzip), time to the first render of the
  * overview (navigation start → the counts drawn, a fresh page each run: JS parse, token check and
  * the overview query included), the agents table's first page, paging, sorting and filtering
- * (click → rows replaced), each the median of --runs, with the machine's load average.
+ * (click → rows replaced), and one agent's stored IMA list of --list-entries (100,000) entries
+ * evaluated per entry (first page, last page, the one refused entry), each the median of --runs,
+ * with the machine's load average.
  * Targets (issue 14): < 150 KiB gzip and < 1 s. Peer: Keylime has no web UI since 2022.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -17,6 +19,8 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { parseArgs } from 'node:util';
 import type { Page } from 'playwright-core';
+import { createHash } from 'node:crypto';
+import { encodeBinaryList, joinTemplateData, templateDigest, utf8 } from 'imakit/core';
 import { buildApp, createToken, openDatabase } from '@imakit/verifier';
 import { ensureBuilt, launchChromium } from '../test/browser.ts';
 
@@ -26,6 +30,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '5' },
     // where to save a picture of the overview of this fleet (the README's is one)
     screenshot: { type: 'string' },
+    'list-entries': { type: 'string', default: '100000' },
   },
 });
 const N = Number(values.agents);
@@ -116,6 +121,60 @@ for (let i = 0; i < verdicts.length; i += 1000)
     .execute();
 const loadMs = Date.now() - t0;
 
+// one agent with a 100,000-entry stored list and a set allowing all but one of its files: the
+// agent page's IMA tab evaluates the whole stored list per request (search and paging included)
+const LIST_N = Number(values['list-entries']);
+const listEntries = [];
+const digests: Record<string, string[]> = {};
+for (let i = 0; i < LIST_N; i++) {
+  const path = `/usr/lib/pkg-${i % 997}/file-${i}.so`;
+  const fileDigest = createHash('sha256').update(path).digest();
+  const data = joinTemplateData(
+    [new Uint8Array([...utf8('sha256:'), 0, ...fileDigest]), new Uint8Array([...utf8(path), 0])],
+    'le',
+  );
+  listEntries.push({
+    index: i,
+    offset: 0,
+    pcr: 10,
+    digest: templateDigest(data, 'sha1'),
+    templateName: 'ima-ng',
+    templateData: data,
+  });
+  if (i !== LIST_N - 7) digests[path] = [fileDigest.toString('hex')];
+}
+const bigSet = Buffer.from(
+  JSON.stringify({
+    meta: { version: 1, generator: 3 },
+    release: 0,
+    digests,
+    excludes: [],
+    keyrings: {},
+    ima: { ignored_keyrings: [], log_hash_alg: 'sha1', dm_policy: null },
+    'ima-buf': {},
+    'verification-keys': '',
+  }),
+);
+const bigSetId = createHash('sha256').update(bigSet).digest('hex');
+await db.insertInto('reference_sets').values({ id: bigSetId, name: 'big', body: bigSet }).execute();
+await db
+  .insertInto('agents')
+  .values({
+    id: 'big-list',
+    name: 'big-list',
+    state: 'failing',
+    require_pcrs: 'sha256:10',
+    interval_s: 60,
+    reference_set: bigSetId,
+    ak_public: new Uint8Array([1]),
+  })
+  .execute();
+const listBytes = encodeBinaryList(listEntries);
+await db
+  .insertInto('ima_chunks')
+  .values({ agent_id: 'big-list', start_offset: 0, start_entry: 0, entries: LIST_N, bytes: listBytes })
+  .execute();
+
 const app = await buildApp({ database, dashboardDir: dist, rateLimit: false });
 await app.listen({ host: '127.0.0.1', port: 0 });
 const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
@@ -142,6 +201,9 @@ const paging: number[] = [];
 const sorting: number[] = [];
 const filtering: number[] = [];
 const lastPage: number[] = [];
+const imaFirst: number[] = [];
+const imaLast: number[] = [];
+const imaRefused: number[] = [];
 for (let run = 0; run < RUNS; run++) {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   await ctx.addInitScript((t) => localStorage.setItem('imakit.dashboard.token', t), token);
@@ -149,7 +211,7 @@ for (let run = 0; run < RUNS; run++) {
   await page.goto(`${base}/`);
   await page.waitForFunction(
     (n) => document.querySelector('a.count[data-state=total] .n')?.textContent === n.toLocaleString(),
-    N,
+    N + 1,
     { polling: 'raf', timeout: 30_000 },
   );
   // navigation start → the overview's counts on screen
@@ -214,6 +276,24 @@ for (let run = 0; run < RUNS; run++) {
       N / 50,
     ),
   );
+  const imaRows = () => document.querySelectorAll('table.ima tbody tr.row').length === 100;
+  imaFirst.push(await timeUntil(page, () => page.goto(`${base}/#/agents/big-list?tab=ima`), imaRows, null));
+  imaLast.push(
+    await timeUntil(
+      page,
+      () => page.goto(`${base}/#/agents/big-list?tab=ima&offset=${LIST_N - 100}`),
+      (last) => document.querySelector('tr[data-entry]')?.dataset.entry === String(last),
+      LIST_N - 100,
+    ),
+  );
+  imaRefused.push(
+    await timeUntil(
+      page,
+      () => page.goto(`${base}/#/agents/big-list?tab=ima&status=refused`),
+      (want) => document.querySelector('tr[data-entry]')?.dataset.entry === String(want),
+      LIST_N - 7,
+    ),
+  );
   await ctx.close();
 }
 if (values.screenshot !== undefined) {
@@ -247,4 +327,7 @@ console.log(`agents table, next page:                      ${fmt(paging)}`);
 console.log(`agents table, sort by last attestation:        ${fmt(sorting)}`);
 console.log(`agents table, filter state=failing:            ${fmt(filtering)}`);
 console.log(`agents table, deep link to the last page:      ${fmt(lastPage)}`);
+console.log(`IMA list of ${LIST_N.toLocaleString('en-US')} entries, first page of 100:   ${fmt(imaFirst)}`);
+console.log(`IMA list, last page:                          ${fmt(imaLast)}`);
+console.log(`IMA list, the refused entry (status filter):   ${fmt(imaRefused)}`);
 console.log('peer: Keylime 7.14 has no web UI (removed in 2022); nothing to compare in the browser');

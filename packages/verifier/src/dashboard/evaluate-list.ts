@@ -18,6 +18,9 @@ export interface ListEvaluation {
   /** absolute byte offset of each evaluated entry, by index */
   readonly offsets: ReadonlyMap<number, number>;
   readonly entries: number;
+  /** the first stored entry's index (earlier ones are not stored), and how many are stored */
+  readonly firstEntry: number;
+  readonly stored: number;
   readonly refused: number;
   /** the evaluator refused the whole set (e.g. E_REFS_ALGO_MISMATCH): its code and message */
   readonly unusable?: { readonly code: string; readonly message: string };
@@ -43,6 +46,8 @@ export function evaluateStoredList(set: ReferenceSet, list: StoredList, keepAll:
       verdicts: [],
       offsets,
       entries: offsets.size,
+      firstEntry: list.firstEntry,
+      stored: list.entries,
       refused: 0,
       unusable: { code: e.code, message: e.message },
       notEstablished,
@@ -53,6 +58,8 @@ export function evaluateStoredList(set: ReferenceSet, list: StoredList, keepAll:
     verdicts: ev.verdicts,
     offsets,
     entries: s.entries,
+    firstEntry: list.firstEntry,
+    stored: list.entries,
     refused: s.refused,
     notEstablished: [...notEstablished, ...s.notEstablished],
   };
@@ -64,4 +71,29 @@ export function provenanceView(p: Provenance | undefined): Record<string, string
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(p)) if (typeof v === 'string') out[k] = v;
   return out;
+}
+
+/**
+ * Evaluations of stored lists kept per app (not per module): paging and searching one agent's
+ * 100,000-entry list evaluates it once, not once per page. Keyed by the agent, the set and a digest
+ * of the stored chunks (so a list that changed is evaluated again); at most `max` lists are kept.
+ */
+export class ListEvaluationCache {
+  readonly #max: number;
+  readonly #byKey = new Map<string, ListEvaluation>();
+  constructor(max = 2) {
+    this.#max = max;
+  }
+  async get(
+    key: string,
+    compute: () => Promise<ListEvaluation | undefined>,
+  ): Promise<ListEvaluation | undefined> {
+    let hit = this.#byKey.get(key);
+    if (hit !== undefined) this.#byKey.delete(key);
+    else hit = await compute();
+    if (hit === undefined) return undefined;
+    this.#byKey.set(key, hit);
+    while (this.#byKey.size > this.#max) this.#byKey.delete(this.#byKey.keys().next().value!);
+    return hit;
+  }
 }

@@ -25,8 +25,8 @@ import type { Database } from '../db/schema.ts';
 import { VerifierError } from '../errors.ts';
 import type { ReferenceSetCache } from '../refs-store.ts';
 import { roleOfBearer } from '../auth.ts';
-import { readStoredList } from '../dashboard/evidence-store.ts';
-import { evaluateStoredList, provenanceView } from '../dashboard/evaluate-list.ts';
+import { readStoredList, storedListDigest } from '../dashboard/evidence-store.ts';
+import { ListEvaluationCache, evaluateStoredList, provenanceView } from '../dashboard/evaluate-list.ts';
 import { agentView } from './agents.ts';
 import { Agent, AgentId, ErrorBody } from './schemas.ts';
 
@@ -187,6 +187,7 @@ export const dashboardRoutes: FastifyPluginAsyncTypebox<{
   db: Kysely<Database>;
   refs: ReferenceSetCache;
 }> = async (app, { db, refs }) => {
+  const evaluations = new ListEvaluationCache(2);
   app.get(
     '/v1/whoami',
     {
@@ -741,7 +742,7 @@ export const dashboardRoutes: FastifyPluginAsyncTypebox<{
         .where('id', '=', id)
         .executeTakeFirst();
       if (agent === undefined) throw new VerifierError('V_NOT_FOUND', `no agent '${id}'`, { agent: id });
-      const list = await readStoredList(db, id);
+      const digest = await storedListDigest(db, id);
       const empty = {
         referenceSet: agent.reference_set,
         listEntries: 0,
@@ -751,13 +752,17 @@ export const dashboardRoutes: FastifyPluginAsyncTypebox<{
         unusable: null,
         notEstablished: ['no list entry covered by a verified quote is stored for this agent'],
       };
-      if (list === undefined) return empty;
+      if (digest === undefined) return empty;
       // without a set every entry is read (path, digest) but none is judged
       const set =
         agent.reference_set === null
           ? new ReferenceSetBuilder().build()
           : await refs.get(db, agent.reference_set);
-      const e = evaluateStoredList(set, list, true);
+      const e = await evaluations.get(`${id}\n${agent.reference_set ?? ''}\n${digest}`, async () => {
+        const list = await readStoredList(db, id);
+        return list === undefined ? undefined : evaluateStoredList(set, list, true);
+      });
+      if (e === undefined) return empty;
       const judged = agent.reference_set !== null;
       const q = req.query.q?.toLowerCase();
       const matching = e.verdicts.filter(
@@ -769,8 +774,8 @@ export const dashboardRoutes: FastifyPluginAsyncTypebox<{
       const page = matching.slice(offset, offset + (req.query.limit ?? 100));
       return {
         referenceSet: agent.reference_set,
-        listEntries: list.entries,
-        firstEntry: list.firstEntry,
+        listEntries: e.stored,
+        firstEntry: e.firstEntry,
         total: matching.length,
         entries: page.map((v) => ({
           index: v.index,

@@ -1,7 +1,8 @@
 /**
  * One verifier process for the fleet benchmark: buildApp on a loopback port over PGlite (a data
  * directory) or PostgreSQL (a URL). Prints `ready {"port":…}` once listening; on `rss` on stdin it
- * prints `rss {"rss":…,"hwm":…}` (bytes, from /proc/self/status); on SIGTERM it closes and exits.
+ * prints `rss {"rss":…,"hwm":…,"cpuUs":…}` (bytes, from /proc/self/status; CPU used so far, µs);
+ * on SIGTERM it closes and exits.
  * Usage: fleet-verifier.ts pglite DIR | postgres URL
  */
 import { readFileSync } from 'node:fs';
@@ -23,10 +24,14 @@ const kib = (field: string): number => {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(readFileSync('/proc/self/status', 'utf8'));
   return m === null ? 0 : Number(m[1]) * 1024;
 };
+const cpuUs = (): number => {
+  const c = process.cpuUsage();
+  return c.user + c.system;
+};
 process.stdin.setEncoding('utf8');
 process.stdin.on('data', (d: string) => {
   if (d.includes('rss'))
-    process.stdout.write(`rss ${JSON.stringify({ rss: kib('VmRSS'), hwm: kib('VmHWM') })}\n`);
+    process.stdout.write(`rss ${JSON.stringify({ rss: kib('VmRSS'), hwm: kib('VmHWM'), cpuUs: cpuUs() })}\n`);
 });
 process.once('SIGTERM', () => {
   void app.close().then(() => process.exit(0));

@@ -52,7 +52,7 @@ const here = import.meta.dirname;
 interface Child {
   readonly proc: ChildProcess;
   readonly port: number;
-  rss(): Promise<{ rss: number; hwm: number }>;
+  rss(): Promise<{ rss: number; hwm: number; cpuUs: number }>;
 }
 
 async function spawnVerifier(kind: string, where: string): Promise<Child> {
@@ -81,7 +81,7 @@ async function spawnVerifier(kind: string, where: string): Promise<Child> {
     async rss() {
       const p = next();
       proc.stdin!.write('rss\n');
-      return JSON.parse((await p).replace(/^rss /, '')) as { rss: number; hwm: number };
+      return JSON.parse((await p).replace(/^rss /, '')) as { rss: number; hwm: number; cpuUs: number };
     },
   };
 }
@@ -151,6 +151,8 @@ interface CaseResult {
   readonly rssTotal: number;
   readonly bytesPerAttestation: number;
   readonly genCpu: number;
+  /** verifier processes' CPU per attestation (the database server's not included) */
+  readonly verifierCpuMs: number;
 }
 
 async function runCase(
@@ -244,6 +246,7 @@ async function runCase(
     stopAt = performance.now() + WARMUP * 1000;
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
     const bytes0 = await dbBytes();
+    const cpu0 = await Promise.all(children.map((c) => c.rss()));
     measuring = true;
     const c0 = process.cpuUsage();
     const t0 = performance.now();
@@ -261,6 +264,7 @@ async function runCase(
     lat.sort((x, y) => x - y);
     evLat.sort((x, y) => x - y);
     const rssTotal = rss.reduce((s, r) => s + r.rss, 0);
+    const verifierCpuUs = rss.reduce((s, r, i) => s + r.cpuUs - cpu0[i]!.cpuUs, 0);
     if (firstFailure) console.log(`  first failure (${kind}×${procs}): ${firstFailure}`);
     return {
       label: `${kind === 'pglite' ? 'PGlite' : 'PostgreSQL'}, ${procs} process${procs > 1 ? 'es' : ''}`,
@@ -277,6 +281,7 @@ async function runCase(
         ? pgliteBytes / Math.max(1, cursor)
         : bytesPerAttestation,
       genCpu: (cpu.user + cpu.system) / 1e6 / wall,
+      verifierCpuMs: verifierCpuUs / 1000 / Math.max(1, lat.length),
     } satisfies CaseResult;
   } finally {
     for (const c of children) await stop(c).catch(() => undefined);
@@ -303,12 +308,12 @@ for (const c of a.cases!.split(',')) {
 }
 const kib = (b: number): string => (b / 1024).toFixed(1);
 console.log(
-  '| case | attestations/s | p50 / p99 attestation (ms) | p50 / p99 evidence (ms) | failures | agents attested | verifier RSS (total, per agent) | DB bytes per attestation (per agent per day) | generator CPU |',
+  '| case | attestations/s | p50 / p99 attestation (ms) | p50 / p99 evidence (ms) | failures | agents attested | verifier RSS (total, per agent) | DB bytes per attestation (per agent per day) | verifier CPU per attestation | generator CPU |',
 );
-console.log('|---|---|---|---|---|---|---|---|---|');
+console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const r of results)
   console.log(
-    `| ${r.label} | ${r.rate.toFixed(0)} | ${r.p50.toFixed(1)} / ${r.p99.toFixed(1)} | ${r.ev50.toFixed(1)} / ${r.ev99.toFixed(1)} | ${r.failures} | ${r.attested} | ${(r.rssTotal / 1048576).toFixed(0)} MiB, ${kib(r.rssPerAgent)} KiB | ${r.bytesPerAttestation.toFixed(0)} (${kib((r.bytesPerAttestation * 86400) / INTERVAL)} KiB at one per ${INTERVAL} s, before retention) | ${(r.genCpu * 100).toFixed(0)}% of a core |`,
+    `| ${r.label} | ${r.rate.toFixed(0)} | ${r.p50.toFixed(1)} / ${r.p99.toFixed(1)} | ${r.ev50.toFixed(1)} / ${r.ev99.toFixed(1)} | ${r.failures} | ${r.attested} | ${(r.rssTotal / 1048576).toFixed(0)} MiB, ${kib(r.rssPerAgent)} KiB | ${r.bytesPerAttestation.toFixed(0)} (${kib((r.bytesPerAttestation * 86400) / INTERVAL)} KiB at one per ${INTERVAL} s, before retention) | ${r.verifierCpuMs.toFixed(2)} ms | ${(r.genCpu * 100).toFixed(0)}% of a core |`,
   );
 console.log(
   `Keylime 7.14 (peers README, this machine): POST /v2.6/verify/evidence 256-331 small requests/s (2.7-3.9 ms each, one client); 1.6-1.8 s for one request with a 100k-entry list. Target: >= 10x its throughput, p99 < 100 ms, < 50 KiB verifier memory per agent. Load now ${loadavg()[0]!.toFixed(1)}.`,

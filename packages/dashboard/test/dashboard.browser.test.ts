@@ -343,7 +343,8 @@ test('read-only token: everything visible, nothing changeable; API errors shown 
   await app.listen({ host: '127.0.0.1', port: 0 });
   const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
   try {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    // a viewer in Tokyo sees times in Tokyo's zone
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, timezoneId: 'Asia/Tokyo' });
     // a token the verifier does not know: the login page says why, with the code
     await page.goto(`${base}/`);
     await page.fill('input[name=token]', 'imk_not-a-token');
@@ -359,6 +360,10 @@ test('read-only token: everything visible, nothing changeable; API errors shown 
     for (const b of await page.locator('.actions button, .actions select').all())
       assert.equal(await b.isDisabled(), true);
     await shot(page, 'agent-read-only');
+    await page.goto(`${base}/#/events`);
+    const when = (await page.locator('tr[data-event] td').first().textContent()) ?? '';
+    assert.match(when, /GMT\+9/, `times in the viewer's zone: ${when}`);
+    assert.equal((await page.locator('tr[data-event] button:disabled').count()) > 0, true);
     // an unknown agent: the API's error, message and code, not a blank page
     await page.goto(`${base}/#/agents/no-such-agent`);
     const err = page.locator('.error');

@@ -417,6 +417,19 @@ export async function* streamBinaryList(
  * streamBinaryList). The cursor is valid only during the call; chunks may be reused by the caller
  * once `push` returns (the partial tail is copied).
  */
+/**
+ * Sees a chunk's complete entries before they are fed one by one ({@link ChunkScanner.push}):
+ * `spans` holds each entry's template data as (offset, length) pairs in `buf` (length -1 for a
+ * legacy `ima` entry), `fields` its (offset in `buf`, pcr, length) triples.
+ */
+export type BatchHook = (
+  buf: Uint8Array,
+  spans: Int32Array,
+  count: number,
+  firstIndex: number,
+  fields: Int32Array,
+) => void;
+
 export class ChunkScanner {
   /** index of the next entry */
   index: number;
@@ -443,11 +456,7 @@ export class ChunkScanner {
    * as without a batch.
    * @throws CodecError E_LIST_ENTRY / E_CODEC_TOO_LARGE naming entry and offset
    */
-  push(
-    chunk: Uint8Array,
-    onEntry: (c: EntryCursor) => void,
-    onBatch?: (buf: Uint8Array, spans: Int32Array, count: number, firstIndex: number) => void,
-  ): void {
+  push(chunk: Uint8Array, onEntry: (c: EntryCursor) => void, onBatch?: BatchHook): void {
     if (onBatch !== undefined) return this.pushBatch(chunk, onEntry, onBatch);
     let work = chunk;
     if (this.carry.length > 0) {
@@ -485,11 +494,7 @@ export class ChunkScanner {
   private fields = new Int32Array(0);
   private spans = new Int32Array(0);
 
-  private pushBatch(
-    chunk: Uint8Array,
-    onEntry: (c: EntryCursor) => void,
-    onBatch: (buf: Uint8Array, spans: Int32Array, count: number, firstIndex: number) => void,
-  ): void {
+  private pushBatch(chunk: Uint8Array, onEntry: (c: EntryCursor) => void, onBatch: BatchHook): void {
     let work = chunk;
     if (this.carry.length > 0) {
       const need = this.carry.length + chunk.length;
@@ -529,7 +534,7 @@ export class ChunkScanner {
     const D = fmt.digestSize;
     let index = first;
     try {
-      if (n > 0) onBatch(work, spans, n, first);
+      if (n > 0) onBatch(work, spans, n, first, f);
       c.buf = work;
       for (let i = 0; i < n; i++) {
         const at = f[3 * i]!;

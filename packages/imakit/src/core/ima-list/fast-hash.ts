@@ -39,6 +39,20 @@ export interface FastHash {
    * exceeds the hashing (a native addon); replay then hashes a chunk's entries at once.
    */
   hashSpansInto?(src: Uint8Array, spans: Int32Array, count: number, out: Uint8Array, outOff: number): void;
+  /**
+   * A run of PCR extends in one call: for i < count, pcr = H(pcr ‖ values[valuesOff + i*size ..)),
+   * the PCR being pcrs[pcrOff .. +size), each value it takes written to trace[traceOff + i*size ..).
+   * Offered with hashSpansInto, for the same reason.
+   */
+  extendChainInto?(
+    pcrs: Uint8Array,
+    pcrOff: number,
+    values: Uint8Array,
+    valuesOff: number,
+    count: number,
+    trace: Uint8Array,
+    traceOff: number,
+  ): void;
 }
 
 const K256 = new Int32Array([

@@ -176,6 +176,9 @@ interface BankState {
   readonly deferred: boolean;
   /** template digests of the current batch ({@link ListReplayer.prepare}), when this bank takes them */
   batch: Uint8Array | undefined;
+  /** the PCR values after each entry of the current batch, when prepare extended it (a chain) */
+  trace: Uint8Array | undefined;
+  chained: boolean;
 }
 
 /** Incremental replay over cursors; `feed` each entry in order, then `outcome()`. */
@@ -268,6 +271,8 @@ export class ListReplayer {
         finalMatch: [],
         deferred: deferred.has(a.name),
         batch: undefined,
+        trace: undefined,
+        chained: false,
       };
     });
     this.banks = all.filter((b) => !emitted.has(b.bank));
@@ -294,9 +299,10 @@ export class ListReplayer {
    * hashing). {@link feed} then takes the digests from the batch; entries outside it, and legacy
    * entries (span length -1), are hashed one by one as without a batch. Same results either way.
    */
-  prepare(buf: Uint8Array, spans: Int32Array, count: number, firstIndex: number): void {
+  prepare(buf: Uint8Array, spans: Int32Array, count: number, firstIndex: number, fields?: Int32Array): void {
     this.batchBuf = undefined;
     this.batchCount = 0;
+    for (const b of this.banks) b.chained = false;
     const batch = (h: BankHasher, prev: Uint8Array | undefined): Uint8Array => {
       const out =
         prev !== undefined && prev.length >= count * h.size ? prev : new Uint8Array(count * h.size * 2);
@@ -320,6 +326,7 @@ export class ListReplayer {
       if (hashes) {
         b.batch = batch(b.hasher, b.batch);
         any = true;
+        if (fields !== undefined && b.hasher.chains) this.chain(b, buf, spans, count, fields);
       }
     }
     if (!any) return;
@@ -327,6 +334,48 @@ export class ListReplayer {
     this.batchFirst = firstIndex;
     this.batchCount = count;
     this.batchSpans = spans;
+  }
+
+  /**
+   * Extend bank b over the whole batch now, in runs of entries into the same PCR, with the values
+   * valueFor would give (the template digest; a violation's 0xff or zero value; a legacy entry's
+   * digest hashed here): {@link feed} then only compares each PCR value with the expected one.
+   */
+  private chain(b: BankState, buf: Uint8Array, spans: Int32Array, count: number, fields: Int32Array): void {
+    const S = b.size;
+    const vals = b.batch!;
+    const D = this.format.digestSize;
+    for (let i = 0; i < count; i++) {
+      const at = fields[3 * i]!;
+      let violation = true;
+      for (let k = at + 4; k < at + 4 + D; k++)
+        if (buf[k] !== 0) {
+          violation = false;
+          break;
+        }
+      if (violation) vals.fill(this.violations === 'zeros' ? 0 : 0xff, i * S, (i + 1) * S);
+      else if (spans[2 * i + 1]! < 0) {
+        const off = spans[2 * i]!;
+        b.hasher.templateDigestInto(buf, off, at + fields[3 * i + 2]! - off, true, vals, i * S);
+      }
+    }
+    if (b.trace === undefined || b.trace.length < count * S) b.trace = new Uint8Array(vals.length);
+    for (let i = 0; i < count;) {
+      const pcr = fields[3 * i + 1]!;
+      let j = i + 1;
+      while (j < count && fields[3 * j + 1] === pcr) j++;
+      b.hasher.chainInto(b.pcrs, pcr * S, vals, i * S, j - i, b.trace, i * S);
+      i = j;
+    }
+    b.chained = true;
+  }
+
+  /** Note a match of PCR `pcr` of bank b, at trace[off..), with its expected value. */
+  private noteMatch(b: BankState, pcr: number, trace: Uint8Array, off: number, index: number): void {
+    const exp = b.expected[pcr];
+    if (exp === undefined) return;
+    for (let i = 0; i < b.size; i++) if (exp[i] !== trace[off + i]) return;
+    b.lastMatch[pcr] = index;
   }
 
   /** The entry's slot in the current batch, or -1 (not in it, or legacy). */
@@ -418,7 +467,11 @@ export class ListReplayer {
     const live = this.live;
     for (let i = 0; i < live.length; i++) {
       const b = live[i]!;
-      if (this.valueFor(b, c, violation)) this.extend(b, pcr, c.buf, c.digestOff, this.entries);
+      // a chained bank was extended over the whole batch by prepare: only the comparison is left
+      if (b.chained && c.buf === this.batchBuf) {
+        const k = c.index - this.batchFirst;
+        this.noteMatch(b, pcr, b.trace!, k * b.size, this.entries);
+      } else if (this.valueFor(b, c, violation)) this.extend(b, pcr, c.buf, c.digestOff, this.entries);
       else this.extend(b, pcr, b.value, 0, this.entries);
     }
     if (this.deferredBanks.length > 0) {

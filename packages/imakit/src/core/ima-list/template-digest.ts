@@ -49,6 +49,22 @@ export class BankHasher {
   spansInto(buf: Uint8Array, spans: Int32Array, count: number, out: Uint8Array): void {
     this.fast!.hashSpansInto!(buf, spans, count, out, 0);
   }
+  /** True when {@link chainInto} extends a run in one call (a native hasher). */
+  get chains(): boolean {
+    return this.fast?.extendChainInto !== undefined;
+  }
+  /** Extend pcrs[pcrOff..) with `count` values in turn, each PCR value into trace. Only when {@link chains}. */
+  chainInto(
+    pcrs: Uint8Array,
+    pcrOff: number,
+    values: Uint8Array,
+    valuesOff: number,
+    count: number,
+    trace: Uint8Array,
+    traceOff: number,
+  ): void {
+    this.fast!.extendChainInto!(pcrs, pcrOff, values, valuesOff, count, trace, traceOff);
+  }
   /** out = H(a ‖ b): a PCR extend */
   extendInto(
     pcr: Uint8Array,

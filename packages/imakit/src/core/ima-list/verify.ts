@@ -15,6 +15,7 @@ import {
   cursorTemplateName,
   detectListFormat,
   ChunkScanner,
+  type BatchHook,
   type EntryCursor,
   type FormatDetection,
   type ListFormat,
@@ -305,9 +306,8 @@ async function runPass(
           if (onEntry) onEntry(c);
         };
   // hashers that batch (native) take a chunk's template digests in one call per bank
-  const prepare = replayer.batches
-    ? (buf: Uint8Array, spans: Int32Array, count: number, first: number): void =>
-        replayer.prepare(buf, spans, count, first)
+  const prepare: BatchHook | undefined = replayer.batches
+    ? (buf, spans, count, first, fields) => replayer.prepare(buf, spans, count, first, fields)
     : undefined;
   let reported = 0;
   try {

@@ -23,6 +23,7 @@ interface HashAddon {
   hash2Into: WithAlg<FastHash['hash2Into']>;
   /** absent from addons built before it was added: replay then hashes entry by entry */
   hashSpansInto?: WithAlg<NonNullable<FastHash['hashSpansInto']>>;
+  extendChainInto?: WithAlg<NonNullable<FastHash['extendChainInto']>>;
 }
 
 /** Algorithm numbers of native/imakit_hash.c, with digest sizes. */
@@ -35,6 +36,7 @@ const ALGS: Readonly<Record<string, { id: number; size: number }>> = Object.free
 
 function nativeHash(addon: HashAddon, id: number, size: number): FastHash {
   const spans = addon.hashSpansInto;
+  const chain = addon.extendChainInto;
   return {
     size,
     hashInto: (src, off, len, out, outOff) => addon.hashInto(id, src, off, len, out, outOff),
@@ -43,6 +45,17 @@ function nativeHash(addon: HashAddon, id: number, size: number): FastHash {
     ...(spans !== undefined && {
       hashSpansInto: (src: Uint8Array, sp: Int32Array, count: number, out: Uint8Array, outOff: number) =>
         spans(id, src, sp, count, out, outOff),
+    }),
+    ...(chain !== undefined && {
+      extendChainInto: (
+        pcrs: Uint8Array,
+        pcrOff: number,
+        values: Uint8Array,
+        valuesOff: number,
+        count: number,
+        trace: Uint8Array,
+        traceOff: number,
+      ) => chain(id, pcrs, pcrOff, values, valuesOff, count, trace, traceOff),
     }),
   };
 }
@@ -66,6 +79,17 @@ function agreesWithNodeCrypto(addon: HashAddon): boolean {
         addon.hashSpansInto(id, src, Int32Array.from([0, -1, 0, len, 5, -1]), 3, many, 0);
         if (!want.equals(many.subarray(size, 2 * size)) || many[0] !== 7 || many[2 * size] !== 7)
           return false;
+      }
+      if (addon.extendChainInto && len >= 2 * size) {
+        // two extends of a zero PCR with src's first 2*size bytes, against hash2Into's
+        const pcr = new Uint8Array(size);
+        const trace = new Uint8Array(2 * size);
+        addon.extendChainInto(id, pcr, 0, src, 0, 2, trace, 0);
+        const step = new Uint8Array(size);
+        addon.hash2Into(id, step, 0, size, src, 0, size, step, 0);
+        const mid = Buffer.from(step);
+        addon.hash2Into(id, step, 0, size, src, size, size, step, 0);
+        if (!mid.equals(trace.subarray(0, size)) || !Buffer.from(step).equals(pcr)) return false;
       }
     }
   return true;

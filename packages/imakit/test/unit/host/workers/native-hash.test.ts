@@ -132,6 +132,49 @@ test('hashSpansInto: many hashes in one call, equal to node:crypto for lengths 0
   assert.ok(out.every((x) => x === 7));
 });
 
+test('extendChainInto: a run of extends in one call, every PCR value traced, equal to node:crypto', () => {
+  const p = nativeHashes()!;
+  for (const a of ALGS) {
+    const h = p(a)!;
+    assert.ok(h.extendChainInto, `${a}: the addon chains`);
+    const values = randomBytes(40 * h.size);
+    const pcrs = new Uint8Array(3 * h.size);
+    pcrs.set(randomBytes(h.size), h.size);
+    let want = Buffer.from(pcrs.subarray(h.size, 2 * h.size));
+    const trace = new Uint8Array(1 + 37 * h.size);
+    h.extendChainInto!(pcrs, h.size, values, h.size, 37, trace, 1);
+    for (let i = 0; i < 37; i++) {
+      want = createHash(a)
+        .update(want)
+        .update(values.subarray((i + 1) * h.size, (i + 2) * h.size))
+        .digest();
+      assert.deepEqual(Buffer.from(trace.subarray(1 + i * h.size, 1 + (i + 1) * h.size)), want, `${a} ${i}`);
+    }
+    assert.deepEqual(Buffer.from(pcrs.subarray(h.size, 2 * h.size)), want);
+    assert.ok(
+      pcrs.subarray(0, h.size).every((x) => x === 0) && pcrs.subarray(2 * h.size).every((x) => x === 0),
+    );
+  }
+  const h = p('sha256')!;
+  const pcrs = new Uint8Array(32);
+  assert.throws(
+    () => h.extendChainInto!(pcrs, 1, new Uint8Array(64), 0, 2, new Uint8Array(64), 0),
+    RangeError,
+  );
+  assert.throws(
+    () => h.extendChainInto!(pcrs, 0, new Uint8Array(63), 0, 2, new Uint8Array(64), 0),
+    RangeError,
+  );
+  assert.throws(
+    () => h.extendChainInto!(pcrs, 0, new Uint8Array(64), 0, 2, new Uint8Array(63), 0),
+    RangeError,
+  );
+  assert.ok(
+    pcrs.every((x) => x === 0),
+    'nothing extended before the ranges were checked',
+  );
+});
+
 /** The comparable part of a verdict. */
 function essence(v: ListVerdict) {
   const { format: _f, ...rest } = v;

@@ -7,8 +7,9 @@
  * scripts, default ../../../shared/peers/keylime relative to this package, and /tmp/keylime-src).
  * Then references from a rootfs of F (default 50,000) small files: files/s and MiB/s.
  * Every command runs under /usr/bin/time, RUNS times (default 5; medians): wall, CPU (user+sys) and
- * peak RSS. The machine may be shared: the load average is printed; compare CPU seconds when it is
- * high. Then imakit and Keylime side by side against issue 12's target: the whole command at >= 10x
+ * peak RSS; the whole commands round-robin (one run of each per round), so a change of the machine's
+ * load hits imakit and Keylime alike. The machine may be shared: the load average is printed;
+ * compare CPU seconds when it is high. Then imakit and Keylime side by side against issue 12's target: the whole command at >= 10x
  * Keylime's entries per CPU-second and <= 1/3 of its peak RSS, both measured in this run.
  * Usage: node --import tsx bench/refs-eval.ts [entries] [rootfsFiles] [runs]
  */
@@ -163,37 +164,52 @@ interface Timed {
   out: string;
 }
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-/** `runs` runs (default RUNS); medians of wall, CPU and peak RSS, each taken on its own */
-function timed(label: string, cmd: string, args: string[], runs = RUNS): Timed {
-  const all: Timed[] = [];
-  for (let k = 0; k < runs; k++) {
-    const r = spawnSync('/usr/bin/time', ['-f', '@@ %e %U %S %M', cmd, ...args], {
-      encoding: 'utf8',
-      cwd: pkg,
-      maxBuffer: 256 << 20,
-    });
-    const m = /@@ ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(r.stderr);
-    if (!m) throw new Error(`${label}: no timing\n${r.stderr}`);
-    all.push({
-      wall: Number(m[1]),
-      cpu: Number(m[2]) + Number(m[3]),
-      rss: Number(m[4]) / 1024,
-      status: r.status ?? -1,
-      out: r.stdout,
-    });
-  }
-  const x = {
-    wall: median(all.map((a) => a.wall)),
-    cpu: median(all.map((a) => a.cpu)),
-    rss: median(all.map((a) => a.rss)),
-    status: all[0]!.status,
-    out: all[0]!.out,
-  };
-  console.log(
-    `${label.padEnd(44)} ${x.wall.toFixed(2)} s wall  ${x.cpu.toFixed(2)} s CPU  ${Math.round(N / x.cpu)} entries/CPU-s  ${x.rss.toFixed(0)} MB peak  exit ${x.status}  (median of ${runs})`,
-  );
-  return x;
+interface Candidate {
+  readonly label: string;
+  readonly cmd: string;
+  readonly args: string[];
 }
+/** One run under /usr/bin/time. */
+function runOnce(c: Candidate): Timed {
+  const r = spawnSync('/usr/bin/time', ['-f', '@@ %e %U %S %M', c.cmd, ...c.args], {
+    encoding: 'utf8',
+    cwd: pkg,
+    maxBuffer: 256 << 20,
+  });
+  const m = /@@ ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(r.stderr);
+  if (!m) throw new Error(`${c.label}: no timing\n${r.stderr}`);
+  return {
+    wall: Number(m[1]),
+    cpu: Number(m[2]) + Number(m[3]),
+    rss: Number(m[4]) / 1024,
+    status: r.status ?? -1,
+    out: r.stdout,
+  };
+}
+/**
+ * `runs` rounds (default RUNS), one run of each candidate per round (round-robin: a change of the
+ * machine's load hits them alike); medians of wall, CPU and peak RSS, each taken on its own.
+ */
+function timedRounds(cands: readonly Candidate[], runs = RUNS): Timed[] {
+  const all: Timed[][] = cands.map(() => []);
+  for (let k = 0; k < runs; k++) cands.forEach((c, i) => all[i]!.push(runOnce(c)));
+  return cands.map((c, i) => {
+    const a = all[i]!;
+    const x = {
+      wall: median(a.map((t) => t.wall)),
+      cpu: median(a.map((t) => t.cpu)),
+      rss: median(a.map((t) => t.rss)),
+      status: a[0]!.status,
+      out: a[0]!.out,
+    };
+    console.log(
+      `${c.label.padEnd(44)} ${x.wall.toFixed(2)} s wall  ${x.cpu.toFixed(2)} s CPU  ${Math.round(N / x.cpu)} entries/CPU-s  ${x.rss.toFixed(0)} MB peak  exit ${x.status}  (median of ${runs})`,
+    );
+    return x;
+  });
+}
+const timed = (label: string, cmd: string, args: string[], runs = RUNS): Timed =>
+  timedRounds([{ label, cmd, args }], runs)[0]!;
 const pcrs = ['--pcrs', `sha256,${join(dir, 'pcrs-sha256.txt')}`];
 // IMAKIT_BENCH_BIN: another launcher (a package built outside a tree whose build others keep stale)
 const bin = process.env.IMAKIT_BENCH_BIN ?? 'bin/imakit.js';
@@ -203,43 +219,47 @@ const entry = spawnSync('node', [bin, '--version'], {
   env: { ...process.env, IMAKIT_LAUNCH_TRACE: '1' },
 });
 console.log(`${bin} runs ${entry.stderr.trim()}`);
-const ours = timed('imakit log verify --refs refs.imr', 'node', [
-  bin,
-  'log',
-  'verify',
-  join(dir, 'list.bin'),
-  '--refs',
-  join(dir, 'refs.imr'),
-  ...pcrs,
-]);
-timed('imakit log verify --refs policy.json (Keylime)', 'node', [
-  bin,
-  'log',
-  'verify',
-  join(dir, 'list.bin'),
-  '--refs',
-  join(dir, 'policy.json'),
-  ...pcrs,
-]);
-timed('imakit log verify (replay only, no --refs)', 'node', [
-  bin,
-  'log',
-  'verify',
-  join(dir, 'list.bin'),
-  ...pcrs,
-]);
 const peers = process.env.KEYLIME_PEERS ?? resolve(pkg, '../../../shared/peers/keylime');
-if (existsSync(join(peers, 'ima_verify.py')) && existsSync('/tmp/keylime-src')) {
-  const kl = timed('Keylime 7.14 ima_verify.py (whole command)', '/usr/bin/python3', [
-    join(peers, 'ima_verify.py'),
-    join(dir, 'list.ascii'),
-    '--policy',
-    join(dir, 'policy.json'),
-    '--pcr-file',
-    join(dir, 'pcr10-sha256.hex'),
-    '--bank',
-    'sha256',
-  ]);
+const haveKeylime = existsSync(join(peers, 'ima_verify.py')) && existsSync('/tmp/keylime-src');
+const list = join(dir, 'list.bin');
+const [oursRun, , , klRun] = timedRounds([
+  {
+    label: 'imakit log verify --refs refs.imr',
+    cmd: 'node',
+    args: [bin, 'log', 'verify', list, '--refs', join(dir, 'refs.imr'), ...pcrs],
+  },
+  {
+    label: 'imakit log verify --refs policy.json (Keylime)',
+    cmd: 'node',
+    args: [bin, 'log', 'verify', list, '--refs', join(dir, 'policy.json'), ...pcrs],
+  },
+  {
+    label: 'imakit log verify (replay only, no --refs)',
+    cmd: 'node',
+    args: [bin, 'log', 'verify', list, ...pcrs],
+  },
+  ...(haveKeylime
+    ? [
+        {
+          label: 'Keylime 7.14 ima_verify.py (whole command)',
+          cmd: '/usr/bin/python3',
+          args: [
+            join(peers, 'ima_verify.py'),
+            join(dir, 'list.ascii'),
+            '--policy',
+            join(dir, 'policy.json'),
+            '--pcr-file',
+            join(dir, 'pcr10-sha256.hex'),
+            '--bank',
+            'sha256',
+          ],
+        },
+      ]
+    : []),
+]);
+const ours = oursRun!;
+if (klRun !== undefined) {
+  const kl = klRun;
   const t = JSON.parse(kl.out) as {
     verdict: string;
     timing: { verify_s: number; verify_cpu_s: number; policy_load_s: number };

@@ -512,6 +512,55 @@ function suite(name: string, target: () => Promise<{ target: DatabaseTarget; don
       assert.match(bad.error ?? '', /./);
     });
 
+    test('a list stored in many chunks reads whole and is merged into one when read', async () => {
+      const one = await database.db
+        .selectFrom('ima_chunks')
+        .select('bytes')
+        .where('agent_id', '=', 'a3')
+        .executeTakeFirstOrThrow();
+      const size = one.bytes.length;
+      await database.db
+        .insertInto('agents')
+        .values({ id: 'a7', name: 'host a7', state: 'paused', require_pcrs: 'sha256:10', interval_s: 60 })
+        .execute();
+      const rows = Array.from({ length: 300 }, (_, i) => ({
+        agent_id: 'a7',
+        start_offset: i * size,
+        start_entry: i,
+        entries: 1,
+        bytes: new Uint8Array(one.bytes),
+      }));
+      for (let i = 0; i < rows.length; i += 100)
+        await database.db
+          .insertInto('ima_chunks')
+          .values(rows.slice(i, i + 100))
+          .execute();
+      const get = async () => {
+        const r = await app.inject({
+          method: 'GET',
+          url: '/v1/dashboard/agents/a7/ima?offset=299',
+          headers: bearer(read),
+        });
+        assert.equal(r.statusCode, 200, r.body);
+        return r.json();
+      };
+      let l = await get();
+      assert.equal(l.listEntries, 300);
+      assert.deepEqual(
+        [l.entries[0].index, l.entries[0].offset, l.entries[0].path],
+        [299, 299 * size, '/usr/bin/sim'],
+      );
+      const chunks = await database.db
+        .selectFrom('ima_chunks')
+        .select('start_offset')
+        .where('agent_id', '=', 'a7')
+        .execute();
+      assert.equal(chunks.length, 1, 'merged into one chunk');
+      l = await get();
+      assert.equal(l.listEntries, 300);
+      await database.db.deleteFrom('agents').where('id', '=', 'a7').execute();
+    });
+
     test('OpenAPI lists the dashboard routes', async () => {
       const r = await app.inject({ method: 'GET', url: '/openapi.json' });
       const paths = Object.keys(r.json().paths);

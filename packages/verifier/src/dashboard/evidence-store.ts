@@ -7,7 +7,8 @@
  * the step started (`from`) to what the quote covered (`covered`). A chunk at or after `from` is
  * replaced (the refs step refused it and the agent sent it again); a chunk from byte 0 starts a new
  * boot's list. Entries the quote did not cover are never stored, so nothing unestablished is shown
- * as part of the agent's list. Many small chunks are merged once there are more than MAX_CHUNKS.
+ * as part of the agent's list. The attestation path only deletes and inserts (no counting); a list
+ * read with more than MAX_CHUNKS chunks is merged into one then.
  */
 import { sql, type Kysely, type Transaction } from 'kysely';
 import {
@@ -66,6 +67,7 @@ export async function recordEvidence(tx: Db, agentId: string, ev: Evidence, v: V
     .where('start_offset', '>=', from.bytes)
     .execute();
   if (end === start) return;
+  // as base64 text: PGlite encodes a bytea parameter far more slowly (this is the attestation path)
   await tx
     .insertInto('ima_chunks')
     .values({
@@ -73,31 +75,36 @@ export async function recordEvidence(tx: Db, agentId: string, ev: Evidence, v: V
       start_offset: from.bytes,
       start_entry: from.entries,
       entries: covered.entries - from.entries,
-      bytes: ev.ima.bytes.slice(start, end),
+      bytes: sql<Uint8Array>`decode(${Buffer.from(ev.ima.bytes.buffer, ev.ima.bytes.byteOffset + start, end - start).toString('base64')}, 'base64')`,
     })
     .execute();
-  const { n } = await tx
-    .selectFrom('ima_chunks')
-    .select(sql<number>`count(*)::int`.as('n'))
-    .where('agent_id', '=', agentId)
-    .executeTakeFirstOrThrow();
-  if (Number(n) > MAX_CHUNKS) await mergeChunks(tx, agentId);
 }
 
-async function mergeChunks(tx: Db, agentId: string): Promise<void> {
-  const list = await readStoredList(tx, agentId);
-  if (list === undefined) return;
-  await tx.deleteFrom('ima_chunks').where('agent_id', '=', agentId).execute();
-  await tx
-    .insertInto('ima_chunks')
-    .values({
-      agent_id: agentId,
-      start_offset: list.firstOffset,
-      start_entry: list.firstEntry,
-      entries: list.entries,
-      bytes: list.bytes,
-    })
-    .execute();
+/** Many chunks of one list become one (when the list is read: never on the attestation path). */
+async function mergeChunks(
+  db: Kysely<Database>,
+  agentId: string,
+  list: StoredList,
+  through: number,
+): Promise<void> {
+  await db.transaction().execute(async (tx) => {
+    // only what was read: a chunk an attestation added meanwhile stays
+    await tx
+      .deleteFrom('ima_chunks')
+      .where('agent_id', '=', agentId)
+      .where('start_offset', '<=', through)
+      .execute();
+    await tx
+      .insertInto('ima_chunks')
+      .values({
+        agent_id: agentId,
+        start_offset: list.firstOffset,
+        start_entry: list.firstEntry,
+        entries: list.entries,
+        bytes: sql<Uint8Array>`decode(${Buffer.from(list.bytes).toString('base64')}, 'base64')`,
+      })
+      .execute();
+  });
 }
 
 /** An agent's stored list: the contiguous covered prefix, from its first stored entry. */
@@ -142,7 +149,10 @@ export async function readStoredList(db: Db, agentId: string): Promise<StoredLis
       format = DEFAULT_FORMAT;
     }
   }
-  return { bytes, firstEntry: first.start_entry, firstOffset, entries, format };
+  const list = { bytes, firstEntry: first.start_entry, firstOffset, entries, format };
+  if (rows.length > MAX_CHUNKS && parts.length === rows.length && !db.isTransaction)
+    await mergeChunks(db, agentId, list, Number(rows[rows.length - 1]!.start_offset));
+  return list;
 }
 
 /** Every entry of a stored list, as cursors (the cursor is reused: copy what you keep). */

@@ -16,6 +16,7 @@ import Fastify, {
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { CATALOGUE, ImakitError } from 'imakit/errors';
+import type { PublicKey } from 'imakit/core';
 import type { OpenDatabase } from './db/open.ts';
 import { VERIFIER_CATALOGUE, VerifierError } from './errors.ts';
 import { roleAllows, roleOfBearer, type Role } from './auth.ts';
@@ -66,6 +67,13 @@ export interface AppDeps {
    * `imakit verifier serve` passes); omitted: no dashboard, the API only
    */
   readonly dashboardDir?: string;
+  /**
+   * Keys reference sets must be signed by (core PublicKeys: `loadPublicKey` of a PEM/DER key or
+   * certificate). Given: every upload must carry a signature one of them verifies (a DSSE envelope,
+   * or a detached `imakit refs sign` signature in `?signature=`); omitted or empty: sets are
+   * stored unchecked and say so.
+   */
+  readonly refsKeys?: readonly PublicKey[];
   /** milliseconds between reads of new events while dashboard streams are open (default 1000) */
   readonly streamPollMs?: number;
   /**
@@ -200,7 +208,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(agentRoutes, { db });
   await app.register(eventRoutes, { db });
   const refs = new ReferenceSetCache(deps.referenceSetCacheSize ?? 32);
-  await app.register(referenceSetRoutes, { db, refs });
+  await app.register(referenceSetRoutes, { db, refs, refsKeys: deps.refsKeys ?? [] });
   const sessionSeconds = deps.agentSessionSeconds ?? 3600;
   await app.register(registrarRoutes, { db, autoEnrol: deps.autoEnrol ?? false, sessionSeconds });
   await app.register(agentSessionRoutes, { db, sessionSeconds });

@@ -7,6 +7,14 @@
  */
 export const VERIFIER_CATALOGUE = Object.freeze({
   V_BAD_REQUEST: { http: 400, message: 'the request is malformed' },
+  V_REFS_UNSIGNED: {
+    http: 422,
+    message: 'reference-set keys are configured: a set must be signed by one of them',
+  },
+  V_REFS_SIGNATURE: {
+    http: 422,
+    message: "the reference set's signature does not verify under the verifier's reference-set keys",
+  },
   V_VALIDATION: { http: 400, message: 'the request does not match its schema' },
   V_UNAUTHENTICATED: { http: 401, message: 'a bearer token is required' },
   V_FORBIDDEN: { http: 403, message: "the token's role does not allow this" },

@@ -199,6 +199,17 @@ const keylimeAgents: Migration = {
   },
 };
 
+/**
+ * Signed reference sets: what the upload established about the set's signature (`{form, key,
+ * keyid}` when it verified under one of the verifier's reference-set keys; null when none was
+ * checked). Additive: sets uploaded before stay unchecked.
+ */
+const refsSignature: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable('reference_sets').addColumn('signature', 'jsonb').execute();
+  },
+};
+
 /** Every migration, by name in apply order. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0001-initial': initial,
@@ -207,6 +218,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0004-sessions-boot-reference': sessionsAndBootReference,
   '0006-keylime-agents': keylimeAgents,
   '0007-dashboard': dashboard,
+  '0008-refs-signature': refsSignature,
 });
 
 export const migrationProvider: MigrationProvider = {

@@ -50,6 +50,8 @@ export interface ReferenceSetsTable {
   name: string;
   body: Uint8Array;
   created_at: Timestamp;
+  /** what the upload verified of its signature (JSON), null when nothing was checked */
+  signature: ColumnType<unknown, string | null | undefined, string | null>;
 }
 
 /** State changes with their reasons (the events feed). */

@@ -4,12 +4,27 @@
  * or a DSSE envelope around one, a flat allowlist), list, show, diff. A set's id is the SHA-256 of
  * its bytes, so uploading the same bytes twice gives the same set; many agents share one set,
  * parsed once per process (refs-store.ts).
+ *
+ * Signed sets: when the verifier is given reference-set keys (`refsKeys`, `imakit verifier serve
+ * --refs-key`), every upload must be signed by one of them — a DSSE envelope (Keylime's signed
+ * policy) carries its signatures, any other form comes with a detached signature (`imakit refs
+ * sign`'s file, base64, in `?signature=`); unsigned is 422 V_REFS_UNSIGNED, a signature that does
+ * not verify 422 V_REFS_SIGNATURE, and nothing is stored. Without keys nothing can be checked: a
+ * set is stored unchecked and says so, and a detached signature sent anyway is refused rather
+ * than silently ignored.
  */
 import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { diffReferenceSets, type ReferenceSet } from 'imakit/core';
+import {
+  diffReferenceSets,
+  parseDsseEnvelope,
+  verifyDsseEnvelope,
+  verifyRefsSignature,
+  type PublicKey,
+  type ReferenceSet,
+} from 'imakit/core';
 import type { Database } from '../db/schema.ts';
 import { VerifierError } from '../errors.ts';
 import { detectRefsKind, parseReferenceSet, refsId, type ReferenceSetCache } from '../refs-store.ts';
@@ -27,14 +42,89 @@ const Summary = Type.Object({
   excludes: Type.Integer(),
   hashAlgo: Type.Union([Type.String(), Type.Null()]),
   createdAt: Type.String(),
+  /** what the upload verified: the signature's form and the index of the key it verified under */
+  signature: Type.Union([
+    Type.Object({
+      form: Type.Union([Type.Literal('dsse'), Type.Literal('detached')]),
+      key: Type.Integer(),
+      keyid: Type.Optional(Type.String()),
+    }),
+    Type.Null(),
+  ]),
   notEstablished: Type.Array(Type.String()),
 });
 
-const NOT_ESTABLISHED = Object.freeze([
-  'that the reference set is genuine: a signature on it (DSSE) is not verified by the verifier',
-]);
+interface SignatureCheck {
+  readonly form: 'dsse' | 'detached';
+  readonly key: number;
+  readonly keyid?: string;
+}
 
-function summary(id: string, name: string, body: Uint8Array, set: ReferenceSet, createdAt: Date | string) {
+const UNCHECKED =
+  'that the reference set is genuine: no signature was checked (the verifier has no reference-set keys)';
+const CHECKED =
+  'that the signing key is right for these agents: every reference-set key is trusted for every set';
+
+/**
+ * Check an upload's signature against the verifier's keys (see the file's doc).
+ * @returns what verified, or null when there are no keys (the set is stored unchecked)
+ * @throws VerifierError V_REFS_UNSIGNED, V_REFS_SIGNATURE
+ */
+function checkSignature(
+  body: Uint8Array,
+  signature: string | undefined,
+  keys: readonly PublicKey[],
+): SignatureCheck | null {
+  const dsse = detectRefsKind(body) === 'keylime-dsse';
+  if (keys.length === 0) {
+    if (signature !== undefined)
+      throw new VerifierError(
+        'V_REFS_SIGNATURE',
+        'a detached signature was sent but the verifier has no reference-set keys to check it with (imakit verifier serve --refs-key)',
+        { field: 'querystring/signature' },
+      );
+    return null;
+  }
+  if (dsse) {
+    if (signature !== undefined)
+      throw new VerifierError(
+        'V_BAD_REQUEST',
+        'a DSSE envelope carries its own signatures: send no ?signature=',
+        {
+          field: 'querystring/signature',
+        },
+      );
+    const v = verifyDsseEnvelope(parseDsseEnvelope(Buffer.from(body).toString('utf8')), keys);
+    if (v.status === 'unsigned')
+      throw new VerifierError('V_REFS_UNSIGNED', 'the DSSE envelope has no signatures');
+    const hit = v.checked.find((c) => c.key >= 0);
+    if (v.status !== 'pass' || hit === undefined)
+      throw new VerifierError('V_REFS_SIGNATURE', `DSSE: ${v.detail}`, { field: 'body/signatures' });
+    return { form: 'dsse', key: hit.key, ...(hit.keyid !== undefined && { keyid: hit.keyid }) };
+  }
+  if (signature === undefined)
+    throw new VerifierError(
+      'V_REFS_UNSIGNED',
+      'send the detached signature (imakit refs sign) as ?signature=<base64>, or a DSSE envelope',
+      { field: 'querystring/signature' },
+    );
+  const sig = new Uint8Array(Buffer.from(signature, 'base64'));
+  const v = verifyRefsSignature(body, sig, keys);
+  if (v.status !== 'pass')
+    throw new VerifierError('V_REFS_SIGNATURE', v.detail, { field: 'querystring/signature', keyid: v.keyid });
+  const key = keys.findIndex((k) => verifyRefsSignature(body, sig, [k]).status === 'pass');
+  return { form: 'detached', key, keyid: v.keyid };
+}
+
+function summary(
+  id: string,
+  name: string,
+  body: Uint8Array,
+  set: ReferenceSet,
+  createdAt: Date | string,
+  signature: unknown,
+) {
+  const sig = (signature ?? null) as SignatureCheck | null;
   return {
     id,
     name,
@@ -45,14 +135,17 @@ function summary(id: string, name: string, body: Uint8Array, set: ReferenceSet, 
     excludes: set.excludes.length,
     hashAlgo: set.hashAlgo ?? null,
     createdAt: new Date(createdAt).toISOString(),
-    notEstablished: [...NOT_ESTABLISHED],
+    signature: sig,
+    notEstablished: [sig === null ? UNCHECKED : CHECKED],
   };
 }
 
 export const referenceSetRoutes: FastifyPluginAsyncTypebox<{
   db: Kysely<Database>;
   refs: ReferenceSetCache;
-}> = async (app, { db, refs }) => {
+  /** keys every uploaded set must be signed by; none: sets are stored unchecked */
+  refsKeys: readonly PublicKey[];
+}> = async (app, { db, refs, refsKeys }) => {
   // the body is the set's bytes, whatever its content type (hashed exactly as sent)
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
@@ -71,10 +164,20 @@ export const referenceSetRoutes: FastifyPluginAsyncTypebox<{
       schema: {
         tags: ['reference-sets'],
         querystring: Type.Object(
-          { name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) },
+          {
+            name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+            // a detached signature (imakit refs sign), base64: at most RSA-8192's and a header
+            signature: Type.Optional(
+              Type.String({
+                minLength: 4,
+                maxLength: 2048,
+                pattern: '^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$',
+              }),
+            ),
+          },
           { additionalProperties: false },
         ),
-        response: { 200: Summary, 201: Summary, 400: ErrorBody },
+        response: { 200: Summary, 201: Summary, 400: ErrorBody, 422: ErrorBody },
       },
     },
     async (req, reply) => {
@@ -86,18 +189,29 @@ export const referenceSetRoutes: FastifyPluginAsyncTypebox<{
       const id = refsId(body);
       const { set } = parseReferenceSet(body, req.query.name ?? `upload ${id.slice(0, 12)}`);
       const name = req.query.name ?? set.meta.generator ?? `reference set ${id.slice(0, 12)}`;
+      // checked before anything is stored: a refused upload leaves no row
+      const signature = checkSignature(body, req.query.signature, refsKeys);
       const inserted = await db
         .insertInto('reference_sets')
-        .values({ id, name, body })
+        .values({ id, name, body, signature: signature === null ? null : JSON.stringify(signature) })
         .onConflict((oc) => oc.column('id').doNothing())
         .returning('created_at')
         .executeTakeFirst();
       refs.remember(id, set);
       if (inserted === undefined) {
+        // the same bytes again: a signature verified now is recorded on the stored set
+        if (signature !== null)
+          await db
+            .updateTable('reference_sets')
+            .set({ signature: JSON.stringify(signature) })
+            .where('id', '=', id)
+            .execute();
         const row = await load(id);
-        return reply.status(200).send(summary(id, row.name, body, set, row.created_at));
+        return reply
+          .status(200)
+          .send(summary(id, row.name, body, set, row.created_at, signature ?? row.signature));
       }
-      return reply.status(201).send(summary(id, name, body, set, inserted.created_at));
+      return reply.status(201).send(summary(id, name, body, set, inserted.created_at, signature));
     },
   );
 
@@ -159,7 +273,7 @@ export const referenceSetRoutes: FastifyPluginAsyncTypebox<{
     },
     async (req) => {
       const row = await load(req.params.id);
-      return summary(row.id, row.name, row.body, await refs.get(db, row.id), row.created_at);
+      return summary(row.id, row.name, row.body, await refs.get(db, row.id), row.created_at, row.signature);
     },
   );
 

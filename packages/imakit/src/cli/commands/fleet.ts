@@ -113,6 +113,8 @@ interface RefsView {
   kind: string;
   bytes: number;
   paths: number;
+  /** what the verifier verified of the set's signature; null: nothing was checked */
+  signature: { form: string; key: number; keyid?: string } | null;
 }
 
 interface EventView {
@@ -388,13 +390,23 @@ export const command: CommandModule = {
         .command('upload')
         .description('upload a reference set (any form log verify --refs reads); prints its id')
         .argument('<file>', 'the set')
-        .option('--name <name>', 'display name (default: the file name)'),
+        .option('--name <name>', 'display name (default: the file name)')
+        .option(
+          '--sig <file>',
+          'detached signature of the set (imakit refs sign), for a verifier serving with --refs-key',
+        ),
     ).action((file, f) =>
       go(f, async (api) => {
         const body = readBoundedFile(file, 'reference-set');
         const name = f.name ?? basename(file);
-        const r = await api.request<RefsView>('POST', `/v1/reference-sets?name=${enc(name)}`, body);
-        return { json: r, text: `${r.id} ${r.name} (${r.kind}, ${r.paths} paths)\n` };
+        const sig =
+          f.sig === undefined
+            ? ''
+            : `&signature=${enc(Buffer.from(readBoundedFile(f.sig, 'signature')).toString('base64'))}`;
+        const r = await api.request<RefsView>('POST', `/v1/reference-sets?name=${enc(name)}${sig}`, body);
+        const signed =
+          r.signature === null ? 'not signature-checked' : `signature verified (${r.signature.form})`;
+        return { json: r, text: `${r.id} ${r.name} (${r.kind}, ${r.paths} paths; ${signed})\n` };
       }),
     );
     conn(refs.command('list').description('reference sets on the verifier')).action((f) =>

@@ -2,7 +2,7 @@
  * `imakit verifier serve`: run the fleet verifier (issue 13 part 7).
  *
  *   verifier serve [--listen HOST:PORT] [--data DIR] [--database postgres://…] [--http]
- *                  [--poll-interval SECONDS] [--json]
+ *                  [--poll-interval SECONDS] [--refs-key CERT]… [--json]
  *
  * On first start it writes an admin token to DATA/admin-token (0600), which `imakit fleet` reads
  * from the default data dir or takes with `--token`. HTTPS by default, with a self-signed
@@ -11,13 +11,16 @@
  * PostgreSQL server. The pull poller runs in the same process: agents added with a pull URL are
  * attested every interval, looked for every `--poll-interval` seconds (default 1), leased per
  * agent so several processes on one PostgreSQL share them. Prints where it listens; SIGINT or
- * SIGTERM close it cleanly (exit 0), after the attestations in flight are stored.
+ * SIGTERM close it cleanly (exit 0), after the attestations in flight are stored. With
+ * `--refs-key` every uploaded reference set must be signed by one of those keys (a DSSE envelope,
+ * or a detached `imakit refs sign` signature sent by `fleet refs upload --sig`).
  *
  * The verifier is the separate package `@imakit/verifier` (it depends on imakit, never the other
  * way): it is loaded here by a dynamic import whose specifier is a variable, so neither tsc nor the
  * CLI bundle links it, and its absence is an E_TOOL_MISSING error (exit 5) saying how to install it.
  *
- * Exit: 0 closed by a signal; 2 bad flags (--http off loopback, a bad --listen); 3 the data
+ * Exit: 0 closed by a signal; 2 bad flags (--http off loopback, a bad --listen, an unreadable
+ * --refs-key); 3 the data
  * directory cannot be written; 5 the verifier package is missing, the port is taken or the database
  * cannot be opened.
  */
@@ -26,8 +29,10 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { ImakitError } from '../../errors.ts';
 import { startVerifier, type VerifierModule } from '../../host/agent/verifier-host.ts';
+import { loadVerifyKeyFile } from '../../host/label/label-file.ts';
 import type { CommandContext, CommandModule } from '../command.ts';
 import { typed } from '../command.ts';
+import { collect } from './attest-output.ts';
 
 /** The verifier package's name; a variable, so bundlers and tsc leave the import to run time. */
 const VERIFIER_PACKAGE: string = '@imakit/verifier';
@@ -112,6 +117,7 @@ interface ServeFlags {
   database?: string;
   http?: boolean;
   pollInterval: string;
+  refsKey?: string[];
   json?: boolean;
 }
 
@@ -127,6 +133,8 @@ async function serve(f: ServeFlags, ctx: CommandContext): Promise<number> {
   if (f.database !== undefined && !/^postgres(ql)?:\/\//.test(f.database))
     throw new ImakitError('E_USAGE', `--database: expected postgres://…, got '${f.database}'`);
   const dataDir = f.data ?? defaultVerifierDataDir(ctx.io.env, currentUid());
+  // read before anything starts: a bad key file is exit 2 with nothing listening
+  const refsKeys = (f.refsKey ?? []).flatMap((k) => loadVerifyKeyFile(k));
   const mod = await loadVerifierModule();
   let lastPollError: string | undefined;
   const dashboardDir = installedDashboardDir();
@@ -143,6 +151,7 @@ async function serve(f: ServeFlags, ctx: CommandContext): Promise<number> {
       lastPollError = msg;
     },
     ...(dashboardDir !== undefined ? { dashboardDir } : {}),
+    ...(refsKeys.length > 0 ? { refsKeys } : {}),
   });
   const info = {
     listening: v.url,
@@ -198,6 +207,11 @@ export const command: CommandModule = {
         '--poll-interval <seconds>',
         'how often the pull poller looks for pull-mode agents due for attestation',
         '1',
+      )
+      .option(
+        '--refs-key <cert>',
+        'uploaded reference sets must be signed by this key (DSSE, or a detached signature: fleet refs upload --sig); repeatable',
+        collect,
       )
       .option('--json', 'print the listening address as one JSON line')
       .addHelpText(

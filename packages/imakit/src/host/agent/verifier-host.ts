@@ -22,6 +22,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import type { PublicKey } from '../../core/keys/keys.ts';
 import { ImakitError, fromSystemError } from '../../errors.ts';
 import { isLoopbackHost, parseListen } from './config.ts';
 import { readSecretFile, writeSecretFile } from './secret-files.ts';
@@ -34,7 +35,12 @@ export interface VerifierModule {
     readonly kind: string;
     close(): Promise<void>;
   }>;
-  buildApp(deps: { database: never; logger?: boolean; dashboardDir?: string }): Promise<{
+  buildApp(deps: {
+    database: never;
+    logger?: boolean;
+    dashboardDir?: string;
+    refsKeys?: readonly PublicKey[];
+  }): Promise<{
     ready(): PromiseLike<unknown>;
     routing(req: IncomingMessage, res: ServerResponse): void;
     close(): PromiseLike<unknown>;
@@ -69,6 +75,8 @@ export interface VerifierServeOptions {
   readonly onPollError?: (e: unknown) => void;
   /** the built dashboard's directory, served at `/` (undefined: the API only) */
   readonly dashboardDir?: string;
+  /** keys every uploaded reference set must be signed by (none: sets are stored unchecked) */
+  readonly refsKeys?: readonly PublicKey[];
 }
 
 export interface RunningVerifier {
@@ -141,6 +149,7 @@ export async function startVerifier(mod: VerifierModule, o: VerifierServeOptions
     app = await mod.buildApp({
       database: database as never,
       ...(o.dashboardDir !== undefined && { dashboardDir: o.dashboardDir }),
+      ...(o.refsKeys !== undefined && o.refsKeys.length > 0 && { refsKeys: o.refsKeys }),
     });
     await app.ready();
   } catch (e) {

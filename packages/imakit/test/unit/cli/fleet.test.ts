@@ -7,7 +7,8 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, statSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../../helpers.ts';
 import { main } from '../../../src/cli/main.ts';
@@ -153,4 +154,59 @@ test('verifier serve --http on a non-loopback address is refused (exit 2, nothin
   assert.match(r.err, /loopback/);
   assert.ok(!existsSync(join(dir, 'admin-token')));
   assert.equal((await cli(['verifier', 'serve', '--listen', 'nonsense', '--data', dir])).code, 2);
+});
+
+test('verifier serve --refs-key: fleet refs upload --sig is stored with its signature verified; unsigned or wrongly signed is exit 1 with the code', async () => {
+  const dir = join(data.dir, 'signed');
+  mkdirSync(dir);
+  const pair = (n: string) => {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    writeFileSync(join(dir, `${n}.pem`), privateKey.export({ format: 'pem', type: 'pkcs8' }));
+    writeFileSync(join(dir, `${n}.pub.pem`), publicKey.export({ format: 'pem', type: 'spki' }));
+  };
+  pair('trusted');
+  pair('other');
+  const setFile = join(dir, 'allowlist.txt');
+  writeFileSync(setFile, `${'ab'.repeat(32)}  /usr/bin/x\n`);
+  const sign = async (key: string, out: string) =>
+    assert.equal((await cli(['refs', 'sign', setFile, '--key', join(dir, key), '--out', out])).code, 0);
+  await sign('trusted.pem', join(dir, 'good.sig'));
+  await sign('other.pem', join(dir, 'bad.sig'));
+  const served = await serveVerifier([
+    '--http',
+    '--listen',
+    '127.0.0.1:0',
+    '--data',
+    join(dir, 'data'),
+    '--refs-key',
+    join(dir, 'trusted.pub.pem'),
+  ]);
+  try {
+    const conn = ['--verifier', served.url, '--data', join(dir, 'data')];
+    const good = await cli([
+      'fleet',
+      'refs',
+      'upload',
+      setFile,
+      '--sig',
+      join(dir, 'good.sig'),
+      ...conn,
+      '--json',
+    ]);
+    assert.equal(good.code, 0, good.err + good.out);
+    assert.equal((JSON.parse(good.out) as { signature: { form: string } }).signature.form, 'detached');
+    const text = await cli(['fleet', 'refs', 'upload', setFile, '--sig', join(dir, 'good.sig'), ...conn]);
+    assert.match(text.out, /signature verified \(detached\)/);
+    const unsigned = await cli(['fleet', 'refs', 'upload', setFile, ...conn, '--json']);
+    assert.equal(unsigned.code, 1, unsigned.out);
+    assert.match(unsigned.err + unsigned.out, /V_REFS_UNSIGNED/);
+    const bad = await cli(['fleet', 'refs', 'upload', setFile, '--sig', join(dir, 'bad.sig'), ...conn]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.err + bad.out, /V_REFS_SIGNATURE/);
+  } finally {
+    await served.stop();
+  }
+  const missing = await cli(['verifier', 'serve', '--http', '--refs-key', join(dir, 'absent.pem')]);
+  assert.notEqual(missing.code, 0);
+  assert.match(missing.err, /absent\.pem/);
 });

@@ -8,9 +8,9 @@
  */
 import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { ReferenceSetBuilder, encodeBinaryList, encodeRefsBinary, joinTemplateData, utf8 } from 'imakit/core';
-import { TPM_ALG, TPMA_OBJECT } from '../../imakit/src/core/tpm/constants.ts';
+import { TPM_ALG } from '../../imakit/src/core/tpm/constants.ts';
 import { encodeTpm2bPublic, tpmPublicName, type TpmtPublicRsa } from '../../imakit/src/core/tpm/public.ts';
-import { softQuote } from '../test/soft-tpm.ts';
+import { softAkCommon, softQuote } from '../test/soft-tpm.ts';
 
 export interface RsaAk {
   readonly key: KeyObject;
@@ -24,17 +24,7 @@ export function rsaAk(): RsaAk {
   const jwk = publicKey.export({ format: 'jwk' });
   const pub: TpmtPublicRsa = {
     type: 'rsa',
-    nameAlg: TPM_ALG.SHA256,
-    objectAttributes:
-      TPMA_OBJECT.fixedTPM |
-      TPMA_OBJECT.fixedParent |
-      TPMA_OBJECT.sensitiveDataOrigin |
-      TPMA_OBJECT.userWithAuth |
-      TPMA_OBJECT.restricted |
-      TPMA_OBJECT.sign,
-    authPolicy: new Uint8Array(0),
-    symmetric: { algorithm: TPM_ALG.NULL, keyBits: 0, mode: 0 },
-    scheme: { scheme: TPM_ALG.RSASSA, hashAlg: TPM_ALG.SHA256 },
+    ...softAkCommon(TPM_ALG.RSASSA),
     keyBits: 2048,
     exponent: 0,
     modulus: new Uint8Array(Buffer.from(jwk.n!, 'base64url')),

@@ -31,11 +31,12 @@ export interface SoftAgent {
 
 const b64u = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64url'));
 
-export function softAgent(): SoftAgent {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const jwk = publicKey.export({ format: 'jwk' });
-  const pub: TpmtPublicEcc = {
-    type: 'ecc',
+/**
+ * What a TPM's AK template has whatever the key type (tpm2_createak's defaults): a restricted
+ * signing key made in the TPM, SHA-256 names, signing with `scheme` and SHA-256.
+ */
+export function softAkCommon(scheme: typeof TPM_ALG.ECDSA | typeof TPM_ALG.RSASSA) {
+  return {
     nameAlg: TPM_ALG.SHA256,
     objectAttributes:
       TPMA_OBJECT.fixedTPM |
@@ -46,7 +47,16 @@ export function softAgent(): SoftAgent {
       TPMA_OBJECT.sign,
     authPolicy: new Uint8Array(0),
     symmetric: { algorithm: TPM_ALG.NULL, keyBits: 0, mode: 0 },
-    scheme: { scheme: TPM_ALG.ECDSA, hashAlg: TPM_ALG.SHA256 },
+    scheme: { scheme, hashAlg: TPM_ALG.SHA256 },
+  };
+}
+
+export function softAgent(): SoftAgent {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const jwk = publicKey.export({ format: 'jwk' });
+  const pub: TpmtPublicEcc = {
+    type: 'ecc',
+    ...softAkCommon(TPM_ALG.ECDSA),
     curveId: TPM_ECC_CURVE.NIST_P256,
     kdf: { scheme: TPM_ALG.NULL },
     x: b64u(jwk.x!),

@@ -2,7 +2,9 @@
  * What push (routes/attest.ts) and pull (poller/poller.ts) attestation share: the evidence body's
  * schema and its decoding, fresh nonces, and `storeAttestation`, which runs the pure verdict
  * pipeline over the stored state and stores the verdict, the new running state, the agent's
- * state and an event (when the state changed) in one transaction.
+ * state and an event (when the state changed) in one transaction. Its two halves, `lockAgent` and
+ * `storeVerdict`, also store the verdict of a Keylime answer that could not be read
+ * (keylime/agent-poll.ts).
  *
  * In pull mode the same transaction is fenced by the lease: the agent row is locked, and unless
  * this process still holds an unexpired lease on it (by the database's clock) nothing is stored
@@ -11,7 +13,7 @@
  * agent is next due one interval later, in the same transaction.
  */
 import { randomBytes } from 'node:crypto';
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import { Type, type Static } from 'typebox';
 import type { BootReferenceForm, PcrValues } from 'imakit/core';
 import type { Database } from './db/schema.ts';
@@ -105,21 +107,7 @@ export async function storeAttestation(
   lease?: PullLease,
 ): Promise<Verdict> {
   return db.transaction().execute(async (tx) => {
-    const agent = await tx
-      .selectFrom('agents')
-      .selectAll()
-      .select(sql<boolean>`lease_until > clock_timestamp()`.as('lease_live'))
-      .where('id', '=', agentId)
-      .forUpdate()
-      .executeTakeFirst();
-    if (agent === undefined)
-      throw new VerifierError('V_NOT_FOUND', `no agent '${agentId}'`, { agent: agentId });
-    if (lease !== undefined && (agent.lease_owner !== lease.owner || agent.lease_live !== true))
-      throw new VerifierError(
-        'V_LEASE_LOST',
-        `the lease on agent '${agentId}' is no longer held by '${lease.owner}'`,
-        { agent: agentId, owner: agent.lease_owner },
-      );
+    const agent = await lockAgent(tx, agentId, lease);
     if (agent.ak_public === null) throw new VerifierError('V_NOT_ENROLLED', undefined, { agent: agentId });
     if (agent.state === 'paused') throw new VerifierError('V_AGENT_PAUSED', undefined, { agent: agentId });
     const row = await tx
@@ -154,56 +142,110 @@ export async function storeAttestation(
       .values(values)
       .onConflict((oc) => oc.column('agent_id').doUpdateSet(values))
       .execute();
-    const ins = await tx
-      .insertInto('verdicts')
-      .values({
-        agent_id: agentId,
-        at: now,
-        status: v.status,
-        verdict: JSON.stringify(v),
-        ...(lease !== undefined && { started_at: lease.startedAt, owner: lease.owner }),
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
     // what the dashboard shows beyond the verdict: the PCRs as sent, the covered list prefix
     await recordEvidence(tx, agentId, evidence, v);
-    // bounded history: keep the newest `retention` verdicts of this agent
-    await tx
-      .deleteFrom('verdicts')
-      .where('agent_id', '=', agentId)
-      .where(
-        'id',
-        'not in',
-        tx
-          .selectFrom('verdicts')
-          .select('id')
-          .where('agent_id', '=', agentId)
-          .orderBy('id', 'desc')
-          .limit(opts.retention),
-      )
-      .execute();
-    const to = v.status === 'pass' ? 'passing' : 'failing';
-    const reason =
-      v.failure === undefined
-        ? { why: 'attestation passed', verdict: Number(ins.id) }
-        : { why: `${v.failure.step} failed: ${v.failure.code}`, verdict: Number(ins.id), failure: v.failure };
-    await tx
-      .updateTable('agents')
-      .set({
-        state: to,
-        state_reason: JSON.stringify(reason),
-        last_attested_at: now,
-        updated_at: now,
-        // pull: release the lease; the agent is due again one interval from now
-        ...(lease !== undefined && {
-          lease_owner: null,
-          lease_until: null,
-          next_due: sql<Date>`now() + make_interval(secs => ${agent.interval_s})`,
-        }),
-      })
-      .where('id', '=', agentId)
-      .execute();
-    if (agent.state !== to) await recordEvent(tx, agentId, agent.state, to, reason);
+    await storeVerdict(tx, agentId, agent, v, {
+      now,
+      to: v.status === 'pass' ? 'passing' : 'failing',
+      retention: opts.retention,
+      ...(lease !== undefined && { lease }),
+    });
     return v;
   });
+}
+
+/**
+ * Lock the agent's row for the rest of the transaction; in pull mode (`lease` given) check this
+ * process still holds an unexpired lease on it, by the database's clock.
+ * @throws VerifierError V_NOT_FOUND; V_LEASE_LOST when the lease expired or another process holds it
+ */
+export async function lockAgent(tx: Transaction<Database>, agentId: string, lease?: PullLease) {
+  const agent = await tx
+    .selectFrom('agents')
+    .selectAll()
+    .select(sql<boolean>`lease_until > clock_timestamp()`.as('lease_live'))
+    .where('id', '=', agentId)
+    .forUpdate()
+    .executeTakeFirst();
+  if (agent === undefined)
+    throw new VerifierError('V_NOT_FOUND', `no agent '${agentId}'`, { agent: agentId });
+  if (lease !== undefined && (agent.lease_owner !== lease.owner || agent.lease_live !== true))
+    throw new VerifierError(
+      'V_LEASE_LOST',
+      `the lease on agent '${agentId}' is no longer held by '${lease.owner}'`,
+      { agent: agentId, owner: agent.lease_owner },
+    );
+  return agent;
+}
+
+/** How `storeVerdict` stores one verdict. */
+export interface VerdictStore {
+  /** the verdict's time, also the agent's last attestation */
+  readonly now: Date;
+  /** the agent's state from now on */
+  readonly to: string;
+  /** verdicts kept per agent (older ones are deleted) */
+  readonly retention: number;
+  /** pull mode: the verdict is stored under this lease, which is released */
+  readonly lease?: PullLease;
+}
+
+/**
+ * Inside the transaction that locked the agent (`lockAgent`): store the verdict (keeping the
+ * newest `retention`), set the agent's state with the verdict as its reason, and record an event
+ * when the state changed; in pull mode release the lease, the agent being due one interval later.
+ */
+export async function storeVerdict(
+  tx: Transaction<Database>,
+  agentId: string,
+  agent: { readonly state: string; readonly interval_s: number },
+  v: Verdict,
+  { now, to, retention, lease }: VerdictStore,
+): Promise<void> {
+  const ins = await tx
+    .insertInto('verdicts')
+    .values({
+      agent_id: agentId,
+      at: now,
+      status: v.status,
+      verdict: JSON.stringify(v),
+      ...(lease !== undefined && { started_at: lease.startedAt, owner: lease.owner }),
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  // bounded history: keep the newest `retention` verdicts of this agent
+  await tx
+    .deleteFrom('verdicts')
+    .where('agent_id', '=', agentId)
+    .where(
+      'id',
+      'not in',
+      tx
+        .selectFrom('verdicts')
+        .select('id')
+        .where('agent_id', '=', agentId)
+        .orderBy('id', 'desc')
+        .limit(retention),
+    )
+    .execute();
+  const reason =
+    v.failure === undefined
+      ? { why: 'attestation passed', verdict: Number(ins.id) }
+      : { why: `${v.failure.step} failed: ${v.failure.code}`, verdict: Number(ins.id), failure: v.failure };
+  await tx
+    .updateTable('agents')
+    .set({
+      state: to,
+      state_reason: JSON.stringify(reason),
+      last_attested_at: now,
+      updated_at: now,
+      ...(lease !== undefined && {
+        lease_owner: null,
+        lease_until: null,
+        next_due: sql<Date>`now() + make_interval(secs => ${agent.interval_s})`,
+      }),
+    })
+    .where('id', '=', agentId)
+    .execute();
+  if (agent.state !== to) await recordEvent(tx, agentId, agent.state, to, reason);
 }

@@ -9,14 +9,12 @@
  * left as it was, so the next poll asks for the same entries again.
  */
 import { randomBytes } from 'node:crypto';
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import { decodeTpmsAttest } from 'imakit/core';
 import type { Database } from '../db/schema.ts';
 import type { ClaimedAgent } from '../db/leases.ts';
-import { VerifierError } from '../errors.ts';
 import type { PullLease, StoreOptions } from '../attest-store.ts';
-import { storeAttestation } from '../attest-store.ts';
-import { recordEvent } from '../routes/agents.ts';
+import { lockAgent, storeAttestation, storeVerdict } from '../attest-store.ts';
 import type { Failure, Verdict } from '../pipeline/types.ts';
 import {
   keylimeRequest,
@@ -140,24 +138,7 @@ export async function storeMalformed(
   lease: PullLease,
 ): Promise<Verdict> {
   return db.transaction().execute(async (tx) => {
-    const agent = await tx
-      .selectFrom('agents')
-      .selectAll()
-      .select(sql<boolean>`lease_until > clock_timestamp()`.as('lease_live'))
-      .where('id', '=', agentId)
-      .forUpdate()
-      .executeTakeFirst();
-    if (agent === undefined)
-      throw new VerifierError('V_NOT_FOUND', `no agent '${agentId}'`, { agent: agentId });
-    if (agent.lease_owner !== lease.owner || agent.lease_live !== true)
-      throw new VerifierError(
-        'V_LEASE_LOST',
-        `the lease on agent '${agentId}' is no longer held by '${lease.owner}'`,
-        {
-          agent: agentId,
-          owner: agent.lease_owner,
-        },
-      );
+    const agent = await lockAgent(tx, agentId, lease);
     const next = await tx
       .selectFrom('attest_state')
       .select(['next_entries', 'next_bytes'])
@@ -181,48 +162,12 @@ export async function storeMalformed(
       notEstablished: ['anything: the agent’s answer could not be read'],
       next: { imaOffset: { entries: Number(next?.next_entries ?? 0), bytes: Number(next?.next_bytes ?? 0) } },
     });
-    const ins = await tx
-      .insertInto('verdicts')
-      .values({
-        agent_id: agentId,
-        at: now,
-        status: v.status,
-        verdict: JSON.stringify(v),
-        started_at: lease.startedAt,
-        owner: lease.owner,
-      })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    await tx
-      .deleteFrom('verdicts')
-      .where('agent_id', '=', agentId)
-      .where(
-        'id',
-        'not in',
-        tx
-          .selectFrom('verdicts')
-          .select('id')
-          .where('agent_id', '=', agentId)
-          .orderBy('id', 'desc')
-          .limit(opts.retention),
-      )
-      .execute();
-    const to = agent.state === 'paused' ? 'paused' : 'failing';
-    const reason = { why: `${failure.step} failed: ${failure.code}`, verdict: Number(ins.id), failure };
-    await tx
-      .updateTable('agents')
-      .set({
-        state: to,
-        state_reason: JSON.stringify(reason),
-        last_attested_at: now,
-        updated_at: now,
-        lease_owner: null,
-        lease_until: null,
-        next_due: sql<Date>`now() + make_interval(secs => ${agent.interval_s})`,
-      })
-      .where('id', '=', agentId)
-      .execute();
-    if (agent.state !== to) await recordEvent(tx, agentId, agent.state, to, reason);
+    await storeVerdict(tx, agentId, agent, v, {
+      now,
+      to: agent.state === 'paused' ? 'paused' : 'failing',
+      retention: opts.retention,
+      lease,
+    });
     return v;
   });
 }

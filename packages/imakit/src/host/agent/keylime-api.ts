@@ -51,6 +51,7 @@ import { parseListen } from './config.ts';
 import { readEventLogIfPresent } from './evidence.ts';
 import { keylimeListReader, type KeylimeListReader } from './keylime-list.ts';
 import type { PullServer } from './pull.ts';
+import { serveHttpOn } from './http-listen.ts';
 import { readSecretFile, writeSecretFile } from './secret-files.ts';
 
 /** The API versions answered (rust-keylime keylime/src/config/base.rs SUPPORTED_API_VERSIONS). */
@@ -315,31 +316,5 @@ export async function serveKeylimeApi(
       },
     );
   });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-  } catch (e) {
-    throw new ImakitError(
-      'E_API_UNAVAILABLE',
-      `cannot listen on ${o.listen}: ${(e as Error).message}`,
-      {},
-      { cause: e },
-    );
-  }
-  const addr = server.address();
-  const bound = typeof addr === 'object' && addr !== null ? addr.port : port;
-  return Object.freeze({
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${bound}`,
-    port: bound,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  });
+  return serveHttpOn(server, host, port, o.listen);
 }

@@ -15,12 +15,9 @@ import { TpmClient } from '../tpm/client.ts';
 import { collectEvidence, type Challenge } from './attest.ts';
 import { parseListen, type AgentConfig } from './config.ts';
 import { ApiError } from './api-client.ts';
+import { serveHttpOn, type ListeningServer } from './http-listen.ts';
 
-export interface PullServer {
-  readonly url: string;
-  readonly port: number;
-  close(): Promise<void>;
-}
+export type PullServer = ListeningServer;
 
 /**
  * Listen on `c.listen` and answer evidence requests.
@@ -66,31 +63,5 @@ export async function serveEvidence(c: AgentConfig, opts: { tpm?: TpmClient } = 
       },
     );
   });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-  } catch (e) {
-    throw new ImakitError(
-      'E_API_UNAVAILABLE',
-      `cannot listen on ${c.listen}: ${(e as Error).message}`,
-      {},
-      { cause: e },
-    );
-  }
-  const addr = server.address();
-  const bound = typeof addr === 'object' && addr !== null ? addr.port : port;
-  return Object.freeze({
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${bound}`,
-    port: bound,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  });
+  return serveHttpOn(server, host, port, c.listen);
 }

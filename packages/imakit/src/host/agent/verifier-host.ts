@@ -27,6 +27,7 @@ import { ImakitError, fromSystemError } from '../../errors.ts';
 import { isLoopbackHost, parseListen } from './config.ts';
 import { readSecretFile, writeSecretFile } from './secret-files.ts';
 import { ensureSelfSignedCert } from './tls-cert.ts';
+import { closeServer, listenOn } from './http-listen.ts';
 
 /** What of `@imakit/verifier` is used. */
 export interface VerifierModule {
@@ -161,22 +162,12 @@ export async function startVerifier(mod: VerifierModule, o: VerifierServeOptions
     tls !== undefined
       ? createHttpsServer({ key: tls.key, cert: tls.cert }, handler)
       : createHttpServer(handler);
+  let bound: number;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    bound = await listenOn(server, host, port, o.listen);
   } catch (e) {
     await app.close();
-    throw new ImakitError(
-      'E_API_UNAVAILABLE',
-      `cannot listen on ${o.listen}: ${(e as Error).message}`,
-      {},
-      { cause: e },
-    );
+    throw e;
   }
   // pull mode: agents with a pullUrl are polled from here (leased per agent: several verifier
   // processes on one PostgreSQL share the work)
@@ -188,8 +179,6 @@ export async function startVerifier(mod: VerifierModule, o: VerifierServeOptions
     pollMs: pollSeconds * 1000,
     ...(o.onPollError !== undefined && { onError: o.onPollError }),
   });
-  const addr = server.address();
-  const bound = typeof addr === 'object' && addr !== null ? addr.port : port;
   const scheme = tls !== undefined ? 'https' : 'http';
   const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
   let closing: Promise<void> | undefined;
@@ -210,10 +199,7 @@ export async function startVerifier(mod: VerifierModule, o: VerifierServeOptions
       (closing ??= (async () => {
         // attestations in flight finish (and store their verdicts) before the database closes
         await poller.stop();
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        });
+        await closeServer(server);
         // the app's onClose hook closes the database
         await app.close();
       })()),

@@ -458,16 +458,7 @@ export class ChunkScanner {
    */
   push(chunk: Uint8Array, onEntry: (c: EntryCursor) => void, onBatch?: BatchHook): void {
     if (onBatch !== undefined) return this.pushBatch(chunk, onEntry, onBatch);
-    let work = chunk;
-    if (this.carry.length > 0) {
-      // one joined buffer, reused: a fresh MiB per chunk is external garbage the young-generation
-      // GC rarely sees on an allocation-free replay, and it piles up in RSS (issue 4)
-      const need = this.carry.length + chunk.length;
-      if (this.joined.length < need) this.joined = new Uint8Array(need + (need >>> 3));
-      work = this.joined.subarray(0, need);
-      work.set(this.carry, 0);
-      work.set(chunk, this.carry.length);
-    }
+    const work = this.afterCarry(chunk);
     const c = this.c;
     const fmt = this.fmt;
     const maxData = this.maxData;
@@ -490,19 +481,25 @@ export class ChunkScanner {
     this.carry = pos === end ? new Uint8Array(0) : work.slice(pos);
   }
 
+  /** The carried tail of the last chunk followed by `chunk` (`chunk` itself when nothing is carried). */
+  private afterCarry(chunk: Uint8Array): Uint8Array {
+    if (this.carry.length === 0) return chunk;
+    // one joined buffer, reused: a fresh MiB per chunk is external garbage the young-generation
+    // GC rarely sees on an allocation-free replay, and it piles up in RSS (issue 4)
+    const need = this.carry.length + chunk.length;
+    if (this.joined.length < need) this.joined = new Uint8Array(need + (need >>> 3));
+    const work = this.joined.subarray(0, need);
+    work.set(this.carry, 0);
+    work.set(chunk, this.carry.length);
+    return work;
+  }
+
   /** per entry of a batch: its offset in the work buffer, pcr and length (the rest is derived) */
   private fields = new Int32Array(0);
   private spans = new Int32Array(0);
 
   private pushBatch(chunk: Uint8Array, onEntry: (c: EntryCursor) => void, onBatch: BatchHook): void {
-    let work = chunk;
-    if (this.carry.length > 0) {
-      const need = this.carry.length + chunk.length;
-      if (this.joined.length < need) this.joined = new Uint8Array(need + (need >>> 3));
-      work = this.joined.subarray(0, need);
-      work.set(this.carry, 0);
-      work.set(chunk, this.carry.length);
-    }
+    const work = this.afterCarry(chunk);
     const c = this.c;
     const fmt = this.fmt;
     const end = work.length;

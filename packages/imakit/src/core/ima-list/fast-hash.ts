@@ -44,16 +44,19 @@ export interface FastHash {
    * the PCR being pcrs[pcrOff .. +size), each value it takes written to trace[traceOff + i*size ..).
    * Offered with hashSpansInto, for the same reason.
    */
-  extendChainInto?(
-    pcrs: Uint8Array,
-    pcrOff: number,
-    values: Uint8Array,
-    valuesOff: number,
-    count: number,
-    trace: Uint8Array,
-    traceOff: number,
-  ): void;
+  extendChainInto?: ExtendChain;
 }
+
+/** The signature of {@link FastHash.extendChainInto}, named so that wrappers can forward it. */
+export type ExtendChain = (
+  pcrs: Uint8Array,
+  pcrOff: number,
+  values: Uint8Array,
+  valuesOff: number,
+  count: number,
+  trace: Uint8Array,
+  traceOff: number,
+) => void;
 
 const K256 = new Int32Array([
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98,

@@ -7,7 +7,7 @@
  * bytes) — 276 bytes, no length words (pitfall 2).
  */
 import { createHasher, resolveHashAlgo, type HashAlgoLike } from '../hash/hash-algo.ts';
-import { fastHashFor, type FastHash, type FastHashProvider } from './fast-hash.ts';
+import { fastHashFor, type ExtendChain, type FastHash, type FastHashProvider } from './fast-hash.ts';
 import { LEGACY_DIGEST_SIZE, LEGACY_NAME_MAX } from './fields.ts';
 
 /** Size of the NUL-padded name buffer hashed by the legacy `ima` template (IMA_EVENT_NAME_LEN_MAX + 1). */
@@ -54,16 +54,8 @@ export class BankHasher {
     return this.fast?.extendChainInto !== undefined;
   }
   /** Extend pcrs[pcrOff..) with `count` values in turn, each PCR value into trace. Only when {@link chains}. */
-  chainInto(
-    pcrs: Uint8Array,
-    pcrOff: number,
-    values: Uint8Array,
-    valuesOff: number,
-    count: number,
-    trace: Uint8Array,
-    traceOff: number,
-  ): void {
-    this.fast!.extendChainInto!(pcrs, pcrOff, values, valuesOff, count, trace, traceOff);
+  chainInto(...args: Parameters<ExtendChain>): void {
+    this.fast!.extendChainInto!(...args);
   }
   /** out = H(a ‖ b): a PCR extend */
   extendInto(

@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
-import type { FastHash, FastHashProvider } from '../../core/ima-list/fast-hash.ts';
+import type { ExtendChain, FastHash, FastHashProvider } from '../../core/ima-list/fast-hash.ts';
 
 /** A FastHash method with the algorithm number in front: the addon's calling convention. */
 type WithAlg<F> = F extends (...args: infer P) => infer R ? (alg: number, ...args: P) => R : never;
@@ -47,15 +47,7 @@ function nativeHash(addon: HashAddon, id: number, size: number): FastHash {
         spans(id, src, sp, count, out, outOff),
     }),
     ...(chain !== undefined && {
-      extendChainInto: (
-        pcrs: Uint8Array,
-        pcrOff: number,
-        values: Uint8Array,
-        valuesOff: number,
-        count: number,
-        trace: Uint8Array,
-        traceOff: number,
-      ) => chain(id, pcrs, pcrOff, values, valuesOff, count, trace, traceOff),
+      extendChainInto: (...args: Parameters<ExtendChain>) => chain(id, ...args),
     }),
   };
 }

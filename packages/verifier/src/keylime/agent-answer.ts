@@ -21,7 +21,6 @@
  */
 import {
   asciiToEntries,
-  decodeTpmsAttest,
   encodeBinaryList,
   parseAsciiList,
   parsePcrSelectionText,
@@ -37,6 +36,8 @@ import {
   decodePcrBlob,
   knownHashAlg,
   parseKeylimeQuote,
+  quotedSelection,
+  attestFieldError,
   valuesForSignedSelection,
 } from './quote-format.ts';
 
@@ -159,20 +160,10 @@ export function readKeylimeAnswer(body: unknown, req: KeylimeAgentRequest): Keyl
     const blob = decodePcrBlob(q.pcrBlob);
     let signed;
     try {
-      const a = decodeTpmsAttest(q.attest);
-      if (a.attested.kind !== 'quote')
-        throw new KeylimeFormatError(
-          'data.quote[attest]',
-          `is a ${a.attested.kind} attestation, not a quote`,
-        );
-      signed = a.attested.pcrSelect;
+      signed = quotedSelection(q.attest);
     } catch (e) {
       if (!isImakitError(e)) throw e;
-      throw new KeylimeFormatError(
-        'data.quote[attest]',
-        e.message,
-        (e.toJSON() as { offset?: number }).offset,
-      );
+      throw attestFieldError(e);
     }
     evidencePcrs = valuesForSignedSelection(signed, blob);
     attest = q.attest;

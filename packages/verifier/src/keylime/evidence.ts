@@ -18,7 +18,6 @@
 import {
   asciiToEntries,
   decodeTpm2bPublic,
-  decodeTpmsAttest,
   emptyCheckpoint,
   encodeBinaryList,
   formatPcrSelection,
@@ -42,6 +41,8 @@ import {
   decodePcrBlob,
   knownHashAlg,
   parseKeylimeQuote,
+  quotedSelection,
+  attestFieldError,
   valuesForSignedSelection,
 } from './quote-format.ts';
 
@@ -156,20 +157,11 @@ export function verifyKeylimeEvidence(data: KeylimeTpmEvidence): KeylimeEvidence
   }
   let pcrs;
   try {
-    const attest = decodeTpmsAttest(quote.attest);
-    if (attest.attested.kind !== 'quote')
-      throw new KeylimeFormatError(
-        'data.quote[attest]',
-        `is a ${attest.attested.kind} attestation, not a quote`,
-      );
-    pcrs = valuesForSignedSelection(attest.attested.pcrSelect, blob);
+    pcrs = valuesForSignedSelection(quotedSelection(quote.attest), blob);
   } catch (e) {
     if (e instanceof KeylimeFormatError) return malformed('quote_validation.quote_validation', e);
     if (!isImakitError(e)) throw e;
-    return malformed(
-      'quote_validation.invalid_quote',
-      new KeylimeFormatError('data.quote[attest]', e.message, (e.toJSON() as { offset?: number }).offset),
-    );
+    return malformed('quote_validation.invalid_quote', attestFieldError(e));
   }
   const v = verifyQuote(ak, {
     attest: quote.attest,

@@ -11,7 +11,14 @@
  * the selection inside the signed TPMS_ATTEST (`valuesForSignedSelection`).
  * Pure; strict: every byte accounted for, sizes checked before they are used.
  */
-import { findHashAlgo, hashAlgoByTpmAlg, type PcrSelection, type PcrValues } from 'imakit/core';
+import {
+  decodeTpmsAttest,
+  findHashAlgo,
+  hashAlgoByTpmAlg,
+  type PcrSelection,
+  type PcrValues,
+} from 'imakit/core';
+import type { ImakitError } from 'imakit/errors';
 
 /** A Keylime evidence field that cannot be decoded: which field, where, and why. */
 export class KeylimeFormatError extends Error {
@@ -170,4 +177,22 @@ export function valuesForSignedSelection(signed: PcrSelection, blob: PcrBlob): P
       `the quote selects ${want} PCRs but the blob carries ${blob.values.length} values`,
     );
   return out;
+}
+
+/**
+ * The PCR selection inside a quote's TPMS_ATTEST: what the caller numbers the blob's values by
+ * (`valuesForSignedSelection`). Decoded only: the signature is checked by the caller's verifyQuote.
+ * @throws KeylimeFormatError when the attestation is not a quote; the imakit error when it does
+ * not decode (Keylime's verifier reports the two differently; `attestFieldError` names the field)
+ */
+export function quotedSelection(attest: Uint8Array): PcrSelection {
+  const a = decodeTpmsAttest(attest);
+  if (a.attested.kind !== 'quote')
+    throw new KeylimeFormatError('data.quote[attest]', `is a ${a.attested.kind} attestation, not a quote`);
+  return a.attested.pcrSelect;
+}
+
+/** A TPMS_ATTEST that does not decode, as an error in the quote's attest field (with its offset). */
+export function attestFieldError(e: ImakitError): KeylimeFormatError {
+  return new KeylimeFormatError('data.quote[attest]', e.message, (e.toJSON() as { offset?: number }).offset);
 }

@@ -66,6 +66,29 @@ async function spawnAgent(args: readonly string[]) {
   return { child, exited, info: JSON.parse(line) as { listening: string; api: string }, err: () => err };
 }
 
+/**
+ * An AK made by `imakit tpm ak create` in tmp/`akName`, then the agent on a free port serving the
+ * kernel fixture's list with `eventlog`.
+ */
+async function agentWithNewAk(selector: string, akName: string, eventlog: string) {
+  const ak = join(tmp.dir, akName);
+  assert.equal((await cli('tpm', 'ak', 'create', '--out', ak, '--tpm', selector)).status, 0);
+  const port = await freePortPair();
+  const agent = await spawnAgent([
+    '--listen',
+    `127.0.0.1:${port}`,
+    '--tpm',
+    selector,
+    '--ak',
+    ak,
+    '--ima-list',
+    join(KERNEL, 'binary_runtime_measurements'),
+    '--eventlog',
+    eventlog,
+  ]);
+  return { ...agent, port, ak };
+}
+
 test('agent run --keylime-api: usage errors exit 2 before anything listens', async () => {
   const ak = join(tmp.dir, 'no-ak');
   for (const argv of [
@@ -83,21 +106,11 @@ test('agent run --keylime-api: usage errors exit 2 before anything listens', asy
 
 test('agent run --keylime-api serves Keylime’s API on swtpm; SIGTERM exits 0', async () => {
   await withTpm(async (t) => {
-    const ak = join(tmp.dir, 'ak');
-    assert.equal((await cli('tpm', 'ak', 'create', '--out', ak, '--tpm', t.selector)).status, 0);
-    const port = await freePortPair();
-    const { child, exited, info, err } = await spawnAgent([
-      '--listen',
-      `127.0.0.1:${port}`,
-      '--tpm',
+    const { port, child, exited, info, err } = await agentWithNewAk(
       t.selector,
-      '--ak',
-      ak,
-      '--ima-list',
-      join(KERNEL, 'binary_runtime_measurements'),
-      '--eventlog',
+      'ak',
       join(KERNEL, 'binary_bios_measurements'),
-    ]);
+    );
     try {
       assert.deepEqual(info, { listening: `http://127.0.0.1:${port}`, api: 'keylime' });
       const get = async (path: string) => {
@@ -259,21 +272,8 @@ test('end to end through the CLI: verifier serve polls agent run --keylime-api a
     } finally {
       await tpm.close();
     }
-    const ak = join(tmp.dir, 'ak-e2e');
-    assert.equal((await cli('tpm', 'ak', 'create', '--out', ak, '--tpm', t.selector)).status, 0);
-    const port = await freePortPair();
-    const agent = await spawnAgent([
-      '--listen',
-      `127.0.0.1:${port}`,
-      '--tpm',
-      t.selector,
-      '--ak',
-      ak,
-      '--ima-list',
-      join(KERNEL, 'binary_runtime_measurements'),
-      '--eventlog',
-      'none',
-    ]);
+    const agent = await agentWithNewAk(t.selector, 'ak-e2e', 'none');
+    const { port, ak } = agent;
     const data = join(tmp.dir, 'verifier-e2e');
     const v = await serveVerifier([
       '--http',

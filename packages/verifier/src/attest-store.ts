@@ -1,10 +1,10 @@
 /**
  * What push (routes/attest.ts) and pull (poller/poller.ts) attestation share: the evidence body's
- * schema and its decoding, fresh nonces, and `storeAttestation`, which runs the pure verdict
- * pipeline over the stored state and stores the verdict, the new running state, the agent's
- * state and an event (when the state changed) in one transaction. Its two halves, `lockAgent` and
- * `storeVerdict`, also store the verdict of a Keylime answer that could not be read
- * (keylime/agent-poll.ts).
+ * schema and its decoding, fresh nonces and their single use (`consumeNonce`, also for AK proofs),
+ * and `storeAttestation`, which runs the pure verdict pipeline over the stored state and stores
+ * the verdict, the new running state, the agent's state and an event (when the state changed) in
+ * one transaction. Its two halves, `lockAgent` and `storeVerdict`, also store the verdict of a
+ * Keylime answer that could not be read (keylime/agent-poll.ts).
  *
  * In pull mode the same transaction is fenced by the lease: the agent row is locked, and unless
  * this process still holds an unexpired lease on it (by the database's clock) nothing is stored
@@ -33,15 +33,55 @@ export function freshNonce(): string {
   return randomBytes(NONCE_BYTES).toString('hex');
 }
 
+/**
+ * Use up a challenge nonce (hex, lower case) issued to `agentId` for `purpose`: it is deleted
+ * whether or not what it answers for then holds, so it is single use. A nonce of another purpose
+ * is unknown here (a session nonce never answers for evidence, nor the reverse).
+ * @throws VerifierError V_NONCE_UNKNOWN, V_NONCE_OTHER_AGENT, V_NONCE_EXPIRED
+ */
+export async function consumeNonce(
+  db: Kysely<Database>,
+  nonceHex: string,
+  purpose: 'attest' | 'session',
+  agentId: string,
+): Promise<void> {
+  const used = await db
+    .deleteFrom('nonces')
+    .where('nonce', '=', nonceHex)
+    .where('purpose', '=', purpose)
+    .returning(['agent_id', 'expires_at'])
+    .executeTakeFirst();
+  if (used === undefined) throw new VerifierError('V_NONCE_UNKNOWN', undefined, { field: 'nonce' });
+  if (used.agent_id !== agentId)
+    throw new VerifierError('V_NONCE_OTHER_AGENT', `the nonce was not issued to agent '${agentId}'`, {
+      field: 'nonce',
+    });
+  if (new Date(used.expires_at).getTime() <= Date.now())
+    throw new VerifierError('V_NONCE_EXPIRED', undefined, { field: 'nonce' });
+}
+
+/** PCR values as sent: bank → PCR index → hex digest. */
+export const PcrsBody = Type.Record(
+  Type.String({ pattern: '^(sha1|sha256|sha384|sha512|sm3_256)$' }),
+  Type.Record(Type.String({ pattern: '^[0-9]{1,2}$' }), Hex),
+);
+
+/** Decode schema-valid PCR values (`PcrsBody`). */
+export function pcrValuesFromBody(b: Static<typeof PcrsBody>): PcrValues {
+  return new Map(
+    Object.entries(b).map(([bank, m]) => [
+      bank,
+      new Map(Object.entries(m).map(([i, hex]) => [Number(i), new Uint8Array(Buffer.from(hex, 'hex'))])),
+    ]),
+  );
+}
+
 /** The evidence an agent sends (push) or serves (pull, `GET /v1/evidence`). */
 export const EvidenceBody = Type.Object(
   {
     nonce: Type.String({ pattern: '^([0-9a-fA-F]{2}){20,32}$' }),
     quote: Type.Object({ attest: Base64, signature: Base64 }, { additionalProperties: false }),
-    pcrs: Type.Record(
-      Type.String({ pattern: '^(sha1|sha256|sha384|sha512|sm3_256)$' }),
-      Type.Record(Type.String({ pattern: '^[0-9]{1,2}$' }), Hex),
-    ),
+    pcrs: PcrsBody,
     ima: Type.Optional(
       Type.Object(
         {
@@ -62,17 +102,11 @@ const b64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64'));
 
 /** Decode a schema-valid evidence body into bytes (not yet parsed: the pipeline does that). */
 export function evidenceFromBody(b: EvidenceBodyT): Evidence {
-  const pcrs: PcrValues = new Map(
-    Object.entries(b.pcrs).map(([bank, m]) => [
-      bank,
-      new Map(Object.entries(m).map(([i, hex]) => [Number(i), new Uint8Array(Buffer.from(hex, 'hex'))])),
-    ]),
-  );
   return {
     nonce: new Uint8Array(Buffer.from(b.nonce.toLowerCase(), 'hex')),
     attest: b64(b.quote.attest),
     signature: b64(b.quote.signature),
-    pcrs,
+    pcrs: pcrValuesFromBody(b.pcrs),
     ...(b.ima !== undefined && { ima: { offsetBytes: b.ima.offsetBytes, bytes: b64(b.ima.entries) } }),
     ...(b.eventLog !== undefined && { eventLog: b64(b.eventLog) }),
     ...(b.bootCount !== undefined && { bootCount: b.bootCount }),

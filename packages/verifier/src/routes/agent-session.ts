@@ -20,12 +20,12 @@ import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { decodeTpm2bPublic, prepareQuoteAk, verifyQuote, type PcrValues } from 'imakit/core';
+import { decodeTpm2bPublic, prepareQuoteAk, verifyQuote } from 'imakit/core';
 import { issueAgentToken } from '../agent-auth.ts';
-import { freshNonce } from '../attest-store.ts';
+import { consumeNonce, freshNonce, PcrsBody, pcrValuesFromBody } from '../attest-store.ts';
 import type { Database } from '../db/schema.ts';
 import { VerifierError } from '../errors.ts';
-import { AgentId, Base64, ErrorBody, Hex } from './schemas.ts';
+import { AgentId, AgentSession, Base64, ErrorBody } from './schemas.ts';
 
 const NONCE_TTL_MS = 2 * 60 * 1000;
 /** unanswered session challenges one agent may hold */
@@ -107,15 +107,12 @@ export const agentSessionRoutes: FastifyPluginAsyncTypebox<{
               },
               { additionalProperties: false },
             ),
-            pcrs: Type.Record(
-              Type.String({ pattern: '^(sha1|sha256|sha384|sha512|sm3_256)$' }),
-              Type.Record(Type.String({ pattern: '^[0-9]{1,2}$' }), Hex),
-            ),
+            pcrs: PcrsBody,
           },
           { additionalProperties: false },
         ),
         response: {
-          200: Type.Object({ id: Type.String(), agentToken: Type.String(), expiresAt: Type.String() }),
+          200: AgentSession,
           403: ErrorBody,
           404: ErrorBody,
           409: ErrorBody,
@@ -126,33 +123,15 @@ export const agentSessionRoutes: FastifyPluginAsyncTypebox<{
       const { id } = req.body;
       const nonceHex = req.body.nonce.toLowerCase();
       // single use: the nonce is gone whether or not the proof holds
-      const used = await db
-        .deleteFrom('nonces')
-        .where('nonce', '=', nonceHex)
-        .where('purpose', '=', 'session')
-        .returning(['agent_id', 'expires_at'])
-        .executeTakeFirst();
-      if (used === undefined) throw new VerifierError('V_NONCE_UNKNOWN', undefined, { field: 'nonce' });
-      if (used.agent_id !== id)
-        throw new VerifierError('V_NONCE_OTHER_AGENT', `the nonce was not issued to agent '${id}'`, {
-          field: 'nonce',
-        });
-      if (new Date(used.expires_at).getTime() <= Date.now())
-        throw new VerifierError('V_NONCE_EXPIRED', undefined, { field: 'nonce' });
+      await consumeNonce(db, nonceHex, 'session', id);
       const agent = await db.selectFrom('agents').select('ak_public').where('id', '=', id).executeTakeFirst();
       if (agent === undefined) throw new VerifierError('V_NOT_FOUND', `no agent '${id}'`, { agent: id });
       if (agent.ak_public === null) throw new VerifierError('V_NOT_ENROLLED', undefined, { agent: id });
-      const pcrs: PcrValues = new Map(
-        Object.entries(req.body.pcrs).map(([bank, m]) => [
-          bank,
-          new Map(Object.entries(m).map(([i, hex]) => [Number(i), new Uint8Array(Buffer.from(hex, 'hex'))])),
-        ]),
-      );
       const v = verifyQuote(prepareQuoteAk(decodeTpm2bPublic(new Uint8Array(agent.ak_public))), {
         attest: b64(req.body.quote.attest),
         signature: b64(req.body.quote.signature),
         nonce: new Uint8Array(Buffer.from(nonceHex, 'hex')),
-        pcrs,
+        pcrs: pcrValuesFromBody(req.body.pcrs),
       });
       if (v.status === 'fail') {
         const first = v.failures[0]!;

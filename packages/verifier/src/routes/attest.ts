@@ -17,7 +17,13 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Database } from '../db/schema.ts';
 import { VerifierError } from '../errors.ts';
 import type { ReferenceSetCache } from '../refs-store.ts';
-import { EvidenceBody, evidenceFromBody, freshNonce, storeAttestation } from '../attest-store.ts';
+import {
+  consumeNonce,
+  EvidenceBody,
+  evidenceFromBody,
+  freshNonce,
+  storeAttestation,
+} from '../attest-store.ts';
 import { ErrorBody, VerdictBody } from './schemas.ts';
 
 export interface AttestOptions {
@@ -118,20 +124,8 @@ export const attestRoutes: FastifyPluginAsyncTypebox<AttestOptions> = async (app
       const b = req.body;
       const nonceHex = b.nonce.toLowerCase();
       // single use: the nonce is gone whatever the verdict
-      const used = await db
-        .deleteFrom('nonces')
-        .where('nonce', '=', nonceHex)
-        // a session nonce (routes/agent-session.ts) never answers for evidence
-        .where('purpose', '=', 'attest')
-        .returning(['agent_id', 'expires_at'])
-        .executeTakeFirst();
-      if (used === undefined) throw new VerifierError('V_NONCE_UNKNOWN', undefined, { field: 'nonce' });
-      if (used.agent_id !== agentId)
-        throw new VerifierError('V_NONCE_OTHER_AGENT', `the nonce was not issued to agent '${agentId}'`, {
-          field: 'nonce',
-        });
-      if (new Date(used.expires_at).getTime() <= Date.now())
-        throw new VerifierError('V_NONCE_EXPIRED', undefined, { field: 'nonce' });
+      // a session nonce (routes/agent-session.ts) never answers for evidence
+      await consumeNonce(db, nonceHex, 'attest', agentId);
       const verdict = await storeAttestation(db, opts, agentId, evidenceFromBody(b));
       return { verdict };
     },

@@ -24,7 +24,7 @@ import { issueAgentToken } from '../agent-auth.ts';
 import type { Database } from '../db/schema.ts';
 import { VerifierError } from '../errors.ts';
 import { recordEvent } from './agents.ts';
-import { AgentId, ErrorBody } from './schemas.ts';
+import { AgentId, AgentSession, ErrorBody } from './schemas.ts';
 
 const Base64B = { pattern: '^[A-Za-z0-9+/]*={0,2}$' } as const;
 
@@ -155,7 +155,7 @@ export const registrarRoutes: FastifyPluginAsyncTypebox<{
           { additionalProperties: false },
         ),
         response: {
-          200: Type.Object({ id: Type.String(), agentToken: Type.String(), expiresAt: Type.String() }),
+          200: AgentSession,
           403: ErrorBody,
           404: ErrorBody,
           409: ErrorBody,

@@ -37,6 +37,13 @@ export const Agent = Type.Object({
 });
 export type AgentT = Static<typeof Agent>;
 
+/** What activation and an AK proof answer: the agent's new session token (shown once) and its expiry. */
+export const AgentSession = Type.Object({
+  id: Type.String(),
+  agentToken: Type.String(),
+  expiresAt: Type.String(),
+});
+
 export const ErrorBody = Type.Object({
   error: Type.Object({ code: Type.String(), message: Type.String() }, { additionalProperties: true }),
 });

@@ -133,6 +133,15 @@ export function startPoller(o: PollerOptions): Poller {
     o.onOutcome?.(out);
   };
 
+  // a store that refused: a lost lease is now another process's to release; any other refusal
+  // (paused, not enrolled, deleted) releases the lease so the agent is retried later
+  const refused = async (a: ClaimedAgent, e: unknown): Promise<PollOutcome> => {
+    if (!(e instanceof VerifierError)) throw e;
+    if (e.code === 'V_LEASE_LOST') return { kind: 'lease-lost', agentId: a.id };
+    await releaseLease(o.db, o.owner, a.id, retryMs);
+    return { kind: 'skipped', agentId: a.id, code: e.code };
+  };
+
   const attest = async (a: ClaimedAgent): Promise<PollOutcome> => {
     const nonce = freshNonce();
     // the fetch must end while the lease is live, with a margin for storing the verdict
@@ -179,13 +188,7 @@ export function startPoller(o: PollerOptions): Poller {
       );
       return { kind: 'verdict', agentId: a.id, verdict };
     } catch (e) {
-      if (e instanceof VerifierError && e.code === 'V_LEASE_LOST')
-        return { kind: 'lease-lost', agentId: a.id };
-      if (e instanceof VerifierError) {
-        await releaseLease(o.db, o.owner, a.id, retryMs);
-        return { kind: 'skipped', agentId: a.id, code: e.code };
-      }
-      throw e;
+      return refused(a, e);
     }
   };
 
@@ -204,13 +207,7 @@ export function startPoller(o: PollerOptions): Poller {
       await releaseLease(o.db, o.owner, a.id, retryMs);
       return { kind: 'unreachable', agentId: a.id, detail: r.detail };
     } catch (e) {
-      if (e instanceof VerifierError && e.code === 'V_LEASE_LOST')
-        return { kind: 'lease-lost', agentId: a.id };
-      if (e instanceof VerifierError) {
-        await releaseLease(o.db, o.owner, a.id, retryMs);
-        return { kind: 'skipped', agentId: a.id, code: e.code };
-      }
-      throw e;
+      return refused(a, e);
     }
   };
 

@@ -40,8 +40,13 @@ import { TpmClient } from '../src/host/tpm/client.ts';
 import { createAkDir } from '../src/host/tpm/ak-files.ts';
 import { freePortPair, manufactureSwtpm, startSwtpm } from '../src/host/tpm/swtpm-process.ts';
 import { serveKeylimeApi } from '../src/host/agent/keylime-api.ts';
-import { encodeBinaryList, parseBinaryList } from '../src/core/ima-list/binary.ts';
-import { joinTemplateData } from '../src/core/ima-list/fields.ts';
+import { encodeBinaryList, parseBinaryList, type UntrustedEntry } from '../src/core/ima-list/binary.ts';
+import { decodeTemplateFields } from '../src/core/ima-list/fields.ts';
+import { lookupTemplate } from '../src/core/ima-list/templates.ts';
+import { XATTR_TYPE, signatureVersionOf } from '../src/core/labels/signature-header.ts';
+import { referencesFromEntries } from '../src/core/refs/from-list.ts';
+import { writeKeylimePolicy } from '../src/core/refs/keylime-policy.ts';
+import { imaNgData, imaNgEntry } from '../test/unit/core/ima-list/build-list.ts';
 import { templateDigest } from '../src/core/ima-list/template-digest.ts';
 
 const SRC = process.env.KEYLIME_SRC;
@@ -53,14 +58,23 @@ if (SRC === undefined || CONF === undefined || !existsSync(join(SRC, 'keylime/cm
   process.exit(0);
 }
 const FIXTURE = join(import.meta.dirname, '../test/fixtures/kernel/appraise-enforce');
-// The two entries carrying an evmctl v1 signature (0x03 0x01) are left out: Keylime 7.14 cannot
-// parse v1 signatures ("Invalid signature: malformed header") and then stops replaying the list.
-const ASCII_ALL = readFileSync(join(FIXTURE, 'ascii_runtime_measurements'), 'utf8').trim().split('\n');
-const KEEP = ASCII_ALL.map((l) => !(l.split(' ')[5] ?? '').startsWith('0301'));
-const ASCII = ASCII_ALL.filter((_l, i) => KEEP[i]);
+
+/** The entry's `sig` field holds an evmctl v1 signature (type 0x03, version 1). */
+function hasV1Signature(e: UntrustedEntry): boolean {
+  const tpl = lookupTemplate(e.templateName);
+  const sig = tpl && decodeTemplateFields(tpl, e.templateData, 'le', e.offset).find((f) => f.id === 'sig');
+  return (
+    sig !== undefined &&
+    sig.data.length >= 2 &&
+    sig.data[0] === XATTR_TYPE.DIGSIG &&
+    signatureVersionOf(sig.data) === 1
+  );
+}
+// The two entries carrying an evmctl v1 signature are left out: Keylime 7.14 cannot parse v1
+// signatures ("Invalid signature: malformed header") and then stops replaying the list.
 const LIST = parseBinaryList(
   new Uint8Array(readFileSync(join(FIXTURE, 'binary_runtime_measurements'))),
-).filter((_e, i) => KEEP[i]);
+).filter((e) => !hasV1Signature(e));
 const TPM_SHA1 = 0x0004;
 const TPM_SHA256 = 0x000b;
 const STATE_NAMES: Record<number, string> = {
@@ -81,38 +95,9 @@ const work = mkdtempSync(join(tmpdir(), 'imakit-keylime-interop-'));
 const cleanups: (() => Promise<void> | void)[] = [];
 const log = (s: string): void => console.log(`keylime-interop: ${s}`);
 
-/** A Keylime runtime policy allowing every path of the list with its digest. */
+/** A Keylime runtime policy allowing every path of the list with its digest (as `imakit refs from-list --format keylime`). */
 function runtimePolicy(): string {
-  const digests: Record<string, string[]> = {};
-  for (const line of ASCII) {
-    const [, , , d, path] = line.split(' ');
-    const hex = d!.replace(/^[a-z0-9_]+:/, '');
-    (digests[path!] ??= []).push(hex);
-  }
-  return JSON.stringify({
-    meta: { version: 1, generator: 3 },
-    release: 0,
-    digests,
-    excludes: [],
-    keyrings: {},
-    ima: { ignored_keyrings: [], log_hash_alg: 'sha1', dm_policy: null },
-    'ima-buf': {},
-    'verification-keys': '',
-  });
-}
-
-function imaNgEntry(path: string, fill: number) {
-  const dng = new Uint8Array([...new TextEncoder().encode('sha256:'), 0, ...new Uint8Array(32).fill(fill)]);
-  const nng = new Uint8Array([...new TextEncoder().encode(path), 0]);
-  const templateData = joinTemplateData([dng, nng], 'le');
-  return {
-    index: 0,
-    offset: 0,
-    pcr: 10,
-    digest: templateDigest(templateData, 'sha1'),
-    templateName: 'ima-ng',
-    templateData,
-  };
+  return writeKeylimePolicy(referencesFromEntries(LIST).set).text;
 }
 
 async function extend(tpm: TpmClient, entries: readonly { templateData: Uint8Array }[]): Promise<void> {
@@ -291,7 +276,7 @@ async function main(): Promise<number> {
   );
 
   // 4b. a file outside the policy runs: the verifier must fail the agent
-  const evil = imaNgEntry('/usr/bin/evil', 0xee);
+  const evil = imaNgEntry(imaNgData('sha256', new Uint8Array(32).fill(0xee), '/usr/bin/evil'));
   appendFileSync(listFile, encodeBinaryList([evil]));
   await extend(tpm, [evil]);
   log('appended /usr/bin/evil (not in the runtime policy) to the list and PCR 10');

@@ -53,6 +53,21 @@ export function imaNgData(
   );
 }
 
+/** An `ima-ng` entry on PCR 10 for `templateData`, its template digest in `bank` (default sha1). */
+export function imaNgEntry(
+  templateData: Uint8Array,
+  o: { readonly index?: number; readonly bank?: string } = {},
+): UntrustedEntry {
+  return {
+    index: o.index ?? 0,
+    offset: 0,
+    pcr: 10,
+    digest: nodeHash(o.bank ?? 'sha1', templateData),
+    templateName: 'ima-ng',
+    templateData,
+  };
+}
+
 export interface BuiltList {
   readonly bytes: Uint8Array;
   readonly entries: UntrustedEntry[];
@@ -89,14 +104,7 @@ export function buildList(
 ): BuiltList {
   const bank = opts.bank ?? 'sha1';
   const entries: UntrustedEntry[] = [];
-  const mk = (data: Uint8Array, i: number): UntrustedEntry => ({
-    index: i,
-    offset: 0,
-    pcr: 10,
-    digest: nodeHash(bank, data),
-    templateName: 'ima-ng',
-    templateData: data,
-  });
+  const mk = (data: Uint8Array, i: number): UntrustedEntry => imaNgEntry(data, { index: i, bank });
   entries.push(
     mk(imaNgData('sha256', opts.bootAggregate ?? new Uint8Array(randomBytes(32)), 'boot_aggregate'), 0),
   );

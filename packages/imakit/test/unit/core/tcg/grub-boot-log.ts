@@ -13,7 +13,13 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { encodeAgileEvent, encodeEventLog, parseEventLog, toHex } from '../../../../src/core/index.ts';
+import {
+  encodeAgileEvent,
+  encodeEventLog,
+  parseEventLog,
+  toHex,
+  type TcgEvent,
+} from '../../../../src/core/index.ts';
 import { FIXTURES_DIR } from '../../../helpers.ts';
 
 export const OVMF_LOG = new Uint8Array(
@@ -21,6 +27,8 @@ export const OVMF_LOG = new Uint8Array(
 );
 
 const EV_IPL = 0xd;
+const EV_S_CRTM_VERSION = 0x8;
+const EV_EFI_PLATFORM_FIRMWARE_BLOB2 = 0x80000008;
 const EV_EFI_BOOT_SERVICES_APPLICATION = 0x80000003;
 export const CMDLINE = 'console=ttyS0 root=/dev/vda ro';
 
@@ -29,6 +37,34 @@ const digests = (data: Uint8Array): [number, Uint8Array][] => [
   [0x000b, new Uint8Array(createHash('sha256').update(data).digest())],
 ];
 const text = (s: string) => new Uint8Array(Buffer.from(`${s}\0`, 'latin1'));
+
+const sha256Of = (e: TcgEvent): string => `0x${toHex(e.digests.get('sha256')!)}`;
+
+/**
+ * A Keylime mb_refstate without Secure Boot for a log's firmware, as `keylime-policy create
+ * measured-boot --without-secureboot` writes it: the S-CRTM version event and the platform firmware
+ * blobs by their sha256 digests, empty key databases, and `kernels` as given.
+ */
+export function keylimeRefstate(events: readonly TcgEvent[], kernels: readonly object[] = []): object {
+  return {
+    has_secureboot: false,
+    scrtm_and_bios: [
+      {
+        scrtm: { sha256: sha256Of(events.find((e) => e.type === EV_S_CRTM_VERSION)!) },
+        platform_firmware: events
+          .filter((e) => e.type === EV_EFI_PLATFORM_FIRMWARE_BLOB2)
+          .map((e) => ({ sha256: sha256Of(e) })),
+      },
+    ],
+    pk: [],
+    kek: [],
+    db: [],
+    dbx: [],
+    mokdig: [],
+    mokxdig: [],
+    kernels,
+  };
+}
 
 /** The log's bytes and the matching refstate (JSON text). */
 export function grubBoot(): { log: Uint8Array; refstate: string } {
@@ -51,36 +87,16 @@ export function grubBoot(): { log: Uint8Array; refstate: string } {
     events: parseEventLog(new Uint8Array(Buffer.concat([ovmf.header!.raw, ...raws]))).events,
   });
   const events = parseEventLog(log).events;
-  const sha = (pred: (e: (typeof events)[number]) => boolean) =>
-    `0x${toHex(events.find(pred)!.digests.get('sha256')!)}`;
+  const sha = (pred: (e: TcgEvent) => boolean) => sha256Of(events.find(pred)!);
   const apps = events.filter((e) => e.type === EV_EFI_BOOT_SERVICES_APPLICATION);
-  const refstate = {
-    has_secureboot: false,
-    scrtm_and_bios: [
-      {
-        scrtm: { sha256: sha((e) => e.type === 0x8) },
-        platform_firmware: events
-          .filter((e) => e.type === 0x80000008)
-          .map((e) => ({ sha256: `0x${toHex(e.digests.get('sha256')!)}` })),
-      },
-    ],
-    pk: [],
-    kek: [],
-    db: [],
-    dbx: [],
-    mokdig: [],
-    mokxdig: [],
-    kernels: [
-      {
-        shim_authcode_sha256: `0x${toHex(apps[0]!.digests.get('sha256')!)}`,
-        grub_authcode_sha256: `0x${toHex(apps[1]!.digests.get('sha256')!)}`,
-        vmlinuz_plain_sha256: sha(
-          (e) => e.pcr === 9 && /vmlinuz/.test(Buffer.from(e.data).toString('latin1')),
-        ),
-        initrd_plain_sha256: sha((e) => e.pcr === 9 && /initrd/.test(Buffer.from(e.data).toString('latin1'))),
-        kernel_cmdline: CMDLINE.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'),
-      },
-    ],
-  };
+  const refstate = keylimeRefstate(events, [
+    {
+      shim_authcode_sha256: sha256Of(apps[0]!),
+      grub_authcode_sha256: sha256Of(apps[1]!),
+      vmlinuz_plain_sha256: sha((e) => e.pcr === 9 && /vmlinuz/.test(Buffer.from(e.data).toString('latin1'))),
+      initrd_plain_sha256: sha((e) => e.pcr === 9 && /initrd/.test(Buffer.from(e.data).toString('latin1'))),
+      kernel_cmdline: CMDLINE.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'),
+    },
+  ]);
   return { log, refstate: JSON.stringify(refstate) };
 }

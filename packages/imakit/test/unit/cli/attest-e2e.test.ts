@@ -22,8 +22,7 @@ import { FIXTURES_DIR, tempDir } from '../../helpers.ts';
 import { startTestTpm, type TestTpm } from '../tpm-helpers.ts';
 import { serveVerifier, type ServedVerifier } from './verifier-child.ts';
 import { imaNgData } from '../core/ima-list/build-list.ts';
-import { main } from '../../../src/cli/main.ts';
-import { memoryIo } from '../../../src/cli/io.ts';
+import { cli } from './in-process-cli.ts';
 import { TpmClient } from '../../../src/host/tpm/client.ts';
 import { TPM_ALG } from '../../../src/core/tpm/constants.ts';
 import {
@@ -60,12 +59,6 @@ let verifier: ServedVerifier;
 let listFile: string;
 let conn: string[];
 let agentFlags: string[];
-
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const io = memoryIo();
-  const code = await main(argv, io);
-  return { code, out: io.out(), err: io.err() };
-}
 
 /** PCR 10 extended as the kernel does for each entry (sha1 and sha256 banks). */
 async function extend(entries: readonly UntrustedEntry[]): Promise<void> {

@@ -11,15 +11,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../../helpers.ts';
-import { main } from '../../../src/cli/main.ts';
-import { memoryIo } from '../../../src/cli/io.ts';
+import { cli } from './in-process-cli.ts';
 import { serveVerifier, type ServedVerifier } from './verifier-child.ts';
-
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const io = memoryIo();
-  const code = await main(argv, io);
-  return { code, out: io.out(), err: io.err() };
-}
 
 let data: { dir: string; cleanup: () => void };
 let http: ServedVerifier;

@@ -6,15 +6,13 @@ import { after, before } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../../src/cli/main.ts';
-import { memoryIo } from '../../../src/cli/io.ts';
+import { cli as runCli } from './in-process-cli.ts';
 import { manufactureTpm, startTestTpm, type TestTpm, type TestTpmState } from '../tpm-helpers.ts';
 
 /** Run `imakit ARGV` in-process; its exit status and what it wrote. */
 export async function cli(...argv: string[]): Promise<{ status: number; out: string; err: string }> {
-  const io = memoryIo();
-  const status = await main(argv, io);
-  return { status, out: io.out(), err: io.err() };
+  const { code: status, out, err } = await runCli(argv);
+  return { status, out, err };
 }
 
 /**

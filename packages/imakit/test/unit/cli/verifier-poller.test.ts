@@ -14,8 +14,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseEventLog, parsePcrSelectionText, toHex } from '../../../src/core/index.ts';
 import { TpmClient, type LoadedEk } from '../../../src/host/tpm/client.ts';
-import { main } from '../../../src/cli/main.ts';
-import { memoryIo } from '../../../src/cli/io.ts';
+import { cli } from './in-process-cli.ts';
 import { FIXTURES_DIR, tempDir } from '../../helpers.ts';
 import { startTestTpm, type TestTpm } from '../tpm-helpers.ts';
 import { serveVerifier, type ServedVerifier } from './verifier-child.ts';
@@ -25,12 +24,6 @@ const LOG = new Uint8Array(readFileSync(LOG_PATH));
 const PARSED = parseEventLog(LOG);
 const ALG: Record<string, number> = { sha1: 0x0004, sha256: 0x000b };
 const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
-
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const io = memoryIo();
-  const code = await main(argv, io);
-  return { code, out: io.out(), err: io.err() };
-}
 
 let data: { dir: string; cleanup: () => void };
 let v: ServedVerifier;

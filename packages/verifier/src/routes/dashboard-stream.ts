@@ -13,6 +13,7 @@ import type { Kysely } from 'kysely';
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Database } from '../db/schema.ts';
+import { stateChange } from './events.ts';
 import { ErrorBody } from './schemas.ts';
 
 export interface StreamEvent {
@@ -37,14 +38,7 @@ async function eventsAfter(db: Db, after: number, limit: number): Promise<Stream
     .orderBy('id')
     .limit(limit)
     .execute();
-  return rows.map((r) => ({
-    id: Number(r.id),
-    agentId: r.agent_id,
-    at: new Date(r.at).toISOString(),
-    from: r.from_state,
-    to: r.to_state,
-    reason: r.reason,
-  }));
+  return rows.map(stateChange);
 }
 
 /** Reads new events while anyone listens and hands each to every listener. */

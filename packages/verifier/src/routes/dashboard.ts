@@ -28,6 +28,7 @@ import { roleOfBearer } from '../auth.ts';
 import { readStoredList, storedListDigest } from '../dashboard/evidence-store.ts';
 import { ListEvaluationCache, evaluateStoredList, provenanceView } from '../dashboard/evaluate-list.ts';
 import { agentView } from './agents.ts';
+import { EventBody, eventView } from './events.ts';
 import { Agent, AgentId, ErrorBody } from './schemas.ts';
 
 export const FLEET_STATES = ['passing', 'failing', 'stale', 'unenrolled', 'paused'] as const;
@@ -60,16 +61,6 @@ const FailureGroup = Type.Object({
 });
 type FailureGroupT = Static<typeof FailureGroup>;
 
-const EventView = Type.Object({
-  id: Type.Integer(),
-  agentId: Type.String(),
-  at: Type.String(),
-  from: Type.String(),
-  to: Type.String(),
-  reason: Type.Unknown(),
-  acknowledged: Type.Boolean(),
-});
-
 const AgentRow = Type.Object({
   id: Type.String(),
   name: Type.String(),
@@ -91,25 +82,6 @@ const SORTS = {
 } as const;
 
 const iso = (d: Date | string | null): string | null => (d === null ? null : new Date(d).toISOString());
-
-interface EventRow {
-  id: number | string;
-  agent_id: string;
-  at: Date | string;
-  from_state: string;
-  to_state: string;
-  reason: unknown;
-  acknowledged: boolean;
-}
-const eventView = (r: EventRow): Static<typeof EventView> => ({
-  id: Number(r.id),
-  agentId: r.agent_id,
-  at: new Date(r.at).toISOString(),
-  from: r.from_state,
-  to: r.to_state,
-  reason: r.reason,
-  acknowledged: r.acknowledged,
-});
 
 /**
  * Every bucket of the window, empty ones as zeros, so a chart's time axis spans the window the
@@ -228,7 +200,7 @@ export const dashboardRoutes: FastifyPluginAsyncTypebox<{
               fail: Type.Array(Type.Integer()),
             }),
             failures: Type.Array(FailureGroup),
-            events: Type.Array(EventView),
+            events: Type.Array(EventBody),
           }),
         },
       },
@@ -453,7 +425,7 @@ export const dashboardRoutes: FastifyPluginAsyncTypebox<{
               Type.Object({ entries: Type.Integer(), firstEntry: Type.Integer(), bytes: Type.Integer() }),
               Type.Null(),
             ]),
-            events: Type.Array(EventView),
+            events: Type.Array(EventBody),
           }),
           404: ErrorBody,
         },

@@ -1,12 +1,13 @@
 /** /v1/events: state changes with their reasons, newest first, and acknowledging one. */
 import type { Kysely } from 'kysely';
-import { Type } from 'typebox';
+import { Type, type Static } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Database } from '../db/schema.ts';
 import { VerifierError } from '../errors.ts';
 import { AgentId, ErrorBody } from './schemas.ts';
 
-const Event = Type.Object({
+/** An event as the API shows it (here and in the dashboard's views). */
+export const EventBody = Type.Object({
   id: Type.Integer(),
   agentId: Type.String(),
   at: Type.String(),
@@ -15,6 +16,35 @@ const Event = Type.Object({
   reason: Type.Unknown(),
   acknowledged: Type.Boolean(),
 });
+type EventBodyT = Static<typeof EventBody>;
+
+/** An `events` row as read (the dashboard's raw-SQL reads give the same columns). */
+export interface EventRow {
+  id: number | string;
+  agent_id: string;
+  at: Date | string;
+  from_state: string;
+  to_state: string;
+  reason: unknown;
+  acknowledged: boolean;
+}
+
+/** The state change a row records, without its acknowledgement: what the event stream sends. */
+export function stateChange(r: EventRow): Omit<EventBodyT, 'acknowledged'> {
+  return {
+    id: Number(r.id),
+    agentId: r.agent_id,
+    at: new Date(r.at).toISOString(),
+    from: r.from_state,
+    to: r.to_state,
+    reason: r.reason,
+  };
+}
+
+/** An event row as the API shows it. */
+export function eventView(r: EventRow): EventBodyT {
+  return { ...stateChange(r), acknowledged: r.acknowledged };
+}
 
 export const eventRoutes: FastifyPluginAsyncTypebox<{ db: Kysely<Database> }> = async (app, { db }) => {
   app.get(
@@ -31,7 +61,7 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ db: Kysely<Database> }> = 
           },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ events: Type.Array(Event) }) },
+        response: { 200: Type.Object({ events: Type.Array(EventBody) }) },
       },
     },
     async (req) => {
@@ -42,17 +72,7 @@ export const eventRoutes: FastifyPluginAsyncTypebox<{ db: Kysely<Database> }> = 
         .orderBy('id', 'desc')
         .limit(req.query.limit ?? 100)
         .execute();
-      return {
-        events: rows.map((r) => ({
-          id: Number(r.id),
-          agentId: r.agent_id,
-          at: new Date(r.at).toISOString(),
-          from: r.from_state,
-          to: r.to_state,
-          reason: r.reason,
-          acknowledged: r.acknowledged,
-        })),
-      };
+      return { events: rows.map(eventView) };
     },
   );
 

@@ -8,67 +8,19 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import {
-  encodeBinaryList,
-  joinTemplateData,
-  parseBinaryList,
-  parsePcrSelectionText,
-  templateDigest,
-  utf8,
-  type UntrustedEntry,
-} from 'imakit/core';
+import { encodeBinaryList, parsePcrSelectionText, type UntrustedEntry } from 'imakit/core';
 import { buildApp, createToken, openDatabase, type App, type DatabaseTarget } from '../src/index.ts';
 import { startPg } from './pg-server.ts';
 import { SwtpmMachine } from './swtpm-machine.ts';
+import { LIST, fixtureDigests, imaNgEntry } from './kernel-fixture.ts';
+import { keylimePolicy } from './keylime-policy.ts';
 
-const FIXTURE = join(import.meta.dirname, '../../imakit/test/fixtures/kernel/appraise-enforce');
-// The kernel's entries, less the two carrying an evmctl v1 signature (0x03 0x01): core's reference
-// evaluation refuses those as `bad-signature` even where the digest is allowed (a core question,
-// not the verifier's). The rest are sent and extended exactly as the kernel wrote them.
-const ASCII_ALL = readFileSync(join(FIXTURE, 'ascii_runtime_measurements'), 'utf8').trim().split('\n');
-const KEEP = ASCII_ALL.map((l) => !(l.split(' ')[5] ?? '').startsWith('0301'));
-const ASCII = ASCII_ALL.filter((_l, i) => KEEP[i]);
-const LIST = parseBinaryList(
-  new Uint8Array(readFileSync(join(FIXTURE, 'binary_runtime_measurements'))),
-).filter((_e, i) => KEEP[i]);
 const TPM_SHA1 = 0x0004;
 const REQUIRE = 'sha1:10+sha256:0-7,10';
 
 /** A Keylime runtime policy allowing the fixture's paths (and `extra`). */
-function policy(extra: Record<string, string[]> = {}): string {
-  const digests: Record<string, string[]> = {};
-  for (const line of ASCII) {
-    const [, , , d, path] = line.split(' ');
-    (digests[path!] ??= []).push(d!.replace(/^sha256:/, ''));
-  }
-  return JSON.stringify({
-    meta: { version: 1, generator: 3 },
-    release: 0,
-    digests: { ...digests, ...extra },
-    excludes: [],
-    keyrings: {},
-    ima: { ignored_keyrings: [], log_hash_alg: 'sha1', dm_policy: null },
-    'ima-buf': {},
-    'verification-keys': '',
-  });
-}
-
-/** An ima-ng entry for `path` with a sha256 file digest (what the kernel appends for a new file). */
-function imaNgEntry(path: string, fileDigest: Uint8Array): UntrustedEntry {
-  const dng = new Uint8Array([...utf8('sha256:'), 0, ...fileDigest]);
-  const nng = new Uint8Array([...utf8(path), 0]);
-  const templateData = joinTemplateData([dng, nng], 'le');
-  return {
-    index: 0,
-    offset: 0,
-    pcr: 10,
-    digest: templateDigest(templateData, 'sha1'),
-    templateName: 'ima-ng',
-    templateData,
-  };
-}
+const policy = (extra: Record<string, string[]> = {}): string =>
+  keylimePolicy({ ...fixtureDigests(), ...extra });
 const EVIL = imaNgEntry('/usr/bin/evil', new Uint8Array(32).fill(0xee));
 
 const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');

@@ -29,6 +29,7 @@ const OVMF_LOG = new Uint8Array(
   ),
 );
 import { softAgent, type SoftAgent } from './soft-tpm.ts';
+import { keylimePolicy } from './keylime-policy.ts';
 
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 const SIM_DIGEST = '5a'.repeat(32);
@@ -36,18 +37,7 @@ const OTHER_DIGEST = '00'.repeat(32);
 
 /** A Keylime runtime policy allowing `/usr/bin/sim` with `digest`. */
 const policy = (digest: string, extra = ''): Buffer =>
-  Buffer.from(
-    JSON.stringify({
-      meta: { version: 1, generator: 3 },
-      release: 0,
-      digests: { '/usr/bin/sim': [digest], ...(extra !== '' && { [extra]: [OTHER_DIGEST] }) },
-      excludes: [],
-      keyrings: {},
-      ima: { ignored_keyrings: [], log_hash_alg: 'sha1', dm_policy: null },
-      'ima-buf': {},
-      'verification-keys': '',
-    }),
-  );
+  Buffer.from(keylimePolicy({ '/usr/bin/sim': [digest], ...(extra !== '' && { [extra]: [OTHER_DIGEST] }) }));
 
 function suite(name: string, target: () => Promise<{ target: DatabaseTarget; done: () => Promise<void> }>) {
   describe(`dashboard API on ${name}`, () => {

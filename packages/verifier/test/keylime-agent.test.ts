@@ -15,14 +15,7 @@ import assert from 'node:assert/strict';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  encodeBinaryList,
-  joinTemplateData,
-  parseBinaryList,
-  templateDigest,
-  utf8,
-  type UntrustedEntry,
-} from 'imakit/core';
+import { encodeBinaryList } from 'imakit/core';
 import { buildApp, createToken, openDatabase, type App, type OpenDatabase } from '../src/index.ts';
 import { startPoller, type Poller, type PollOutcome } from '../src/poller/poller.ts';
 import { ReferenceSetCache } from '../src/refs-store.ts';
@@ -32,47 +25,10 @@ import { createAkDir } from '../../imakit/src/host/tpm/ak-files.ts';
 import { serveKeylimeApi } from '../../imakit/src/host/agent/keylime-api.ts';
 import type { PullServer } from '../../imakit/src/host/agent/pull.ts';
 import { SwtpmMachine } from './swtpm-machine.ts';
+import { LIST, fixtureDigests, imaNgEntry } from './kernel-fixture.ts';
+import { keylimePolicy } from './keylime-policy.ts';
 
-const FIXTURE = join(import.meta.dirname, '../../imakit/test/fixtures/kernel/appraise-enforce');
-// as in attest.test.ts: the two entries with an evmctl v1 signature are left out (core refuses them)
-const ASCII_ALL = readFileSync(join(FIXTURE, 'ascii_runtime_measurements'), 'utf8').trim().split('\n');
-const KEEP = ASCII_ALL.map((l) => !(l.split(' ')[5] ?? '').startsWith('0301'));
-const ASCII = ASCII_ALL.filter((_l, i) => KEEP[i]);
-const LIST = parseBinaryList(
-  new Uint8Array(readFileSync(join(FIXTURE, 'binary_runtime_measurements'))),
-).filter((_e, i) => KEEP[i]);
-
-function policy(): string {
-  const digests: Record<string, string[]> = {};
-  for (const line of ASCII) {
-    const [, , , d, path] = line.split(' ');
-    (digests[path!] ??= []).push(d!.replace(/^sha256:/, ''));
-  }
-  return JSON.stringify({
-    meta: { version: 1, generator: 3 },
-    release: 0,
-    digests,
-    excludes: [],
-    keyrings: {},
-    ima: { ignored_keyrings: [], log_hash_alg: 'sha1', dm_policy: null },
-    'ima-buf': {},
-    'verification-keys': '',
-  });
-}
-
-function imaNgEntry(path: string, fileDigest: Uint8Array): UntrustedEntry {
-  const dng = new Uint8Array([...utf8('sha256:'), 0, ...fileDigest]);
-  const nng = new Uint8Array([...utf8(path), 0]);
-  const templateData = joinTemplateData([dng, nng], 'le');
-  return {
-    index: 0,
-    offset: 0,
-    pcr: 10,
-    digest: templateDigest(templateData, 'sha1'),
-    templateName: 'ima-ng',
-    templateData,
-  };
-}
+const policy = (): string => keylimePolicy(fixtureDigests());
 
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');

@@ -16,13 +16,9 @@ import { buildApp, openDatabase, verifyKeylimeEvidence, type App } from '../src/
 import { SwtpmMachine } from './swtpm-machine.ts';
 import { grubBoot } from '../../imakit/test/unit/core/tcg/grub-boot-log.ts';
 import { decodePcrBlob, parseKeylimeQuote } from '../src/keylime/quote-format.ts';
+import { ASCII } from './kernel-fixture.ts';
+import { keylimePolicy } from './keylime-policy.ts';
 
-const FIXTURE = join(import.meta.dirname, '../../imakit/test/fixtures/kernel/appraise-enforce');
-// the entries with an evmctl v1 signature (0x03 0x01) are left out: core refuses them (attest.test.ts)
-const ASCII = readFileSync(join(FIXTURE, 'ascii_runtime_measurements'), 'utf8')
-  .trim()
-  .split('\n')
-  .filter((l) => !(l.split(' ')[5] ?? '').startsWith('0301'));
 const ENTRIES = asciiToEntries(parseAsciiList(ASCII.join('\n')));
 const TPM_SHA256 = 0x000b;
 const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
@@ -35,16 +31,7 @@ function runtimePolicy(drop?: string): string {
     if (path === drop) continue;
     (digests[path!] ??= []).push(d!.slice(d!.indexOf(':') + 1));
   }
-  return JSON.stringify({
-    meta: { version: 1, generator: 3 },
-    release: 0,
-    digests,
-    excludes: [],
-    keyrings: {},
-    ima: { ignored_keyrings: [], log_hash_alg: 'sha1', dm_policy: null },
-    'ima-buf': {},
-    'verification-keys': '',
-  });
+  return keylimePolicy(digests);
 }
 
 /** tpm2-tools' PCR blob (TPML_PCR_SELECTION + TPML_DIGEST[] as in memory, little endian). */

@@ -10,6 +10,7 @@ import { parsePcrSelectionText } from 'imakit/core';
 import { buildApp, createToken, openDatabase, type App, type OpenDatabase } from '../src/index.ts';
 import { createRateLimiter, DEFAULT_RATE_LIMITS } from '../src/rate-limit.ts';
 import { SwtpmMachine } from './swtpm-machine.ts';
+import { enrolInTpm } from './tpm-enrol.ts';
 
 const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
 const TPM_SHA1 = 0x0004;
@@ -51,21 +52,7 @@ describe('agent sessions bound to the AK', () => {
         payload: { id },
       });
       assert.equal(r.statusCode, 201, r.body);
-      r = await app.inject({
-        method: 'POST',
-        url: '/v1/registrar/enrol',
-        payload: { id, ekPublic: b64(m.ek.publicBytes), akPublic: b64(aks[id].publicBytes) },
-      });
-      const cred = r.json().credential;
-      const secret = await m.client.activateCredential(aks[id].handle, m.ek, {
-        credentialBlob: Buffer.from(cred.idObject, 'base64'),
-        secret: Buffer.from(cred.encryptedSecret, 'base64'),
-      });
-      r = await app.inject({
-        method: 'POST',
-        url: '/v1/registrar/activate',
-        payload: { id, secret: b64(secret) },
-      });
+      r = (await enrolInTpm(app, m, id, aks[id])).activated;
       assert.equal(r.statusCode, 200, r.body);
       tokens[id] = r.json().agentToken;
       // the session issued at activation expires in agentSessionSeconds

@@ -12,6 +12,7 @@ import { encodeBinaryList, parsePcrSelectionText, type UntrustedEntry } from 'im
 import { buildApp, createToken, openDatabase, type App, type DatabaseTarget } from '../src/index.ts';
 import { startPg } from './pg-server.ts';
 import { SwtpmMachine } from './swtpm-machine.ts';
+import { enrolInTpm } from './tpm-enrol.ts';
 import { LIST, fixtureDigests, imaNgEntry } from './kernel-fixture.ts';
 import { keylimePolicy } from './keylime-policy.ts';
 
@@ -241,23 +242,9 @@ function suite(name: string, target: () => Promise<{ target: DatabaseTarget; don
         ['host-a', akA],
         ['host-b', akB],
       ] as const) {
-        let r = await app.inject({
-          method: 'POST',
-          url: '/v1/registrar/enrol',
-          payload: { id, ekPublic: b64(m.ek.publicBytes), akPublic: b64(ak.publicBytes) },
-        });
-        assert.equal(r.statusCode, 201, r.body);
-        const cred = r.json().credential;
-        const secret = await m.client.activateCredential(ak.handle, m.ek, {
-          credentialBlob: Buffer.from(cred.idObject, 'base64'),
-          secret: Buffer.from(cred.encryptedSecret, 'base64'),
-        });
+        const { secret, activated } = await enrolInTpm(app, m, id, ak);
         assert.equal(secret.length, 32);
-        r = await app.inject({
-          method: 'POST',
-          url: '/v1/registrar/activate',
-          payload: { id, secret: b64(secret) },
-        });
+        let r = activated;
         assert.equal(r.statusCode, 200, r.body);
         assert.equal(r.json().id, id);
         if (id === 'host-a') tokenA = r.json().agentToken;

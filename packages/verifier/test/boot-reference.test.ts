@@ -15,6 +15,7 @@ import { parseEventLog, parsePcrSelectionText, replayEventLog, toHex } from 'ima
 import { buildApp, createToken, openDatabase, type App, type DatabaseTarget } from '../src/index.ts';
 import { startPg } from './pg-server.ts';
 import { SwtpmMachine } from './swtpm-machine.ts';
+import { enrolInTpm } from './tpm-enrol.ts';
 
 const LOG = new Uint8Array(
   readFileSync(
@@ -99,21 +100,7 @@ function suite(name: string, target: () => Promise<{ target: DatabaseTarget; don
         assert.equal(r.json().bootReference.bytes, LOG.length);
         const ak = await m.newAk();
         aks[id] = ak.handle;
-        r = await app.inject({
-          method: 'POST',
-          url: '/v1/registrar/enrol',
-          payload: { id, ekPublic: b64(m.ek.publicBytes), akPublic: b64(ak.publicBytes) },
-        });
-        const cred = r.json().credential;
-        const secret = await m.client.activateCredential(ak.handle, m.ek, {
-          credentialBlob: Buffer.from(cred.idObject, 'base64'),
-          secret: Buffer.from(cred.encryptedSecret, 'base64'),
-        });
-        r = await app.inject({
-          method: 'POST',
-          url: '/v1/registrar/activate',
-          payload: { id, secret: b64(secret) },
-        });
+        r = (await enrolInTpm(app, m, id, ak)).activated;
         assert.equal(r.statusCode, 200, r.body);
         tokens[id] = r.json().agentToken;
       }

@@ -89,35 +89,16 @@ test('two verifier serve processes on one PostgreSQL share state; an outage is 5
 });
 
 test('verifier serve --database: not postgres:// is exit 2; an unreachable server is exit 5', async () => {
-  const run = async (argv: string[]) => {
+  const serve = async (data: string, database: string) => {
     const io = memoryIo();
-    return { code: await main(argv, io), err: io.err() };
+    const argv = ['verifier', 'serve', '--http', '--listen', '127.0.0.1:0', '--data', join(dir, data)];
+    return { code: await main([...argv, '--database', database], io), err: io.err() };
   };
-  let r = await run([
-    'verifier',
-    'serve',
-    '--http',
-    '--listen',
-    '127.0.0.1:0',
-    '--data',
-    join(dir, 'c'),
-    '--database',
-    'mysql://x/y',
-  ]);
+  let r = await serve('c', 'mysql://x/y');
   assert.equal(r.code, 2);
   assert.match(r.err, /--database/);
   const nobody = `postgres://postgres@127.0.0.1:${await freePort()}/postgres`;
-  r = await run([
-    'verifier',
-    'serve',
-    '--http',
-    '--listen',
-    '127.0.0.1:0',
-    '--data',
-    join(dir, 'd'),
-    '--database',
-    nobody,
-  ]);
+  r = await serve('d', nobody);
   assert.equal(r.code, 5, r.err);
   assert.match(r.err, /cannot open the database/);
 });

@@ -6,33 +6,15 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { parsePcrSelectionText } from 'imakit/core';
 import { buildApp, createToken, openDatabase, type App, type OpenDatabase } from '../src/index.ts';
 import { createRateLimiter, DEFAULT_RATE_LIMITS } from '../src/rate-limit.ts';
 import { SwtpmMachine } from './swtpm-machine.ts';
 import { enrolInTpm } from './tpm-enrol.ts';
 
-const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
-const TPM_SHA1 = 0x0004;
-
-class Machine extends SwtpmMachine {
-  async quote(akHandle: number, nonceHex: string, sel: string) {
-    const selection = parsePcrSelectionText(sel);
-    const q = await this.client.quote(akHandle, Buffer.from(nonceHex, 'hex'), selection);
-    const read = await this.client.pcrRead(selection);
-    const pcrs: Record<string, Record<string, string>> = {};
-    for (const v of read.values)
-      (pcrs[v.hashAlg === TPM_SHA1 ? 'sha1' : 'sha256'] ??= {})[String(v.pcr)] = Buffer.from(
-        v.value,
-      ).toString('hex');
-    return { quote: { attest: b64(q.attest), signature: b64(q.signature) }, pcrs };
-  }
-}
-
 describe('agent sessions bound to the AK', () => {
   let app: App;
   let database: OpenDatabase;
-  let m: Machine;
+  let m: SwtpmMachine;
   let operate = '';
   const aks: Record<string, { handle: number; publicBytes: Uint8Array }> = {};
   const tokens: Record<string, string> = {};
@@ -42,7 +24,7 @@ describe('agent sessions bound to the AK', () => {
     database = await openDatabase({ kind: 'pglite' });
     app = await buildApp({ database, agentSessionSeconds: 600 });
     operate = await createToken(database.db, 'operate');
-    m = await Machine.start();
+    m = await SwtpmMachine.start();
     for (const id of ['host-a', 'host-b']) {
       aks[id] = await m.newAk();
       let r = await app.inject({

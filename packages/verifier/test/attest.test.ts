@@ -8,7 +8,7 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeBinaryList, parsePcrSelectionText, type UntrustedEntry } from 'imakit/core';
+import { encodeBinaryList, type UntrustedEntry } from 'imakit/core';
 import { buildApp, createToken, openDatabase, type App, type DatabaseTarget } from '../src/index.ts';
 import { startPg } from './pg-server.ts';
 import { SwtpmMachine } from './swtpm-machine.ts';
@@ -16,7 +16,6 @@ import { enrolInTpm } from './tpm-enrol.ts';
 import { LIST, fixtureDigests, imaNgEntry } from './kernel-fixture.ts';
 import { keylimePolicy } from './keylime-policy.ts';
 
-const TPM_SHA1 = 0x0004;
 const REQUIRE = 'sha1:10+sha256:0-7,10';
 
 /** A Keylime runtime policy allowing the fixture's paths (and `extra`). */
@@ -35,18 +34,6 @@ class Machine extends SwtpmMachine {
     this.ek = await this.client.createEk('rsa');
     const k = await this.client.loadUnderEk(this.ek, ak.outPrivate, ak.publicBytes);
     return { ...ak, handle: k.handle };
-  }
-  /** Quote `sel` over `nonceHex` and read the PCR values it covers. */
-  async quote(akHandle: number, nonceHex: string, sel: string) {
-    const selection = parsePcrSelectionText(sel);
-    const q = await this.client.quote(akHandle, Buffer.from(nonceHex, 'hex'), selection);
-    const read = await this.client.pcrRead(selection);
-    const pcrs: Record<string, Record<string, string>> = {};
-    for (const v of read.values) {
-      const bank = v.hashAlg === TPM_SHA1 ? 'sha1' : 'sha256';
-      (pcrs[bank] ??= {})[String(v.pcr)] = Buffer.from(v.value).toString('hex');
-    }
-    return { quote: { attest: b64(q.attest), signature: b64(q.signature) }, pcrs };
   }
 }
 

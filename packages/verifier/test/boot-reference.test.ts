@@ -11,7 +11,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseEventLog, parsePcrSelectionText, replayEventLog, toHex } from 'imakit/core';
+import { parseEventLog, replayEventLog, toHex } from 'imakit/core';
 import { buildApp, createToken, openDatabase, type App, type DatabaseTarget } from '../src/index.ts';
 import { startPg } from './pg-server.ts';
 import { SwtpmMachine } from './swtpm-machine.ts';
@@ -54,15 +54,6 @@ class Machine extends SwtpmMachine {
         [...e.digests].map(([bank, digest]) => ({ hashAlg: TPM_ALG[bank]!, digest })),
       );
     }
-  }
-  async quote(akHandle: number, nonceHex: string, sel: string) {
-    const selection = parsePcrSelectionText(sel);
-    const q = await this.client.quote(akHandle, Buffer.from(nonceHex, 'hex'), selection);
-    const read = await this.client.pcrRead(selection);
-    const pcrs: Record<string, Record<string, string>> = {};
-    for (const v of read.values)
-      (pcrs[v.hashAlg === TPM_ALG.sha1 ? 'sha1' : 'sha256'] ??= {})[String(v.pcr)] = toHex(v.value);
-    return { quote: { attest: b64(q.attest), signature: b64(q.signature) }, pcrs };
   }
 }
 

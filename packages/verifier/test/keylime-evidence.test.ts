@@ -67,7 +67,7 @@ function pcrBlob(banks: { hashAlg: number; pcrs: number[] }[], values: Uint8Arra
 /** Keylime quotes from the swtpm machine. */
 class Machine extends SwtpmMachine {
   /** Keylime's quote string over `sel` (sha256 bank); `relabel` rewrites the blob's selection only. */
-  async quote(ak: number, nonce: string, pcrs: number[], relabel?: number[]): Promise<string> {
+  async keylimeQuote(ak: number, nonce: string, pcrs: number[], relabel?: number[]): Promise<string> {
     const selection = parsePcrSelectionText(`sha256:${pcrs.join(',')}`);
     const q = await this.client.quote(ak, Buffer.from(nonce, 'utf8'), selection);
     const read = await this.client.pcrRead(selection);
@@ -112,7 +112,7 @@ describe('Keylime POST /v2.x/verify/evidence', () => {
     app.inject({ method: 'POST', url: `/${version}/verify/evidence`, payload: payload as object });
 
   test('a real quote over PCRs 0-7,10 with the kernel list and a policy allowing it: valid', async () => {
-    const quote = await m.quote(ak.handle, NONCE, [0, 1, 2, 3, 4, 5, 6, 7, 10]);
+    const quote = await m.keylimeQuote(ak.handle, NONCE, [0, 1, 2, 3, 4, 5, 6, 7, 10]);
     const parsed = parseKeylimeQuote(quote);
     assert.equal(decodePcrBlob(parsed.pcrBlob).values.length, 9);
     for (const v of ['v2.0', 'v2.6']) {
@@ -137,7 +137,7 @@ describe('Keylime POST /v2.x/verify/evidence', () => {
   });
 
   test('PCR 10 not in the quote, with a runtime policy: invalid (Keylime 7.14 says valid)', async () => {
-    const quote = await m.quote(ak.handle, NONCE, [0, 1, 2, 3, 4, 5, 6, 7]);
+    const quote = await m.keylimeQuote(ak.handle, NONCE, [0, 1, 2, 3, 4, 5, 6, 7]);
     const r = await post(body({ quote }));
     assert.equal(r.statusCode, 200, r.body);
     const j = r.json().results;
@@ -154,7 +154,7 @@ describe('Keylime POST /v2.x/verify/evidence', () => {
   });
 
   test('a PCR blob relabelled (quote over PCR 16, blob says PCR 10): invalid', async () => {
-    const quote = await m.quote(ak.handle, NONCE, [16], [10]);
+    const quote = await m.keylimeQuote(ak.handle, NONCE, [16], [10]);
     const r = await post(body({ quote }));
     const j = r.json().results;
     assert.equal(j.valid, false);
@@ -163,7 +163,7 @@ describe('Keylime POST /v2.x/verify/evidence', () => {
   });
 
   test('a tampered list or a file the policy does not allow: invalid, naming the entry', async () => {
-    const quote = await m.quote(ak.handle, NONCE, [10]);
+    const quote = await m.keylimeQuote(ak.handle, NONCE, [10]);
     // one file digest changed (the template hash no longer matches its data)
     const lines = [...ASCII];
     const k = 5;
@@ -191,7 +191,7 @@ describe('Keylime POST /v2.x/verify/evidence', () => {
   });
 
   test('the nonce is compared as sent; the AK must be the signer', async () => {
-    const quote = await m.quote(ak.handle, NONCE, [10]);
+    const quote = await m.keylimeQuote(ak.handle, NONCE, [10]);
     let r = await post(body({ quote, nonce: 'another-nonce' }));
     assert.equal(r.json().results.valid, false);
     assert.equal(r.json().results.failures[0].context.reason, 'nonce-mismatch');
@@ -202,7 +202,7 @@ describe('Keylime POST /v2.x/verify/evidence', () => {
   });
 
   test('malformed input: 400 for a missing parameter, an invalid result naming the field, never a 500', async () => {
-    const quote = await m.quote(ak.handle, NONCE, [10]);
+    const quote = await m.keylimeQuote(ak.handle, NONCE, [10]);
     let r = await post(body({ quote: '' }));
     assert.equal(r.statusCode, 400);
     assert.equal(r.json().code, 400);
@@ -321,7 +321,7 @@ describe('mb_policy: a Keylime mb_refstate evaluated against mb_log (a shim/grub
       hash_alg: 'sha256',
       tpm_ek: b64(m.ek.publicBytes),
       tpm_ak: b64(ak.publicBytes),
-      quote: await m.quote(ak.handle, NONCE, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
+      quote: await m.keylimeQuote(ak.handle, NONCE, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
       ...data,
     });
 

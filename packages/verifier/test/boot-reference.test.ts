@@ -16,6 +16,7 @@ import { buildApp, createToken, openDatabase, type App, type DatabaseTarget } fr
 import { startPg } from './pg-server.ts';
 import { SwtpmMachine } from './swtpm-machine.ts';
 import { enrolInTpm } from './tpm-enrol.ts';
+import { keylimeRefstate } from '../../imakit/test/unit/core/tcg/grub-boot-log.ts';
 
 const LOG = new Uint8Array(
   readFileSync(
@@ -192,24 +193,7 @@ function suite(name: string, target: () => Promise<{ target: DatabaseTarget; don
     });
 
     test("a Keylime mb_refstate of this firmware: Keylime's example policy refuses OVMF's direct boot at event #21, and so do we", async () => {
-      const rs = {
-        has_secureboot: false,
-        scrtm_and_bios: [
-          {
-            scrtm: { sha256: `0x${toHex(PARSED.events[0]!.digests.get('sha256')!)}` },
-            platform_firmware: PARSED.events
-              .filter((e) => e.type === 0x80000008)
-              .map((e) => ({ sha256: `0x${toHex(e.digests.get('sha256')!)}` })),
-          },
-        ],
-        pk: [],
-        kek: [],
-        db: [],
-        dbx: [],
-        mokdig: [],
-        mokxdig: [],
-        kernels: [],
-      };
+      const rs = keylimeRefstate(PARSED.events);
       await setRef('changed', { data: b64(new TextEncoder().encode(JSON.stringify(rs))) });
       let v = await attest('changed');
       assert.equal(v.status, 'fail');

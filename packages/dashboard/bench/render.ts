@@ -23,6 +23,7 @@ import { createHash } from 'node:crypto';
 import { encodeBinaryList, joinTemplateData, templateDigest, utf8 } from 'imakit/core';
 import { buildApp, createToken, openDatabase } from '@imakit/verifier';
 import { ensureBuilt, launchChromium } from '../test/browser.ts';
+import { keylimePolicy } from '../../verifier/test/keylime-policy.ts';
 
 const { values } = parseArgs({
   options: {
@@ -143,18 +144,7 @@ for (let i = 0; i < LIST_N; i++) {
   });
   if (i !== LIST_N - 7) digests[path] = [fileDigest.toString('hex')];
 }
-const bigSet = Buffer.from(
-  JSON.stringify({
-    meta: { version: 1, generator: 3 },
-    release: 0,
-    digests,
-    excludes: [],
-    keyrings: {},
-    ima: { ignored_keyrings: [], log_hash_alg: 'sha1', dm_policy: null },
-    'ima-buf': {},
-    'verification-keys': '',
-  }),
-);
+const bigSet = Buffer.from(keylimePolicy(digests));
 const bigSetId = createHash('sha256').update(bigSet).digest('hex');
 await db.insertInto('reference_sets').values({ id: bigSetId, name: 'big', body: bigSet }).execute();
 await db

@@ -15,6 +15,7 @@ import { asciiToEntries, parseAsciiList, parsePcrSelectionText, templateDigest }
 import { buildApp, openDatabase } from '../src/index.ts';
 import { TpmClient } from '../../imakit/src/host/tpm/client.ts';
 import { startTestTpm } from '../../imakit/test/unit/tpm-helpers.ts';
+import { keylimePolicy } from '../test/keylime-policy.ts';
 
 const { values: args } = parseArgs({
   options: { seconds: { type: 'string', default: '5' }, out: { type: 'string' } },
@@ -57,16 +58,7 @@ for (const line of ASCII) {
   const [, , , d, path] = line.split(' ');
   (digests[path!] ??= []).push(d!.slice(d!.indexOf(':') + 1));
 }
-const policy = JSON.stringify({
-  meta: { version: 1, generator: 3 },
-  release: 0,
-  digests,
-  excludes: [],
-  keyrings: {},
-  ima: { ignored_keyrings: [], log_hash_alg: 'sha1', dm_policy: null },
-  'ima-buf': {},
-  'verification-keys': '',
-});
+const policy = keylimePolicy(digests);
 
 const tpm = await startTestTpm({ manufacture: false });
 const client = await TpmClient.open(tpm.selector);

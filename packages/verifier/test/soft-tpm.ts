@@ -6,7 +6,8 @@
  * memory; only for simulating many agents where swtpm per agent would be too slow.
  */
 import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { encodeBinaryList, joinTemplateData, templateDigest, utf8 } from 'imakit/core';
+import { encodeBinaryList, templateDigest } from 'imakit/core';
+import { imaNgEntry } from './kernel-fixture.ts';
 import { encodeTpmsAttest } from '../../imakit/src/core/tpm/attest.ts';
 import { encodeTpm2bPublic, tpmPublicName, type TpmtPublicEcc } from '../../imakit/src/core/tpm/public.ts';
 import { encodeTpmtSignature } from '../../imakit/src/core/tpm/signature.ts';
@@ -64,17 +65,8 @@ export function softAgent(): SoftAgent {
   };
   const name = tpmPublicName(pub);
   let clock = 0n;
-  const dng = new Uint8Array([...utf8('sha256:'), 0, ...new Uint8Array(32).fill(0x5a)]);
-  const nng = new Uint8Array([...utf8('/usr/bin/sim'), 0]);
-  const templateData = joinTemplateData([dng, nng], 'le');
-  const entry = {
-    index: 0,
-    offset: 0,
-    pcr: 10,
-    digest: templateDigest(templateData, 'sha1'),
-    templateName: 'ima-ng',
-    templateData,
-  };
+  const entry = imaNgEntry('/usr/bin/sim', new Uint8Array(32).fill(0x5a));
+  const { templateData } = entry;
   const list = encodeBinaryList([entry]);
   const pcr10 = new Uint8Array(
     createHash('sha256').update(new Uint8Array(32)).update(templateDigest(templateData, 'sha256')).digest(),

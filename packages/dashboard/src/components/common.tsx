@@ -2,6 +2,8 @@
 import { createContext, type ComponentChildren } from 'preact';
 import { useCallback, useContext, useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, get } from '../api.ts';
+import { provenanceText } from '../format.ts';
+import type { Provenance } from '../types.ts';
 
 export interface Session {
   readonly role: string;
@@ -176,5 +178,25 @@ export function ActionButton(props: {
     >
       {props.children}
     </button>
+  );
+}
+
+/** A path's allowed digests in a reference set, each with where it came from. */
+export function ReferenceDigests({
+  digests,
+}: {
+  digests: readonly { algo: string; digest: string; provenance: Provenance | null }[];
+}) {
+  return (
+    <ul>
+      {digests.map((r) => (
+        <li>
+          <span class="digest">
+            {r.algo}:{r.digest}
+          </span>{' '}
+          <span class="muted">— {provenanceText(r.provenance)}</span>
+        </li>
+      ))}
+    </ul>
   );
 }

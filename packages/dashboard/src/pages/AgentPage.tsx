@@ -10,6 +10,7 @@ import {
   ActionButton,
   ErrorBox,
   Pager,
+  ReferenceDigests,
   Section,
   StateBadge,
   onRowKeys,
@@ -186,16 +187,7 @@ function FailureExplained({ d }: { d: AgentDetail }) {
           {d.reference.digests.length === 0 ? (
             <p>The set has no entry for {d.reference.path}.</p>
           ) : (
-            <ul>
-              {d.reference.digests.map((r) => (
-                <li>
-                  <span class="digest">
-                    {r.algo}:{r.digest}
-                  </span>{' '}
-                  <span class="muted">— {provenanceText(r.provenance)}</span>
-                </li>
-              ))}
-            </ul>
+            <ReferenceDigests digests={d.reference.digests} />
           )}
         </div>
       )}

@@ -10,6 +10,7 @@ import { api, qs } from '../api.ts';
 import {
   ActionButton,
   ErrorBox,
+  ReferenceDigests,
   Section,
   StateBadge,
   onRowKeys,
@@ -313,16 +314,7 @@ export function RefSetPage({ id, route }: { id: string; route: Route }) {
               {d.matches.map((m) => (
                 <li>
                   <span class="path">{m.path}</span>
-                  <ul>
-                    {m.digests.map((x) => (
-                      <li>
-                        <span class="digest">
-                          {x.algo}:{x.digest}
-                        </span>{' '}
-                        <span class="muted">— {provenanceText(x.provenance)}</span>
-                      </li>
-                    ))}
-                  </ul>
+                  <ReferenceDigests digests={m.digests} />
                 </li>
               ))}
             </ul>

@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { asciiToEntries, parseAsciiList, parsePcrSelectionText, templateDigest } from 'imakit/core';
 import { buildApp, openDatabase } from '../src/index.ts';
 import { TpmClient } from '../../imakit/src/host/tpm/client.ts';
+import { encodeKeylimePcrBlob, keylimeQuoteString } from '../../imakit/src/core/tpm/keylime-quote.ts';
 import { startTestTpm } from '../../imakit/test/unit/tpm-helpers.ts';
 import { keylimePolicy } from '../test/keylime-policy.ts';
 
@@ -26,32 +27,6 @@ const ASCII = readFileSync(join(FIXTURE, 'ascii_runtime_measurements'), 'utf8')
   .split('\n')
   .filter((l) => !(l.split(' ')[5] ?? '').startsWith('0301'));
 const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
-
-function pcrBlob(pcrs: number[], values: Uint8Array[]): Uint8Array {
-  const lists = Math.ceil(values.length / 8);
-  const out = Buffer.alloc(4 + 16 * 8 + 4 + lists * (4 + 8 * 66));
-  out.writeUInt32LE(1, 0);
-  out.writeUInt16LE(0x000b, 4);
-  out[6] = 3;
-  for (const p of pcrs) out[7 + (p >> 3)]! |= 1 << (p & 7);
-  let o = 4 + 16 * 8;
-  out.writeUInt32LE(lists, o);
-  o += 4;
-  for (let l = 0; l < lists; l++) {
-    const chunk = values.slice(l * 8, l * 8 + 8);
-    out.writeUInt32LE(chunk.length, o);
-    o += 4;
-    for (let d = 0; d < 8; d++) {
-      const v = chunk[d];
-      if (v !== undefined) {
-        out.writeUInt16LE(v.length, o);
-        Buffer.from(v).copy(out, o + 2);
-      }
-      o += 66;
-    }
-  }
-  return new Uint8Array(out);
-}
 
 const digests: Record<string, string[]> = {};
 for (const line of ASCII) {
@@ -74,12 +49,8 @@ const quote = async (pcrs: number[], label = pcrs): Promise<string> => {
   const sel = parsePcrSelectionText(`sha256:${pcrs.join(',')}`);
   const q = await client.quote(ak.key.handle, Buffer.from(nonce), sel);
   const read = await client.pcrRead(sel);
-  return `r${b64(q.attest)}:${b64(q.signature)}:${b64(
-    pcrBlob(
-      label,
-      read.values.map((v) => v.value),
-    ),
-  )}`;
+  const values = read.values.map((v) => v.value);
+  return keylimeQuoteString(q.attest, q.signature, encodeKeylimePcrBlob(0x000b, label, values));
 };
 const bodyOf = (q: string) =>
   JSON.stringify({

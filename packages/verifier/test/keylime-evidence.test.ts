@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { parsePcrSelectionText, parseAsciiList, asciiToEntries, parseEventLog } from 'imakit/core';
 import { buildApp, openDatabase, verifyKeylimeEvidence, type App } from '../src/index.ts';
 import { SwtpmMachine } from './swtpm-machine.ts';
+import { encodeKeylimePcrBlob, keylimeQuoteString } from '../../imakit/src/core/tpm/keylime-quote.ts';
 import { grubBoot } from '../../imakit/test/unit/core/tcg/grub-boot-log.ts';
 import { decodePcrBlob, parseKeylimeQuote } from '../src/keylime/quote-format.ts';
 import { ASCII } from './kernel-fixture.ts';
@@ -34,36 +35,6 @@ function runtimePolicy(drop?: string): string {
   return keylimePolicy(digests);
 }
 
-/** tpm2-tools' PCR blob (TPML_PCR_SELECTION + TPML_DIGEST[] as in memory, little endian). */
-function pcrBlob(banks: { hashAlg: number; pcrs: number[] }[], values: Uint8Array[]): Uint8Array {
-  const lists = Math.ceil(values.length / 8);
-  const out = Buffer.alloc(4 + 16 * 8 + 4 + lists * (4 + 8 * 66));
-  out.writeUInt32LE(banks.length, 0);
-  banks.forEach((b, i) => {
-    const at = 4 + i * 8;
-    out.writeUInt16LE(b.hashAlg, at);
-    out[at + 2] = 3;
-    for (const p of b.pcrs) out[at + 3 + (p >> 3)]! |= 1 << (p & 7);
-  });
-  let o = 4 + 16 * 8;
-  out.writeUInt32LE(lists, o);
-  o += 4;
-  for (let l = 0; l < lists; l++) {
-    const chunk = values.slice(l * 8, l * 8 + 8);
-    out.writeUInt32LE(chunk.length, o);
-    o += 4;
-    for (let d = 0; d < 8; d++) {
-      const v = chunk[d];
-      if (v !== undefined) {
-        out.writeUInt16LE(v.length, o);
-        Buffer.from(v).copy(out, o + 2);
-      }
-      o += 66;
-    }
-  }
-  return new Uint8Array(out);
-}
-
 /** Keylime quotes from the swtpm machine. */
 class Machine extends SwtpmMachine {
   /** Keylime's quote string over `sel` (sha256 bank); `relabel` rewrites the blob's selection only. */
@@ -72,8 +43,8 @@ class Machine extends SwtpmMachine {
     const q = await this.client.quote(ak, Buffer.from(nonce, 'utf8'), selection);
     const read = await this.client.pcrRead(selection);
     const values = read.values.map((v) => v.value);
-    const blob = pcrBlob([{ hashAlg: TPM_SHA256, pcrs: relabel ?? pcrs }], values);
-    return `r${b64(q.attest)}:${b64(q.signature)}:${b64(blob)}`;
+    const blob = encodeKeylimePcrBlob(TPM_SHA256, relabel ?? pcrs, values);
+    return keylimeQuoteString(q.attest, q.signature, blob);
   }
 }
 

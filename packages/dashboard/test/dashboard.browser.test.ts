@@ -24,8 +24,8 @@ import { FIXTURES_DIR, tempDir } from '../../imakit/test/helpers.ts';
 import { startTestTpm, type TestTpm } from '../../imakit/test/unit/tpm-helpers.ts';
 import { serveVerifier, type ServedVerifier } from '../../imakit/test/unit/cli/verifier-child.ts';
 import { imaNgData } from '../../imakit/test/unit/core/ima-list/build-list.ts';
-import { main } from '../../imakit/src/cli/main.ts';
-import { memoryIo } from '../../imakit/src/cli/io.ts';
+import { cli } from '../../imakit/test/unit/cli/in-process-cli.ts';
+import { agentFlags as agentTestFlags } from '../../imakit/test/unit/cli/agent-flags.ts';
 import { TpmClient } from '../../imakit/src/host/tpm/client.ts';
 import { TPM_ALG } from '../../imakit/src/core/tpm/constants.ts';
 import {
@@ -68,11 +68,6 @@ let conn: string[] = [];
 let agentFlags: string[] = [];
 let admin = '';
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const io = memoryIo();
-  const code = await main(argv, io);
-  return { code, out: io.out(), err: io.err() };
-}
 async function ok(argv: string[]): Promise<string> {
   const r = await cli(argv);
   assert.equal(r.code, 0, `${argv.join(' ')}: ${r.err}${r.out}`);
@@ -123,27 +118,15 @@ before(async () => {
   assert.equal(verifier.info.dashboard, `${verifier.url}/`, 'verifier serve says where the dashboard is');
   client = await TpmClient.open(tpm.selector);
   admin = readFileSync(join(data, 'admin-token'), 'utf8').trim();
-  listFile = join(ws.dir, 'binary_runtime_measurements');
-  writeFileSync(join(ws.dir, 'boot_id'), 'c0ffee00-0000-4000-8000-000000000002\n');
   conn = ['--verifier', verifier.url, '--data', data];
-  agentFlags = [
-    '--verifier',
-    verifier.url,
-    '--id',
-    'host-1',
-    '--tpm',
-    tpm.selector,
-    '--state',
-    join(ws.dir, 'state'),
-    '--ak',
-    join(ws.dir, 'ak'),
-    '--ima-list',
-    listFile,
-    '--eventlog',
-    'none',
-    '--boot-id',
-    join(ws.dir, 'boot_id'),
-  ];
+  ({ flags: agentFlags, listFile } = agentTestFlags({
+    verifier: verifier.url,
+    tpm: tpm.selector,
+    dir: ws.dir,
+    bootId: 'c0ffee00-0000-4000-8000-000000000002',
+    eventlog: 'none',
+    akDir: true,
+  }));
 });
 after(async () => {
   await browser?.close();

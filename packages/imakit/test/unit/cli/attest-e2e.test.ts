@@ -23,6 +23,7 @@ import { startTestTpm, type TestTpm } from '../tpm-helpers.ts';
 import { serveVerifier, type ServedVerifier } from './verifier-child.ts';
 import { imaNgData } from '../core/ima-list/build-list.ts';
 import { cli } from './in-process-cli.ts';
+import { agentFlags as agentTestFlags } from './agent-flags.ts';
 import { TpmClient } from '../../../src/host/tpm/client.ts';
 import { TPM_ALG } from '../../../src/core/tpm/constants.ts';
 import {
@@ -97,27 +98,15 @@ before(async () => {
     startTestTpm(),
   ]);
   client = await TpmClient.open(tpm.selector);
-  listFile = join(ws.dir, 'binary_runtime_measurements');
-  writeFileSync(join(ws.dir, 'boot_id'), 'c0ffee00-0000-4000-8000-000000000001\n');
   conn = ['--verifier', verifier.url, '--data', data];
-  agentFlags = [
-    '--verifier',
-    verifier.url,
-    '--id',
-    'host-1',
-    '--tpm',
-    tpm.selector,
-    '--state',
-    join(ws.dir, 'state'),
-    '--ak',
-    join(ws.dir, 'ak'),
-    '--ima-list',
-    listFile,
-    '--eventlog',
-    'none',
-    '--boot-id',
-    join(ws.dir, 'boot_id'),
-  ];
+  ({ flags: agentFlags, listFile } = agentTestFlags({
+    verifier: verifier.url,
+    tpm: tpm.selector,
+    dir: ws.dir,
+    bootId: 'c0ffee00-0000-4000-8000-000000000001',
+    eventlog: 'none',
+    akDir: true,
+  }));
 });
 after(async () => {
   await client?.close();

@@ -22,8 +22,8 @@ import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FIXTURES_DIR, tempDir } from '../../../helpers.ts';
 import { startTestTpm, type TestTpm } from '../../tpm-helpers.ts';
-import { main } from '../../../../src/cli/main.ts';
-import { memoryIo } from '../../../../src/cli/io.ts';
+import { cli } from '../../cli/in-process-cli.ts';
+import { agentFlags } from '../../cli/agent-flags.ts';
 import { TpmClient } from '../../../../src/host/tpm/client.ts';
 import { TPM_ALG } from '../../../../src/core/tpm/constants.ts';
 import { decodeTpm2bPublic, tpmPublicName } from '../../../../src/core/tpm/public.ts';
@@ -194,36 +194,19 @@ async function extend(from: number, to: number): Promise<void> {
     await client.pcrExtend(10, [{ hashAlg: TPM_ALG.SHA1, digest: extendValue(e.digest) }]);
 }
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const io = memoryIo();
-  const code = await main(argv, io);
-  return { code, out: io.out(), err: io.err() };
-}
-
 before(async () => {
   ws = tempDir('imakit-agent-');
   tpm = await startTestTpm();
   client = await TpmClient.open(tpm.selector);
   verifier = new FakeVerifier();
   await verifier.start();
-  listFile = join(ws.dir, 'binary_runtime_measurements');
-  writeFileSync(join(ws.dir, 'boot_id'), 'b7c4f2a0-0000-4000-8000-000000000001\n');
-  common = [
-    '--verifier',
-    verifier.url,
-    '--id',
-    'host-1',
-    '--tpm',
-    tpm.selector,
-    '--state',
-    join(ws.dir, 'state'),
-    '--ima-list',
-    listFile,
-    '--eventlog',
-    join(FIXTURES_DIR, 'kernel/measure-ima-ng-4banks/binary_bios_measurements'),
-    '--boot-id',
-    join(ws.dir, 'boot_id'),
-  ];
+  ({ flags: common, listFile } = agentFlags({
+    verifier: verifier.url,
+    tpm: tpm.selector,
+    dir: ws.dir,
+    bootId: 'b7c4f2a0-0000-4000-8000-000000000001',
+    eventlog: join(FIXTURES_DIR, 'kernel/measure-ima-ng-4banks/binary_bios_measurements'),
+  }));
 });
 after(async () => {
   await client.close();

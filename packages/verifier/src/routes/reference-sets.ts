@@ -19,6 +19,7 @@ import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import {
   diffReferenceSets,
+  Keyring,
   parseDsseEnvelope,
   verifyDsseEnvelope,
   verifyRefsSignature,
@@ -112,8 +113,9 @@ function checkSignature(
   const v = verifyRefsSignature(body, sig, keys);
   if (v.status !== 'pass')
     throw new VerifierError('V_REFS_SIGNATURE', v.detail, { field: 'querystring/signature', keyid: v.keyid });
-  const key = keys.findIndex((k) => verifyRefsSignature(body, sig, [k]).status === 'pass');
-  return { form: 'detached', key, keyid: v.keyid };
+  // the key the verdict verified under is the keyring's match for its key id: found, not verified again
+  const matched = new Keyring(keys).find(Number.parseInt(v.keyid, 16));
+  return { form: 'detached', key: matched === undefined ? -1 : keys.indexOf(matched), keyid: v.keyid };
 }
 
 function summary(

@@ -444,6 +444,7 @@ export {
 export type { DsseEnvelope, DsseSignature, DsseVerdict } from './refs/dsse.ts';
 export { signRefsBytes, verifyRefsSignature } from './refs/refs-signature.ts';
 export type { RefsSignatureVerdict } from './refs/refs-signature.ts';
+export { checkRefsTrust, type RefsTrustVerdict } from './refs/refs-trust.ts';
 export { diffReferenceSets } from './refs/refs-diff.ts';
 export type { RefsDiff, PackageDiff, PathChange } from './refs/refs-diff.ts';
 export type { ReferenceSet, DigestRef, DigestTable } from './refs/reference-set.ts';

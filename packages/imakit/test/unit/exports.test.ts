@@ -118,6 +118,7 @@ const PUBLIC: Record<string, readonly string[]> = {
     'bytesSource',
     'canonicalEncryptedKeyText',
     'checkBootAggregate',
+    'checkRefsTrust',
     'checkpointFromVerdict',
     'checkpointToJson',
     'compareBootReference',

@@ -20,15 +20,21 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import {
   diffReferenceSets,
   Keyring,
-  parseDsseEnvelope,
-  verifyDsseEnvelope,
-  verifyRefsSignature,
+  checkRefsTrust,
   type PublicKey,
   type ReferenceSet,
+  type RefsTrustVerdict,
 } from 'imakit/core';
+import { isImakitError } from 'imakit/errors';
 import type { Database } from '../db/schema.ts';
 import { VerifierError } from '../errors.ts';
-import { detectRefsKind, parseReferenceSet, refsId, type ReferenceSetCache } from '../refs-store.ts';
+import {
+  detectRefsKind,
+  parseReferenceSet,
+  refsId,
+  type ReferenceSetCache,
+  type RefsKind,
+} from '../refs-store.ts';
 import { ErrorBody } from './schemas.ts';
 
 const RefsId = Type.String({ pattern: '^[0-9a-f]{64}$' });
@@ -73,10 +79,10 @@ const CHECKED =
  */
 function checkSignature(
   body: Uint8Array,
+  kind: RefsKind,
   signature: string | undefined,
   keys: readonly PublicKey[],
 ): SignatureCheck | null {
-  const dsse = detectRefsKind(body) === 'keylime-dsse';
   if (keys.length === 0) {
     if (signature !== undefined)
       throw new VerifierError(
@@ -86,36 +92,38 @@ function checkSignature(
       );
     return null;
   }
-  if (dsse) {
-    if (signature !== undefined)
-      throw new VerifierError(
-        'V_BAD_REQUEST',
-        'a DSSE envelope carries its own signatures: send no ?signature=',
-        {
-          field: 'querystring/signature',
-        },
-      );
-    const v = verifyDsseEnvelope(parseDsseEnvelope(Buffer.from(body).toString('utf8')), keys);
-    if (v.status === 'unsigned')
-      throw new VerifierError('V_REFS_UNSIGNED', 'the DSSE envelope has no signatures');
-    const hit = v.checked.find((c) => c.key >= 0);
-    if (v.status !== 'pass' || hit === undefined)
-      throw new VerifierError('V_REFS_SIGNATURE', `DSSE: ${v.detail}`, { field: 'body/signatures' });
+  const dsse = kind === 'keylime-dsse';
+  if (dsse && signature !== undefined)
+    throw new VerifierError(
+      'V_BAD_REQUEST',
+      'a DSSE envelope carries its own signatures: send no ?signature=',
+      {
+        field: 'querystring/signature',
+      },
+    );
+  const field = dsse ? 'body/signatures' : 'querystring/signature';
+  let t: RefsTrustVerdict;
+  try {
+    const detached =
+      signature === undefined ? undefined : { bytes: new Uint8Array(Buffer.from(signature, 'base64')) };
+    t = checkRefsTrust(body, kind, keys, detached);
+  } catch (e) {
+    if (isImakitError(e, 'E_REFS_UNSIGNED')) throw new VerifierError('V_REFS_UNSIGNED', e.detail, { field });
+    if (isImakitError(e, 'E_REFS_SIGNATURE'))
+      throw new VerifierError('V_REFS_SIGNATURE', e.detail, { field });
+    throw e;
+  }
+  if (t.form === 'dsse') {
+    const hit = t.verdict.checked.find((c) => c.key >= 0)!;
     return { form: 'dsse', key: hit.key, ...(hit.keyid !== undefined && { keyid: hit.keyid }) };
   }
-  if (signature === undefined)
-    throw new VerifierError(
-      'V_REFS_UNSIGNED',
-      'send the detached signature (imakit refs sign) as ?signature=<base64>, or a DSSE envelope',
-      { field: 'querystring/signature' },
-    );
-  const sig = new Uint8Array(Buffer.from(signature, 'base64'));
-  const v = verifyRefsSignature(body, sig, keys);
-  if (v.status !== 'pass')
-    throw new VerifierError('V_REFS_SIGNATURE', v.detail, { field: 'querystring/signature', keyid: v.keyid });
   // the key the verdict verified under is the keyring's match for its key id: found, not verified again
-  const matched = new Keyring(keys).find(Number.parseInt(v.keyid, 16));
-  return { form: 'detached', key: matched === undefined ? -1 : keys.indexOf(matched), keyid: v.keyid };
+  const matched = new Keyring(keys).find(Number.parseInt(t.verdict.keyid, 16));
+  return {
+    form: 'detached',
+    key: matched === undefined ? -1 : keys.indexOf(matched),
+    keyid: t.verdict.keyid,
+  };
 }
 
 function summary(
@@ -189,10 +197,10 @@ export const referenceSetRoutes: FastifyPluginAsyncTypebox<{
           field: 'body',
         });
       const id = refsId(body);
-      const { set } = parseReferenceSet(body, req.query.name ?? `upload ${id.slice(0, 12)}`);
+      const { kind, set } = parseReferenceSet(body, req.query.name ?? `upload ${id.slice(0, 12)}`);
       const name = req.query.name ?? set.meta.generator ?? `reference set ${id.slice(0, 12)}`;
       // checked before anything is stored: a refused upload leaves no row
-      const signature = checkSignature(body, req.query.signature, refsKeys);
+      const signature = checkSignature(body, kind, req.query.signature, refsKeys);
       const inserted = await db
         .insertInto('reference_sets')
         .values({ id, name, body, signature: signature === null ? null : JSON.stringify(signature) })

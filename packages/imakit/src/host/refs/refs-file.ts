@@ -20,11 +20,11 @@ import {
   KEYLIME_PAYLOAD_TYPE,
   parseDsseEnvelope,
   signDsse,
-  verifyDsseEnvelope,
   type DsseEnvelope,
   type DsseVerdict,
 } from '../../core/refs/dsse.ts';
-import { verifyRefsSignature, type RefsSignatureVerdict } from '../../core/refs/refs-signature.ts';
+import type { RefsSignatureVerdict } from '../../core/refs/refs-signature.ts';
+import { checkRefsTrust } from '../../core/refs/refs-trust.ts';
 import type { PrivateKey, PublicKey } from '../../core/keys/keys.ts';
 import type { ReferenceSet } from '../../core/refs/reference-set.ts';
 import { ImakitError } from '../../errors.ts';
@@ -106,32 +106,14 @@ export function loadReferenceSet(path: string, opts: LoadRefsOptions = {}): Load
   let envelope: DsseEnvelope | undefined;
   let signature: RefsTrust | undefined;
   if (opts.keys !== undefined) {
-    if (opts.sig !== undefined) {
-      const sig = readBoundedFile(opts.sig, 'signature');
-      const verdict = verifyRefsSignature(bytes, sig, opts.keys);
-      if (verdict.status !== 'pass')
-        throw new ImakitError('E_REFS_SIGNATURE', `${opts.sig}: ${verdict.detail}`, {
-          path,
-          field: 'signature',
-        });
-      signature = { form: 'detached', sigFile: opts.sig, verdict };
-    } else if (kind === 'keylime-dsse') {
-      envelope = withPath(path, () => parseDsseEnvelope(Buffer.from(bytes).toString('utf8')));
-      const verdict = verifyDsseEnvelope(envelope, opts.keys);
-      if (verdict.status === 'unsigned')
-        throw new ImakitError('E_REFS_UNSIGNED', 'the DSSE envelope has no signatures', { path });
-      if (verdict.status !== 'pass')
-        throw new ImakitError('E_REFS_SIGNATURE', `DSSE envelope: ${verdict.detail}`, {
-          path,
-          field: '$.signatures',
-        });
-      signature = { form: 'dsse', verdict };
-    } else
-      throw new ImakitError(
-        'E_REFS_UNSIGNED',
-        `the ${kind} set is not signed: give its detached signature (refs sign) or a DSSE envelope`,
-        { path },
-      );
+    const detached =
+      opts.sig !== undefined ? { bytes: readBoundedFile(opts.sig, 'signature'), name: opts.sig } : undefined;
+    const t = withPath(path, () => checkRefsTrust(bytes, kind, opts.keys!, detached));
+    if (t.form === 'dsse') envelope = t.envelope;
+    signature =
+      t.form === 'detached'
+        ? { form: 'detached', sigFile: opts.sig!, verdict: t.verdict }
+        : { form: 'dsse', verdict: t.verdict };
   }
   const full = opts.fullCheck !== false;
   const set = withPath(path, () => decodeReferenceSet(bytes, kind, path, envelope, full));
